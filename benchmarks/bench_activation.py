@@ -1,0 +1,121 @@
+"""Element-wise activations: ffn_ext vs PyTorch eager vs torch.compile, forward and backward.
+
+    python benchmarks/bench_activation.py --device cuda            # 1 MB .. 1 GB, fp32/bf16/fp16
+    python benchmarks/bench_activation.py --device cpu --max-mb 256
+
+For each op, dtype, size (bytes of x) and direction it reports the median time, the achieved
+bandwidth (forward moves 2 n elements: read x, write y; backward 3 n: read grad and x, write dx),
+and that bandwidth as a fraction of a device-to-device copy of the same n elements measured in the
+same run ("of_copy"); ratios against eager and compile are time ratios (>1: ffn_ext faster).
+Results go to benchmarks/results/activation-<device>-<date>.{json,md}.
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ffn_ext  # noqa: E402
+from common import Timer, environment, save  # noqa: E402
+
+aten = torch.ops.aten
+ops = torch.ops.ffn_ext
+BETA = 1.5
+
+
+def _swish_eager(x):
+    return x * torch.sigmoid(BETA * x)
+
+
+def _swish_bwd_eager(g, x):
+    s = torch.sigmoid(BETA * x)
+    return g * (s + BETA * x * s * (1 - s))
+
+
+# name: (ffn_ext fwd, ffn_ext bwd, eager fwd, eager bwd) -- eager bwd is the kernel PyTorch's
+# autograd runs for that op (aten.*_backward), or the composed expression for swish.
+OPS = {
+    "gelu": (lambda x: ops.gelu(x, "none"), lambda g, x: ops.gelu_backward(g, x, "none"),
+             lambda x: F.gelu(x), lambda g, x: aten.gelu_backward(g, x)),
+    "gelu_tanh": (lambda x: ops.gelu(x, "tanh"), lambda g, x: ops.gelu_backward(g, x, "tanh"),
+                  lambda x: F.gelu(x, approximate="tanh"), lambda g, x: aten.gelu_backward(g, x, approximate="tanh")),
+    "silu": (ops.silu, ops.silu_backward, F.silu, aten.silu_backward),
+    "swish": (lambda x: ops.swish(x, BETA), lambda g, x: ops.swish_backward(g, x, BETA), _swish_eager, _swish_bwd_eager),
+    "relu": (ops.relu, ops.relu_backward, torch.relu, lambda g, x: aten.threshold_backward(g, x, 0)),
+}
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--min-mb", type=float, default=1)
+    ap.add_argument("--max-mb", type=float, default=1024)
+    ap.add_argument("--ops", default=",".join(OPS))
+    ap.add_argument("--dtypes", default=",".join(DTYPES))
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--no-compile", action="store_true")
+    args = ap.parse_args()
+
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    timer = Timer(dev, reps=args.reps or (30 if cuda else 7))
+    env = environment(dev)
+    sizes, mb = [], args.min_mb
+    while mb <= args.max_mb:
+        sizes.append(mb)
+        mb *= 4
+    compiled = {}
+    if not args.no_compile:
+        for name in args.ops.split(","):
+            _, _, ef, eb = OPS[name]
+            compiled[name] = (torch.compile(ef, dynamic=True), torch.compile(eb, dynamic=True))
+
+    rows = []
+    for dname in args.dtypes.split(","):
+        dtype = DTYPES[dname]
+        es = torch.tensor([], dtype=dtype).element_size()
+        for mb in sizes:
+            n = int(mb * 2**20) // es
+            x = torch.randn(n, dtype=dtype, device=dev)
+            g = torch.randn(n, dtype=dtype, device=dev)
+            dst = torch.empty_like(x)
+            t_copy = timer(lambda: dst.copy_(x), reps=max(5, timer.reps // 2))
+            copy_bw = 2 * n * es / t_copy
+            for name in args.ops.split(","):
+                ff, fb, ef, eb = OPS[name]
+                for direction, ours, eager, nbytes, args_ in (
+                    ("fwd", ff, ef, 2 * n * es, (x,)),
+                    ("bwd", fb, eb, 3 * n * es, (g, x)),
+                ):
+                    t_ours = timer(lambda: ours(*args_))
+                    t_eager = timer(lambda: eager(*args_))
+                    row = {
+                        "op": name, "dtype": dname, "MB": mb, "dir": direction,
+                        "ffn_ext_us": t_ours * 1e6, "eager_us": t_eager * 1e6,
+                        "GB/s": nbytes / t_ours / 1e9, "copy_GB/s": copy_bw / 1e9,
+                        "of_copy": nbytes / t_ours / copy_bw,
+                        "vs_eager": t_eager / t_ours,
+                    }
+                    if compiled:
+                        comp = compiled[name][0 if direction == "fwd" else 1]
+                        t_comp = timer(lambda: comp(*args_))
+                        row["compile_us"] = t_comp * 1e6
+                        row["vs_compile"] = t_comp / t_ours
+                    rows.append(row)
+                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+            del x, g, dst
+            if cuda:
+                torch.cuda.empty_cache()
+    cols = ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "GB/s", "copy_GB/s",
+            "of_copy", "vs_eager", "vs_compile"]
+    md, stem = save("activation", dev, env, rows, cols, "Element-wise activations: ffn_ext vs eager vs torch.compile")
+    print(md)
+    print(f"saved {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""Timing helpers shared by the benchmark scripts.
+
+CUDA: CUDA events around each call, after warm-up, with L2 flushed before every timed call (a
+write of 2x the L2 size) so that even the 1 MB cases measure DRAM traffic; the median of the
+repetitions is reported. CPU: wall time (perf_counter), median, with the thread count recorded.
+Every figure is meant to be read beside the anchors measured in the same run (a device-to-device
+copy of the same bytes); absolute times from different runs do not compare.
+"""
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+
+import torch
+
+
+class Timer:
+    def __init__(self, device, reps=20, warmup=3):
+        self.device = torch.device(device)
+        self.reps, self.warmup = reps, warmup
+        self.flush = None
+        if self.device.type == "cuda":
+            l2 = getattr(torch.cuda.get_device_properties(self.device), "L2_cache_size", 50 << 20)
+            self.flush = torch.empty(2 * l2 // 4 + 1, dtype=torch.float32, device=self.device)
+
+    def __call__(self, fn, reps=None):
+        """Median seconds of fn() over reps calls."""
+        reps = reps or self.reps
+        for _ in range(self.warmup):
+            fn()
+        times = []
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            for _ in range(reps):
+                self.flush.zero_()
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                fn()
+                end.record()
+                end.synchronize()
+                times.append(start.elapsed_time(end) / 1e3)
+        else:
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+
+def environment(device):
+    env = {
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "python": platform.python_version(),
+        "device": str(device),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    if torch.device(device).type == "cuda":
+        p = torch.cuda.get_device_properties(device)
+        env.update(gpu=p.name, sms=p.multi_processor_count, driver=_driver())
+    return env
+
+
+def _driver():
+    try:
+        import subprocess
+
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.strip()
+        return out.splitlines()[0] if out else None
+    except Exception:
+        return None
+
+
+def save(name, device, env, rows, columns, title):
+    """Writes benchmarks/results/<name>-<device>-<date>.json and .md; returns the markdown."""
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    os.makedirs(here, exist_ok=True)
+    dev = torch.device(device).type
+    stem = os.path.join(here, f"{name}-{dev}-{env['date']}")
+    with open(stem + ".json", "w") as f:
+        json.dump({"env": env, "rows": rows}, f, indent=1)
+    lines = [f"# {title}", "", "Environment: " + ", ".join(f"{k}={v}" for k, v in env.items()), ""]
+    lines.append("| " + " | ".join(columns) + " |")
+    lines.append("|" + "---|" * len(columns))
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |")
+    md = "\n".join(lines) + "\n"
+    with open(stem + ".md", "w") as f:
+        f.write(md)
+    return md, stem
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)

@@ -1,0 +1,107 @@
+// CPU engine of the element-wise activations and its registration for the CPU dispatch key.
+// Dense operands take the vector loop (activation_cpu_impl.h; AVX2 when the processor has it),
+// split across threads with at::parallel_for; any other layout (slices, broadcast beta, mixed
+// precision) takes a scalar loop driven by TensorIterator, which is also parallel.
+#define FFN_CPU_ISA base
+#include "activation_cpu_impl.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <torch/library.h>
+
+#include <string>
+
+#include "ffn_ext/activation_ops.h"
+#include "ffn_ext/engine_common.h"
+
+namespace ffn_ext::cpu {
+
+// Defined in activation_cpu_avx2.cpp.
+void flat_range_avx2(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
+                     void* const* out, int64_t begin, int64_t end);
+bool has_avx2_build();
+
+namespace {
+
+using FlatFn = void (*)(const KernelDesc&, c10::ScalarType, const void* const*, void* const*,
+                        int64_t, int64_t);
+
+FlatFn flat_fn() {
+  static const FlatFn fn = [] {
+    const std::string cap = at::get_cpu_capability();  // honours ATEN_CPU_CAPABILITY
+    const bool avx2 = has_avx2_build() && (cap == "AVX2" || cap == "AVX512");
+    return avx2 ? &flat_range_avx2 : &base::flat_range;
+  }();
+  return fn;
+}
+
+// Elements per task: the activations cost tens of flops per element, so a task of 16K elements
+// amortises the thread hand-off while still splitting 1 MB tensors across both cores.
+constexpr int64_t kGrain = 16384;
+
+template <typename scalar_t, typename F>
+void strided_loop(at::TensorIterator& iter, const F& f) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  constexpr int NIN = F::NIN, NOUT = F::NOUT, NT = NIN + NOUT;
+  iter.for_each(
+      [&](char** data, const int64_t* strides, int64_t n0, int64_t n1) {
+        for (int64_t j = 0; j < n1; ++j) {
+          char* base[NT];
+          for (int k = 0; k < NT; ++k) base[k] = data[k] + j * strides[NT + k];
+          for (int64_t i = 0; i < n0; ++i) {
+            opmath_t a[NIN], o[NOUT];
+            for (int k = 0; k < NIN; ++k) {
+              const char* p = base[NOUT + k] + i * strides[NOUT + k];
+              a[k] = ((F::IN_OPMATH >> k) & 1u)
+                         ? *reinterpret_cast<const opmath_t*>(p)
+                         : static_cast<opmath_t>(*reinterpret_cast<const scalar_t*>(p));
+            }
+            f(a, o);
+            for (int k = 0; k < NOUT; ++k) {
+              char* p = base[k] + i * strides[k];
+              if ((F::OUT_OPMATH >> k) & 1u)
+                *reinterpret_cast<opmath_t*>(p) = o[k];
+              else
+                *reinterpret_cast<scalar_t*>(p) = static_cast<scalar_t>(o[k]);
+            }
+          }
+        }
+      },
+      kGrain);
+}
+
+struct CpuEngine {
+  static void run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
+                  c10::ArrayRef<at::Tensor> ins) {
+    const int64_t n = outs[0].numel();
+    if (n == 0) return;
+    const c10::ScalarType dtype = outs[0].scalar_type();
+    if (flat_layout(outs, ins)) {
+      const void* in[8];
+      void* out[8];
+      for (size_t k = 0; k < ins.size(); ++k) in[k] = ins[k].const_data_ptr();
+      for (size_t k = 0; k < outs.size(); ++k) out[k] = outs[k].mutable_data_ptr();
+      const FlatFn fn = flat_fn();
+      at::parallel_for(0, n, kGrain,
+                       [&](int64_t begin, int64_t end) { fn(d, dtype, in, out, begin, end); });
+      return;
+    }
+    at::TensorIterator iter = strided_iter(outs, ins);
+    dispatch_float(dtype, [&](auto tag) {
+      using scalar_t = decltype(tag);
+      with_kernel<at::opmath_type<scalar_t>>(d, [&](auto f) {
+        TORCH_INTERNAL_ASSERT(decltype(f)::NIN == (int)ins.size() &&
+                              decltype(f)::NOUT == (int)outs.size());
+        strided_loop<scalar_t>(iter, f);
+      });
+    });
+  }
+};
+
+}  // namespace
+
+}  // namespace ffn_ext::cpu
+
+TORCH_LIBRARY_IMPL(ffn_ext, CPU, m) {
+  ffn_ext::register_activation_ops<ffn_ext::cpu::CpuEngine>(m);
+}

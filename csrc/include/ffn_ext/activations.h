@@ -1,0 +1,214 @@
+// The maths of every ffn_ext activation, torch-free, shared by the CPU and CUDA kernels.
+//
+// Each activation is a small struct templated on its op-math type T (float for fp32/fp16/bf16,
+// double for fp64) whose member templates take a value type V: V is T itself on the GPU and in
+// the CPU scalar tail, or at::vec::Vectorized<T> in the CPU vector loop. The primitives they call
+// (ffn_exp, ffn_erfc, ffn_where) are overloaded here for scalars and, in csrc/cpu, for
+// Vectorized (found there by argument-dependent lookup), so one formula serves every path.
+//
+// Formulas and traps: ../shared/REFERENCE.md. The rules applied everywhere below:
+//  * sigmoid never overflows (see sigmoid below); sigma(-z) is computed on its own, not as
+//    1 - sigma(z), so that s * (1 - s) does not cancel.
+//  * exact GELU uses Phi(x) = erfc(-x / sqrt 2) / 2, which keeps its relative accuracy for x < -5
+//    where 1 + erf(x / sqrt 2) cancels.
+//  * tanh-GELU uses x * sigma(2u) (= x * (1 + tanh u) / 2), which saturates instead of overflowing.
+//  * a product "x * p" whose factor p has underflowed to 0 is taken as 0, so that x = +-inf gives
+//    the mathematical limit (GELU(-inf) = 0, SiLU(-inf) = 0) instead of inf * 0 = NaN. NaN inputs
+//    still give NaN, because NaN == 0 is false.
+#pragma once
+
+#include <cmath>
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define FFN_HD __host__ __device__ __forceinline__
+#else
+#define FFN_HD inline
+#endif
+
+namespace ffn_ext {
+
+// ---- scalar primitives (Vectorized overloads live in csrc/cpu/activation_cpu_impl.h) ----
+FFN_HD float ffn_exp(float x) { return ::expf(x); }
+FFN_HD double ffn_exp(double x) { return ::exp(x); }
+FFN_HD float ffn_erfc(float x) { return ::erfcf(x); }
+FFN_HD double ffn_erfc(double x) { return ::erfc(x); }
+// c ? a : b, written as a function so that the vector form can be a blend.
+FFN_HD float ffn_where(bool c, float a, float b) { return c ? a : b; }
+FFN_HD double ffn_where(bool c, double a, double b) { return c ? a : b; }
+
+FFN_HD float ffn_abs(float x) { return ::fabsf(x); }
+FFN_HD double ffn_abs(double x) { return ::fabs(x); }
+
+// sigma(z) from e = exp(-|z|), which never overflows: 1 / (1 + e) for z >= 0, e / (1 + e) below.
+// The plain 1 / (1 + exp(-z)) overflows exp for z < -88.7 in fp32 and returns 0 where sigma is a
+// subnormal that, multiplied by a large factor (tanh-GELU's x u'), is a normal float again
+// (seen: tanh-GELU'(-10.2) = -2.1e-38 came out 0). NaN stays NaN (NaN >= 0 is false).
+template <class V>
+FFN_HD V sigmoid(V z) {
+  const V e = ffn_exp(-ffn_abs(z));
+  const V r = V(1) / (V(1) + e);
+  return ffn_where(z >= V(0), r, e * r);
+}
+
+// sigma(z) and sigma(-z) from the same exp and division (exp is the cost on the CPU).
+template <class V>
+FFN_HD void sigmoid_pair(V z, V& s, V& sn) {
+  const V e = ffn_exp(-ffn_abs(z));
+  const V r = V(1) / (V(1) + e);
+  const V er = e * r;
+  const auto pos = z >= V(0);
+  s = ffn_where(pos, r, er);
+  sn = ffn_where(pos, er, r);
+}
+
+// ---- the activations: value f, first derivative d1, second derivative d2, and bwd = g * f' ----
+
+// GELU, exact: f = x * Phi(x); f' = Phi + x * phi; f'' = phi * (2 - x^2).
+template <class T>
+struct GeluErf {
+  static constexpr T kInvSqrt2 = T(0.70710678118654752440);
+  static constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
+  template <class V>
+  FFN_HD V cdf(V x) const { return V(T(0.5)) * ffn_erfc(-x * V(kInvSqrt2)); }
+  template <class V>
+  FFN_HD V pdf(V x) const { return V(kInvSqrt2Pi) * ffn_exp(V(T(-0.5)) * x * x); }
+  template <class V>
+  FFN_HD V f(V x) const {
+    const V p = cdf(x);
+    return ffn_where(p == V(T(0)), V(T(0)), x * p);
+  }
+  template <class V>
+  FFN_HD V d1(V x) const {
+    const V q = pdf(x);
+    return cdf(x) + ffn_where(q == V(T(0)), V(T(0)), x * q);
+  }
+  template <class V>
+  FFN_HD V d2(V x) const {
+    const V q = pdf(x);
+    return ffn_where(q == V(T(0)), V(T(0)), q * (V(T(2)) - x * x));
+  }
+  template <class V>
+  FFN_HD V bwd(V g, V x) const { return g * d1(x); }
+};
+
+// GELU, tanh form: u = k (x + c x^3), t = tanh u, s = sigma(2u) = (1 + t) / 2, 1 - t^2 = 4 s s-.
+//   f = x s;  f' = s + 2 x s s- u';  f'' = 4 s s- (u' + x/2 (u'' - 2 t u'^2)),
+//   u' = k (1 + 3 c x^2), u'' = 6 k c x.
+template <class T>
+struct GeluTanh {
+  static constexpr T kK = T(0.79788456080286535588);  // sqrt(2 / pi)
+  static constexpr T kC = T(0.044715);
+  template <class V>
+  FFN_HD V two_u(V x) const { return V(T(2) * kK) * (x + V(kC) * x * x * x); }
+  template <class V>
+  FFN_HD V f(V x) const {
+    const V s = sigmoid(two_u(x));
+    return ffn_where(s == V(T(0)), V(T(0)), x * s);
+  }
+  template <class V>
+  FFN_HD V d1(V x) const {
+    V s, sn;
+    sigmoid_pair(two_u(x), s, sn);
+    const V ssn = s * sn;
+    const V up = V(kK) * (V(T(1)) + V(T(3) * kC) * x * x);
+    return s + ffn_where(ssn == V(T(0)), V(T(0)), V(T(2)) * (x * ssn) * up);
+  }
+  template <class V>
+  FFN_HD V d2(V x) const {
+    V s, sn;
+    sigmoid_pair(two_u(x), s, sn);
+    const V ssn = s * sn;
+    const V up = V(kK) * (V(T(1)) + V(T(3) * kC) * x * x);
+    const V upp = V(T(6) * kK * kC) * x;
+    const V t = s - sn;
+    const V inner = up + V(T(0.5)) * x * (upp - V(T(2)) * t * up * up);
+    return ffn_where(ssn == V(T(0)), V(T(0)), V(T(4)) * ssn * inner);
+  }
+  template <class V>
+  FFN_HD V bwd(V g, V x) const { return g * d1(x); }
+};
+
+// Swish-beta: s = sigma(beta x), s- = sigma(-beta x).
+//   f = x s;  df/dx = s + beta x s s-;  df/dbeta = x^2 s s-;
+//   q = s s- (2 + beta x (s- - s));  d2f/dx2 = beta q;  d2f/dx dbeta = x q;
+//   d2f/dbeta2 = x^3 s s- (s- - s).  SiLU is beta = 1.
+// beta x is taken as 0 when beta == 0, so that x = +-inf with beta = 0 gives f' = 1/2, not NaN.
+template <class T>
+struct SwishMath {
+  template <class V>
+  struct Parts {
+    V bx, s, sn, ssn;
+  };
+  template <class V>
+  FFN_HD static Parts<V> parts(V x, V beta) {
+    Parts<V> p;
+    p.bx = bx(x, beta);
+    sigmoid_pair(p.bx, p.s, p.sn);
+    p.ssn = p.s * p.sn;
+    return p;
+  }
+  template <class V>
+  FFN_HD static V bx(V x, V beta) {
+    return ffn_where(beta == V(T(0)), V(T(0)), beta * x);
+  }
+  template <class V>
+  FFN_HD static V f(V x, V beta) {
+    const V s = sigmoid(bx(x, beta));
+    return ffn_where(s == V(T(0)), V(T(0)), x * s);
+  }
+  template <class V>
+  FFN_HD static V dx(const Parts<V>& p) {
+    return p.s + ffn_where(p.ssn == V(T(0)), V(T(0)), p.bx * p.ssn);
+  }
+  template <class V>
+  FFN_HD static V dbeta(V x, const Parts<V>& p) {
+    return ffn_where(p.ssn == V(T(0)), V(T(0)), x * (x * p.ssn));
+  }
+  template <class V>
+  FFN_HD static V q(const Parts<V>& p) {
+    return ffn_where(p.ssn == V(T(0)), V(T(0)),
+                     p.ssn * (V(T(2)) + p.bx * (p.sn - p.s)));
+  }
+  template <class V>
+  FFN_HD static V dbeta2(V x, const Parts<V>& p) {
+    return ffn_where(p.ssn == V(T(0)), V(T(0)), x * (x * (x * p.ssn)) * (p.sn - p.s));
+  }
+};
+
+// Swish with a fixed beta (a number). beta = 1 is SiLU.
+template <class T>
+struct Swish {
+  T beta;
+  template <class V>
+  FFN_HD V f(V x) const { return SwishMath<T>::f(x, V(beta)); }
+  template <class V>
+  FFN_HD V d1(V x) const { return SwishMath<T>::dx(SwishMath<T>::parts(x, V(beta))); }
+  template <class V>
+  FFN_HD V d2(V x) const { return V(beta) * SwishMath<T>::q(SwishMath<T>::parts(x, V(beta))); }
+  template <class V>
+  FFN_HD V bwd(V g, V x) const { return g * d1(x); }
+};
+
+// ReLU: f = max(x, 0), f' = 1 if x > 0 else 0 (PyTorch's choice at 0), f'' = 0.
+// NaN propagates through f and through the backward (PyTorch's threshold_backward passes the
+// gradient through at NaN instead; REFERENCE.md asks for NaN in, NaN out). The backward selects
+// rather than multiplies, so that an infinite gradient at x <= 0 gives 0, not inf * 0.
+template <class T>
+struct Relu {
+  template <class V>
+  FFN_HD V f(V x) const {
+    return ffn_where(x > V(T(0)), x, ffn_where(x != x, x, V(T(0))));
+  }
+  template <class V>
+  FFN_HD V d1(V x) const {
+    return ffn_where(x > V(T(0)), V(T(1)), ffn_where(x != x, x, V(T(0))));
+  }
+  template <class V>
+  FFN_HD V d2(V x) const { return ffn_where(x != x, x, V(T(0))); }
+  template <class V>
+  FFN_HD V bwd(V g, V x) const {
+    return ffn_where(x > V(T(0)), g, ffn_where(x != x, x, V(T(0))));
+  }
+};
+
+}  // namespace ffn_ext

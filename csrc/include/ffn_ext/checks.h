@@ -1,0 +1,114 @@
+// Input checks shared by every op. Each message names the op, the argument, what was expected and
+// what arrived, and uses Python's spelling (torch.float32, [2, 3]) because that is what users read.
+// ffn_ext/_fake.py repeats the same checks with the same texts for the fake (meta) kernels; the
+// tests match both.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace ffn_ext {
+
+inline std::string dtype_name(c10::ScalarType t) {
+  switch (t) {
+    case c10::ScalarType::Float: return "torch.float32";
+    case c10::ScalarType::Double: return "torch.float64";
+    case c10::ScalarType::Half: return "torch.float16";
+    case c10::ScalarType::BFloat16: return "torch.bfloat16";
+    case c10::ScalarType::Long: return "torch.int64";
+    case c10::ScalarType::Int: return "torch.int32";
+    case c10::ScalarType::Short: return "torch.int16";
+    case c10::ScalarType::Char: return "torch.int8";
+    case c10::ScalarType::Byte: return "torch.uint8";
+    case c10::ScalarType::Bool: return "torch.bool";
+    case c10::ScalarType::ComplexHalf: return "torch.complex32";
+    case c10::ScalarType::ComplexFloat: return "torch.complex64";
+    case c10::ScalarType::ComplexDouble: return "torch.complex128";
+    default: return std::string("torch.") + c10::toString(t);
+  }
+}
+
+inline std::string shape_str(c10::IntArrayRef s) {
+  std::ostringstream os;
+  os << '[';
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << ']';
+  return os.str();
+}
+
+inline bool is_supported_float(c10::ScalarType t) {
+  return t == c10::ScalarType::Float || t == c10::ScalarType::Double ||
+         t == c10::ScalarType::Half || t == c10::ScalarType::BFloat16;
+}
+
+// A dense or strided floating-point tensor in one of the four supported dtypes.
+inline void check_float_tensor(std::string_view op, std::string_view arg, const at::Tensor& t) {
+  TORCH_CHECK(t.defined(), "ffn_ext.", op, ": ", arg, " must be a tensor, got None");
+  TORCH_CHECK(t.layout() == c10::kStrided, "ffn_ext.", op, ": ", arg,
+              " must be a strided (dense) tensor, got layout ", t.layout());
+  TORCH_CHECK_TYPE(is_supported_float(t.scalar_type()), "ffn_ext.", op, ": ", arg,
+                   " must be a floating-point tensor (torch.float32, torch.float64, "
+                   "torch.float16 or torch.bfloat16), got ",
+                   dtype_name(t.scalar_type()));
+}
+
+inline void check_same_device(std::string_view op, std::string_view arg, const at::Tensor& t,
+                              std::string_view ref_arg, const at::Tensor& ref) {
+  TORCH_CHECK(t.device() == ref.device(), "ffn_ext.", op, ": ", arg,
+              " must be on the same device as ", ref_arg, " (", ref.device(), "), got ",
+              t.device());
+}
+
+inline void check_same_dtype(std::string_view op, std::string_view arg, const at::Tensor& t,
+                             std::string_view ref_arg, const at::Tensor& ref) {
+  TORCH_CHECK_TYPE(t.scalar_type() == ref.scalar_type(), "ffn_ext.", op, ": ", arg,
+                   " must have the same dtype as ", ref_arg, " (", dtype_name(ref.scalar_type()),
+                   "), got ", dtype_name(t.scalar_type()));
+}
+
+inline void check_same_shape(std::string_view op, std::string_view arg, const at::Tensor& t,
+                             std::string_view ref_arg, const at::Tensor& ref) {
+  TORCH_CHECK_VALUE(t.sizes().equals(ref.sizes()), "ffn_ext.", op, ": ", arg,
+                    " must have the same shape as ", ref_arg, ", got ", shape_str(t.sizes()),
+                    " and ", shape_str(ref.sizes()));
+}
+
+// A second tensor that pairs element-wise with x (a gradient): float, same device, dtype, shape.
+inline void check_like(std::string_view op, std::string_view arg, const at::Tensor& t,
+                       const at::Tensor& x) {
+  check_float_tensor(op, arg, t);
+  check_same_device(op, arg, t, "x", x);
+  check_same_dtype(op, arg, t, "x", x);
+  check_same_shape(op, arg, t, "x", x);
+}
+
+// beta of a learnable swish: 0-dim (one beta) or [x.size(-1)] (one per channel), float, x's device.
+// Its dtype may differ from x's: it is used in op-math precision either way.
+inline void check_beta(std::string_view op, std::string_view arg, const at::Tensor& beta,
+                       const at::Tensor& x) {
+  check_float_tensor(op, arg, beta);
+  check_same_device(op, arg, beta, "x", x);
+  const bool scalar = beta.dim() == 0;
+  const bool per_channel = beta.dim() == 1 && x.dim() >= 1 && beta.size(0) == x.size(-1);
+  TORCH_CHECK_VALUE(scalar || per_channel, "ffn_ext.", op, ": ", arg,
+                    " must be 0-dim or have shape [x.shape[-1]] = ",
+                    x.dim() >= 1 ? shape_str({x.size(-1)}) : std::string("(none: x is 0-dim)"),
+                    ", got shape ", shape_str(beta.sizes()), " for x of shape ",
+                    shape_str(x.sizes()));
+}
+
+enum class GeluApprox { None, Tanh };
+
+inline GeluApprox parse_approximate(std::string_view op, std::string_view approximate) {
+  if (approximate == "none") return GeluApprox::None;
+  if (approximate == "tanh") return GeluApprox::Tanh;
+  TORCH_CHECK_VALUE(false, "ffn_ext.", op, ": approximate must be one of 'none', 'tanh', got '",
+                    approximate, "'");
+  return GeluApprox::None;
+}
+
+}  // namespace ffn_ext

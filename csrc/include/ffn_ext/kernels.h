@@ -1,0 +1,132 @@
+// The element-wise kernels of the activation ops, as functors over op-math values, and the one list
+// that maps a KernelDesc (built by the op layer) to a functor type. Torch-free: the CPU and CUDA
+// engines instantiate the same functors, so the two devices cannot disagree about which formula an
+// op runs.
+//
+// A functor declares its operands: NIN inputs and NOUT outputs. Operand i is stored in the tensor's
+// own dtype ("storage", scalar_t) unless bit i of IN_OPMATH / OUT_OPMATH is set, in which case it is
+// stored in the op-math type (float or double): that is how a learnable beta (kept in op-math, see
+// activation_ops.h) and its per-element gradient travel beside fp16/bf16 activations.
+// operator() takes the loaded op-math values and writes the results; V is a scalar or a
+// Vectorized (CPU vector loop, used only when every operand is a storage operand).
+#pragma once
+
+#include <cstdint>
+
+#include "ffn_ext/activations.h"
+
+namespace ffn_ext {
+
+enum class Activation : int { GeluErf = 0, GeluTanh = 1, Swish = 2, Relu = 3 };
+// Fwd: y = f(x).  Bwd: dx = g f'(x).  Bwd2: the x-gradient of Bwd, gg g f''(x).
+enum class Mode : int { Fwd = 0, Bwd = 1, Bwd2 = 2 };
+// Learnable-beta swish (beta a tensor, broadcast over x):
+//   TFwd:      (x, beta) -> y
+//   TBwd:      (g, x, beta) -> dx                         TBwdBeta: ... -> dx, dbeta per element
+//   TBwd2:     (ggx, ggb, g, x, beta) -> d_g, d_x          TBwd2Beta: ... -> d_g, d_x, d_beta per element
+enum class SwishT : int { None = 0, TFwd, TBwd, TBwdBeta, TBwd2, TBwd2Beta };
+
+struct KernelDesc {
+  Activation act = Activation::GeluErf;
+  Mode mode = Mode::Fwd;
+  SwishT swish_t = SwishT::None;  // when not None, act/mode are ignored
+  double beta = 1.0;              // fixed beta of Activation::Swish; converted to op-math once
+};
+
+template <class A>
+struct FwdK {
+  static constexpr int NIN = 1, NOUT = 1;
+  static constexpr unsigned IN_OPMATH = 0, OUT_OPMATH = 0;
+  A a;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const { out[0] = a.f(in[0]); }  // in: x
+};
+
+template <class A>
+struct BwdK {
+  static constexpr int NIN = 2, NOUT = 1;
+  static constexpr unsigned IN_OPMATH = 0, OUT_OPMATH = 0;
+  A a;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const { out[0] = a.bwd(in[0], in[1]); }  // g, x
+};
+
+template <class A>
+struct Bwd2K {
+  static constexpr int NIN = 3, NOUT = 1;
+  static constexpr unsigned IN_OPMATH = 0, OUT_OPMATH = 0;
+  A a;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const {  // gg, g, x
+    out[0] = in[0] * in[1] * a.d2(in[2]);
+  }
+};
+
+template <class T>
+struct SwishTFwdK {
+  static constexpr int NIN = 2, NOUT = 1;
+  static constexpr unsigned IN_OPMATH = 0b10, OUT_OPMATH = 0;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const {  // x, beta
+    out[0] = SwishMath<T>::f(in[0], in[1]);
+  }
+};
+
+template <class T, bool WITH_BETA>
+struct SwishTBwdK {
+  static constexpr int NIN = 3, NOUT = WITH_BETA ? 2 : 1;
+  static constexpr unsigned IN_OPMATH = 0b100, OUT_OPMATH = WITH_BETA ? 0b10 : 0;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const {  // g, x, beta -> dx [, dbeta]
+    const auto p = SwishMath<T>::parts(in[1], in[2]);
+    out[0] = in[0] * SwishMath<T>::dx(p);
+    if constexpr (WITH_BETA) out[1] = in[0] * SwishMath<T>::dbeta(in[1], p);
+  }
+};
+
+template <class T, bool WITH_BETA>
+struct SwishTBwd2K {
+  static constexpr int NIN = 5, NOUT = WITH_BETA ? 3 : 2;
+  static constexpr unsigned IN_OPMATH = 0b10010, OUT_OPMATH = WITH_BETA ? 0b100 : 0;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const {
+    // ggx, ggb (broadcast), g, x, beta -> d_g, d_x [, d_beta]
+    const V ggx = in[0], ggb = in[1], g = in[2], x = in[3], beta = in[4];
+    const auto p = SwishMath<T>::parts(x, beta);
+    const V q = SwishMath<T>::q(p);
+    out[0] = ggx * SwishMath<T>::dx(p) + ggb * SwishMath<T>::dbeta(x, p);
+    out[1] = g * (ggx * (beta * q) + ggb * (x * q));
+    if constexpr (WITH_BETA) out[2] = g * (ggx * (x * q) + ggb * SwishMath<T>::dbeta2(x, p));
+  }
+};
+
+// Calls fn(functor) with the functor that `d` names, built for op-math type T. This switch is the
+// only place that lists the kernels; a device engine calls it once per launch, after its dtype
+// dispatch, so that scalar parameters are converted to T once on the host.
+template <class T, class Fn>
+inline void with_kernel(const KernelDesc& d, Fn&& fn) {
+  switch (d.swish_t) {
+    case SwishT::TFwd: return fn(SwishTFwdK<T>{});
+    case SwishT::TBwd: return fn(SwishTBwdK<T, false>{});
+    case SwishT::TBwdBeta: return fn(SwishTBwdK<T, true>{});
+    case SwishT::TBwd2: return fn(SwishTBwd2K<T, false>{});
+    case SwishT::TBwd2Beta: return fn(SwishTBwd2K<T, true>{});
+    case SwishT::None: break;
+  }
+  auto by_mode = [&](auto act) {
+    using A = decltype(act);
+    switch (d.mode) {
+      case Mode::Fwd: return fn(FwdK<A>{act});
+      case Mode::Bwd: return fn(BwdK<A>{act});
+      case Mode::Bwd2: return fn(Bwd2K<A>{act});
+    }
+  };
+  switch (d.act) {
+    case Activation::GeluErf: return by_mode(GeluErf<T>{});
+    case Activation::GeluTanh: return by_mode(GeluTanh<T>{});
+    case Activation::Swish: return by_mode(Swish<T>{static_cast<T>(d.beta)});
+    case Activation::Relu: return by_mode(Relu<T>{});
+  }
+}
+
+}  // namespace ffn_ext

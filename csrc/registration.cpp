@@ -1,0 +1,41 @@
+// Every schema of the ffn_ext operator library, one line each. Kernels register beside their code
+// (csrc/cpu, csrc/cuda); fake kernels and autograd are added in ffn_ext/_fake.py and
+// ffn_ext/_autograd.py.
+#include <torch/library.h>
+
+#include <string>
+
+#include "ffn_ext/build_info.h"
+
+namespace {
+// Build facts for ffn_ext.info() and the C++ test: compiled against which torch, with CUDA or not.
+std::string build_info() { return ffn_ext::build_info_string(); }
+}  // namespace
+
+TORCH_LIBRARY(ffn_ext, m) {
+  // GELU, x * Phi(x) ("none") or x * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2 ("tanh").
+  m.def("gelu(Tensor x, str approximate='none') -> Tensor");
+  // grad * gelu'(x).
+  m.def("gelu_backward(Tensor grad, Tensor x, str approximate='none') -> Tensor");
+  // grad_grad * grad * gelu''(x): the x-gradient of gelu_backward.
+  m.def("gelu_double_backward(Tensor grad_grad, Tensor grad, Tensor x, str approximate='none') -> Tensor");
+  // SiLU, x * sigmoid(x).
+  m.def("silu(Tensor x) -> Tensor");
+  m.def("silu_backward(Tensor grad, Tensor x) -> Tensor");
+  m.def("silu_double_backward(Tensor grad_grad, Tensor grad, Tensor x) -> Tensor");
+  // Swish-beta with a fixed beta, x * sigmoid(beta x).
+  m.def("swish(Tensor x, float beta=1.0) -> Tensor");
+  m.def("swish_backward(Tensor grad, Tensor x, float beta) -> Tensor");
+  m.def("swish_double_backward(Tensor grad_grad, Tensor grad, Tensor x, float beta) -> Tensor");
+  // Swish-beta with a tensor beta: 0-dim, or one value per channel of x's last dimension.
+  m.def("swish.Tensor(Tensor x, Tensor beta) -> Tensor");
+  // (grad_x, grad_beta); grad_beta is empty when beta_requires_grad is false.
+  m.def("swish_backward.Tensor(Tensor grad, Tensor x, Tensor beta, bool beta_requires_grad) -> (Tensor, Tensor)");
+  // Gradients of (grad, x, beta) of swish_backward.Tensor, given those of its (grad_x, grad_beta).
+  m.def("swish_double_backward.Tensor(Tensor grad_grad_x, Tensor grad_grad_beta, Tensor grad, Tensor x, Tensor beta, bool beta_requires_grad) -> (Tensor, Tensor, Tensor)");
+  // ReLU, max(x, 0).
+  m.def("relu(Tensor x) -> Tensor");
+  m.def("relu_backward(Tensor grad, Tensor x) -> Tensor");
+  // Build facts as "key=value" lines (no tensors: not an operator of the maths).
+  m.def("_build_info() -> str", &build_info);
+}

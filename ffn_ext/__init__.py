@@ -1,0 +1,23 @@
+"""ffn_ext: activation and gating kernels for transformer feed-forward blocks.
+
+    import ffn_ext
+    y = ffn_ext.gelu(x)                       # exact GELU; approximate="tanh" for the tanh form
+    y = ffn_ext.silu(x)
+    y = ffn_ext.swish(x, beta=1.5)            # beta: a number, or a 0-dim / per-channel tensor
+    y = ffn_ext.relu(x)
+    ffn_ext.info()                            # build and runtime facts
+
+The ops are registered as torch.ops.ffn_ext.*, with fake kernels (torch.compile, export) and
+autograd up to second order. Formulas: README.md and ../shared/REFERENCE.md.
+"""
+
+from ._library import load_library as _load_library
+
+_load_library()
+
+from . import _autograd, _fake  # noqa: E402,F401  (registrations)
+from ._info import info  # noqa: E402
+from .functional import gelu, relu, silu, swish  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["gelu", "silu", "swish", "relu", "info"]

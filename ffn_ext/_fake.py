@@ -1,0 +1,94 @@
+"""Fake (meta) kernels: output metadata for torch.compile, export and FakeTensor.
+
+Each repeats its op's input checks (ffn_ext/_checks.py) and allocates like the C++ op layer
+(csrc/include/ffn_ext/activation_ops.h): empty_like(x), which keeps x's dtype and dense layout.
+"""
+
+import torch
+
+from ._checks import check_approximate, check_beta, check_float_tensor, check_like, check_same_device
+from ._checks import check_same_shape
+
+lib = "ffn_ext::"
+
+
+def _unary(op):
+    def fake(x, *args):
+        check_float_tensor(op, "x", x)
+        return torch.empty_like(x)
+
+    return fake
+
+
+def _backward(op):
+    def fake(grad, x, *args):
+        check_float_tensor(op, "x", x)
+        check_like(op, "grad", grad, x)
+        return torch.empty_like(x)
+
+    return fake
+
+
+def _double_backward(op):
+    def fake(grad_grad, grad, x, *args):
+        check_float_tensor(op, "x", x)
+        check_like(op, "grad_grad", grad_grad, x)
+        check_like(op, "grad", grad, x)
+        return torch.empty_like(x)
+
+    return fake
+
+
+def _with_approximate(op, inner, approx_pos):
+    def fake(*args):
+        approximate = args[approx_pos] if len(args) > approx_pos else "none"
+        check_approximate(op, approximate)
+        return inner(*args)
+
+    return fake
+
+
+torch.library.register_fake(lib + "gelu")(_with_approximate("gelu", _unary("gelu"), 1))
+torch.library.register_fake(lib + "gelu_backward")(
+    _with_approximate("gelu_backward", _backward("gelu_backward"), 2)
+)
+torch.library.register_fake(lib + "gelu_double_backward")(
+    _with_approximate("gelu_double_backward", _double_backward("gelu_double_backward"), 3)
+)
+for _name in ("silu", "swish", "relu"):
+    torch.library.register_fake(lib + _name)(_unary(_name))
+for _name in ("silu_backward", "swish_backward", "relu_backward"):
+    torch.library.register_fake(lib + _name)(_backward(_name))
+for _name in ("silu_double_backward", "swish_double_backward"):
+    torch.library.register_fake(lib + _name)(_double_backward(_name))
+
+
+@torch.library.register_fake(lib + "swish.Tensor")
+def _swish_tensor(x, beta):
+    check_float_tensor("swish", "x", x)
+    check_beta("swish", "beta", beta, x)
+    return torch.empty_like(x)
+
+
+@torch.library.register_fake(lib + "swish_backward.Tensor")
+def _swish_tensor_backward(grad, x, beta, beta_requires_grad):
+    op = "swish_backward"
+    check_float_tensor(op, "x", x)
+    check_like(op, "grad", grad, x)
+    check_beta(op, "beta", beta, x)
+    grad_beta = torch.empty_like(beta) if beta_requires_grad else beta.new_empty(0)
+    return torch.empty_like(x), grad_beta
+
+
+@torch.library.register_fake(lib + "swish_double_backward.Tensor")
+def _swish_tensor_double_backward(grad_grad_x, grad_grad_beta, grad, x, beta, beta_requires_grad):
+    op = "swish_double_backward"
+    check_float_tensor(op, "x", x)
+    check_like(op, "grad_grad_x", grad_grad_x, x)
+    check_like(op, "grad", grad, x)
+    check_beta(op, "beta", beta, x)
+    check_float_tensor(op, "grad_grad_beta", grad_grad_beta)
+    check_same_device(op, "grad_grad_beta", grad_grad_beta, "x", x)
+    check_same_shape(op, "grad_grad_beta", grad_grad_beta, "beta", beta)
+    grad_beta = torch.empty_like(beta) if beta_requires_grad else beta.new_empty(0)
+    return torch.empty_like(x), torch.empty_like(x), grad_beta

@@ -1,0 +1,37 @@
+"""ffn_ext.info(): what was built and what is running."""
+
+import torch
+
+from ._library import build_info
+
+OPS = (
+    "gelu", "gelu_backward", "gelu_double_backward",
+    "silu", "silu_backward", "silu_double_backward",
+    "swish", "swish_backward", "swish_double_backward",
+    "relu", "relu_backward",
+)  # fmt: skip
+
+
+def _has_kernel(op, key):
+    return torch._C._dispatch_has_kernel_for_dispatch_key("ffn_ext::" + op, key)
+
+
+def info() -> dict:
+    """Build and runtime facts: versions, whether the CUDA kernels were compiled, the CUDA
+    architectures, and which ops have CPU and CUDA kernels."""
+    b = build_info()
+    cuda_ops = [op for op in OPS if _has_kernel(op, "CUDA")]
+    return {
+        "ffn_ext_version": "0.1.0",
+        "built_with_torch": b.get("torch_version"),
+        "built_with_cuda": b.get("with_cuda") == "1",
+        "build_cuda_version": b.get("cuda_version") or None,
+        "cuda_archs": [a for a in (b.get("cuda_archs") or "").split(";") if a],
+        "torch_version": torch.__version__,
+        "torch_cuda_version": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "ops": {op: {"cpu": _has_kernel(op, "CPU"), "cuda": _has_kernel(op, "CUDA")} for op in OPS},
+        "cuda_kernels_compiled": len(cuda_ops) == len(OPS),
+    }

@@ -1,0 +1,45 @@
+"""Loads the compiled ffn_ext library, refusing a build made against another torch."""
+
+import importlib.util
+
+import torch
+
+
+class BuildMismatchError(ImportError):
+    pass
+
+
+REBUILD = "pip install --no-build-isolation --force-reinstall --no-deps ."
+
+
+def load_library():
+    try:
+        from . import _build_config
+    except ImportError as e:
+        raise ImportError(
+            f"ffn_ext is not built (no ffn_ext/_build_config.py); from the source tree run: "
+            f"pip install --no-build-isolation ."
+        ) from e
+    # Checked before loading: a library built against another torch usually fails to load with
+    # an undefined-symbol error that does not say why.
+    if _build_config.TORCH_VERSION != torch.__version__:
+        raise BuildMismatchError(
+            f"ffn_ext was built against torch {_build_config.TORCH_VERSION} but torch "
+            f"{torch.__version__} is running; rebuild it against this torch: {REBUILD}"
+        )
+    spec = importlib.util.find_spec("ffn_ext._C")
+    if spec is None or spec.origin is None:
+        raise ImportError(f"ffn_ext's compiled library (ffn_ext/_C*.so) is missing; run: {REBUILD}")
+    torch.ops.load_library(spec.origin)
+    built = build_info()
+    if built.get("torch_version") != torch.__version__:
+        raise BuildMismatchError(
+            f"ffn_ext's compiled library was built against torch {built.get('torch_version')} but "
+            f"torch {torch.__version__} is running; rebuild it against this torch: {REBUILD}"
+        )
+
+
+def build_info():
+    """The key=value facts that the compiled library recorded at build time."""
+    text = torch.ops.ffn_ext._build_info()
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)

@@ -1,0 +1,112 @@
+"""Shared helpers of the test suite: devices, layouts, and the two accuracy rules.
+
+Accuracy rules (../shared/REFERENCE.md, "How to test numerics"):
+* float32 / float64: the kernel must equal the float64 reference up to rtol times the function's
+  own sensitivity scale |f(x)| + |x f'(x)| (f' taken numerically from the reference). That is a
+  relative error of rtol where the function is well conditioned, and it admits the unavoidable
+  amplification of one rounding of an intermediate (x / sqrt 2, x^3) where it is not (GELU's
+  tail, where |x f'/f| ~ x^2, and the zeros of f' and f'').
+* float16 / bfloat16: the error against the float64 reference must be at most 2x the error of
+  PyTorch's own computation in that dtype, plus one ulp of the dtype, element by element.
+"""
+
+import math
+
+import pytest
+import torch
+
+import ffn_ext  # noqa: F401  (loads the ops)
+
+HAS_CUDA = torch.cuda.is_available()
+DEVICES = ["cpu"] + (["cuda"] if HAS_CUDA else [])
+FLOAT_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+LOWP = (torch.float16, torch.bfloat16)
+RTOL = {torch.float32: 1e-6, torch.float64: 1e-14}
+
+requires_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a visible CUDA GPU")
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(1234)
+
+
+def ulp(ref64, dtype):
+    """Spacing of `dtype` at |ref64| (its subnormal spacing near 0)."""
+    fi = torch.finfo(dtype)
+    a = ref64.abs().clamp_min(fi.smallest_normal)
+    return torch.exp2(torch.floor(torch.log2(a))) * fi.eps
+
+
+def sensitivity(ref_fn, x64):
+    """|f(x)| + |x f'(x)|, with f' a central difference of the float64 reference."""
+    h = 1e-7
+    f = ref_fn(x64)
+    fp = ref_fn(x64 * (1 + h))
+    fm = ref_fn(x64 * (1 - h))
+    xfp = ((fp - fm) / (2 * h)).abs()
+    return f.abs() + torch.nan_to_num(xfp, nan=0.0, posinf=0.0)
+
+
+def check_special(out, ref):
+    """Non-finite references must be matched exactly; returns the mask of finite ones."""
+    out64 = out.double().cpu()
+    ref = ref.cpu()
+    nan = torch.isnan(ref)
+    assert torch.equal(torch.isnan(out64), nan), f"NaN pattern differs: out {out64[nan != torch.isnan(out64)]}"
+    inf = torch.isinf(ref)
+    assert torch.equal(out64[inf], ref[inf]), f"infinite values differ: {out64[inf]} vs {ref[inf]}"
+    return ~(nan | inf)
+
+
+def assert_accurate(out, ref_fn, x, torch_own=None, extra_tol=None):
+    """Check `out` (any dtype) against ref_fn (a float64 function of x, other operands bound).
+
+    torch_own: PyTorch's own result in out's dtype (required for float16 / bfloat16).
+    """
+    x64 = x.detach().double().cpu()
+    ref = ref_fn(x64)
+    fin = check_special(out, ref)
+    out64 = out.detach().double().cpu()
+    err = (out64 - ref).abs()
+    if out.dtype in LOWP:
+        assert torch_own is not None
+        own_err = (torch_own.detach().double().cpu() - ref).abs()
+        own_err = torch.nan_to_num(own_err, nan=0.0, posinf=0.0)  # where PyTorch fails, allow 1 ulp
+        bound = 2 * own_err + ulp(ref, out.dtype)
+    else:
+        bound = RTOL[out.dtype] * sensitivity(ref_fn, x64) + torch.finfo(out.dtype).smallest_normal
+    if extra_tol is not None:
+        bound = bound + extra_tol
+    bad = fin & ~(err <= bound)
+    if bad.any():
+        i = bad.nonzero()[0].tolist()
+        raise AssertionError(
+            f"{int(bad.sum())} of {bad.numel()} elements out of tolerance ({out.dtype}); first at "
+            f"{i}: x={x64[tuple(i)].item()!r} out={out64[tuple(i)].item()!r} ref={ref[tuple(i)].item()!r} "
+            f"err={err[tuple(i)].item():.3e} bound={bound[tuple(i)].item():.3e}"
+        )
+
+
+def make_layout(shape, layout, dtype, device, generator_fn=torch.randn):
+    """A tensor of `shape` (logical) in one of several memory layouts."""
+    if layout == "contiguous":
+        return generator_fn(shape, dtype=dtype, device=device)
+    if layout == "transposed":  # dense, permuted strides
+        t = generator_fn(tuple(reversed(shape)), dtype=dtype, device=device)
+        return t.permute(*reversed(range(len(shape))))
+    if layout == "sliced":  # every other element of the last dim: not dense
+        big = generator_fn((*shape[:-1], 2 * shape[-1]), dtype=dtype, device=device)
+        return big[..., ::2]
+    if layout == "offset":  # dense but starting one element in: not 16-byte aligned
+        n = math.prod(shape)
+        return generator_fn(n + 1, dtype=dtype, device=device)[1:].view(shape)
+    raise ValueError(layout)
+
+
+LAYOUTS = ["contiguous", "transposed", "sliced", "offset"]

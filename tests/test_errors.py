@@ -1,0 +1,79 @@
+"""Error messages: each bad input is refused before any kernel runs, naming the op, the argument,
+what was expected and what arrived, by the compiled op and by its fake (meta) kernel alike."""
+
+import pytest
+import torch
+
+import ffn_ext
+
+ops = torch.ops.ffn_ext
+DEVICES = ["cpu", "meta"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def dev(request):
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.uint8, torch.bool, torch.complex64])
+@pytest.mark.parametrize("name", ["gelu", "silu", "relu", "swish"])
+def test_non_float_input(name, dtype, dev):
+    x = torch.zeros(3, 4, dtype=dtype, device=dev)
+    with pytest.raises(TypeError, match=rf"ffn_ext.{name}: x must be a floating-point tensor \(torch.float32, "
+                       rf"torch.float64, torch.float16 or torch.bfloat16\), got {dtype}"):
+        getattr(ffn_ext, name)(x)
+
+
+def test_unknown_approximate(dev):
+    x = torch.randn(3, device=dev)
+    msg = r"ffn_ext.gelu: approximate must be one of 'none', 'tanh', got 'erf'"
+    with pytest.raises(ValueError, match=msg):
+        ffn_ext.gelu(x, approximate="erf")
+    with pytest.raises(ValueError, match=r"ffn_ext.gelu_backward: approximate must be one of 'none', 'tanh', got 'Tanh'"):
+        ops.gelu_backward(x, x, "Tanh")
+
+
+def test_beta_shape(dev):
+    x = torch.randn(4, 6, device=dev)
+    with pytest.raises(ValueError, match=r"ffn_ext.swish: beta must be 0-dim or have shape \[x.shape\[-1\]\] = \[6\], "
+                       r"got shape \[4\] for x of shape \[4, 6\]"):
+        ffn_ext.swish(x, torch.ones(4, device=dev))
+    with pytest.raises(ValueError, match=r"got shape \[1, 6\] for x of shape \[4, 6\]"):
+        ffn_ext.swish(x, torch.ones(1, 6, device=dev))
+    with pytest.raises(ValueError, match=r"= \(none: x is 0-dim\), got shape \[1\] for x of shape \[\]"):
+        ffn_ext.swish(torch.tensor(1.0, device=dev), torch.ones(1, device=dev))
+
+
+def test_beta_dtype(dev):
+    x = torch.randn(4, 6, device=dev)
+    with pytest.raises(TypeError, match=r"ffn_ext.swish: beta must be a floating-point tensor .* got torch.int64"):
+        ffn_ext.swish(x, torch.ones(6, dtype=torch.int64, device=dev))
+    with pytest.raises(TypeError, match=r"ffn_ext.swish: beta must be a number or a tensor, got str"):
+        ffn_ext.swish(x, "1.0")
+
+
+def test_backward_argument_mismatch(dev):
+    x = torch.randn(4, 6, device=dev)
+    with pytest.raises(ValueError, match=r"ffn_ext.silu_backward: grad must have the same shape as x, got \[4, 5\] and \[4, 6\]"):
+        ops.silu_backward(torch.randn(4, 5, device=dev), x)
+    with pytest.raises(TypeError, match=r"ffn_ext.gelu_backward: grad must have the same dtype as x \(torch.float32\), got torch.float64"):
+        ops.gelu_backward(x.double(), x)
+    with pytest.raises(ValueError, match=r"ffn_ext.swish_double_backward: grad_grad must have the same shape as x, got \[6\] and \[4, 6\]"):
+        ops.swish_double_backward(torch.randn(6, device=dev), x, x, 1.0)
+
+
+def test_mixed_device_on_cpu_and_meta():
+    x = torch.randn(4, 6)
+    with pytest.raises(RuntimeError, match=r"ffn_ext.relu_backward: grad must be on the same device as x \(cpu\), got meta"):
+        ops.relu_backward(torch.randn(4, 6, device="meta"), x)
+
+
+def test_not_a_tensor():
+    with pytest.raises(TypeError, match=r"ffn_ext.gelu: x must be a tensor, got list"):
+        ffn_ext.gelu([1.0, 2.0])
+
+
+def test_sparse_refused():
+    x = torch.randn(3, 3).to_sparse()
+    with pytest.raises(RuntimeError, match=r"ffn_ext.gelu|ffn_ext"):
+        ffn_ext.gelu(x)

@@ -1,0 +1,289 @@
+"""The maths: every op, its backward and its double backward against the float64 formulas of
+REFERENCE.md (ffn_ext/reference.py), over dtypes x shapes x layouts x devices, plus special points."""
+
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ffn_ext
+import ffn_ext.reference as R
+from conftest import FLOAT_DTYPES, LOWP, LAYOUTS, assert_accurate, make_layout
+
+ops = torch.ops.ffn_ext
+
+
+def _own_swish(beta):
+    return lambda x: x * torch.sigmoid(beta * x)
+
+
+# name: (ffn_ext forward, backward op, double-backward op, reference f, f', f'', PyTorch's own f)
+OPS = {
+    "gelu": (
+        lambda x: ffn_ext.gelu(x),
+        lambda g, x: ops.gelu_backward(g, x, "none"),
+        lambda gg, g, x: ops.gelu_double_backward(gg, g, x, "none"),
+        R.gelu, R.gelu_d1, R.gelu_d2, lambda x: F.gelu(x),
+    ),
+    "gelu_tanh": (
+        lambda x: ffn_ext.gelu(x, approximate="tanh"),
+        lambda g, x: ops.gelu_backward(g, x, "tanh"),
+        lambda gg, g, x: ops.gelu_double_backward(gg, g, x, "tanh"),
+        R.gelu_tanh, R.gelu_tanh_d1, R.gelu_tanh_d2, lambda x: F.gelu(x, approximate="tanh"),
+    ),
+    "silu": (
+        ffn_ext.silu, ops.silu_backward, ops.silu_double_backward,
+        R.silu, R.silu_d1, R.silu_d2, F.silu,
+    ),
+    "swish_1.5": (
+        lambda x: ffn_ext.swish(x, 1.5),
+        lambda g, x: ops.swish_backward(g, x, 1.5),
+        lambda gg, g, x: ops.swish_double_backward(gg, g, x, 1.5),
+        lambda x: R.swish(x, 1.5), lambda x: R.swish_dx(x, 1.5), lambda x: R.swish_dxx(x, 1.5),
+        _own_swish(1.5),
+    ),
+    "swish_-0.7": (
+        lambda x: ffn_ext.swish(x, -0.7),
+        lambda g, x: ops.swish_backward(g, x, -0.7),
+        lambda gg, g, x: ops.swish_double_backward(gg, g, x, -0.7),
+        lambda x: R.swish(x, -0.7), lambda x: R.swish_dx(x, -0.7), lambda x: R.swish_dxx(x, -0.7),
+        _own_swish(-0.7),
+    ),
+    "relu": (ffn_ext.relu, ops.relu_backward, None, R.relu, R.relu_d1, None, torch.relu),
+}
+
+SHAPES = [(0,), (3, 0), (1,), (7, 13), (33, 1031)]
+
+
+def _own_grads(own, x, g, gg=None):
+    """PyTorch's own first (and second) derivative products in x's dtype, through autograd."""
+    xr = x.detach().clone().requires_grad_(True)
+    y = own(xr)
+    (gx,) = torch.autograd.grad(y, xr, g, create_graph=gg is not None)
+    if gg is None:
+        return gx
+    (gxx,) = torch.autograd.grad(gx, xr, gg)
+    return gxx
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("name", list(OPS))
+def test_forward(name, dtype, shape, layout, device):
+    fwd, _, _, ref, _, _, own = OPS[name]
+    x = 3 * make_layout(shape, layout, dtype, device)
+    out = fwd(x)
+    assert out.shape == x.shape and out.dtype == x.dtype and out.device == x.device
+    if x.numel() > 1:
+        assert out.stride() == own(x).stride()  # same layout as torch.nn.functional gives
+    assert_accurate(out, ref, x, own(x) if dtype in LOWP else None)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("name", list(OPS))
+def test_backward(name, dtype, shape, layout, device):
+    _, bwd, _, _, d1, _, own = OPS[name]
+    x = 3 * make_layout(shape, layout, dtype, device)
+    g = make_layout(shape, "contiguous", dtype, device)
+    out = bwd(g, x)
+    assert out.shape == x.shape and out.dtype == dtype
+    g64 = g.double().cpu()
+    own_g = _own_grads(own, x, g) if dtype in LOWP else None
+    assert_accurate(out, lambda t: g64 * d1(t), x, own_g)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "sliced"])
+@pytest.mark.parametrize("shape", [(0,), (7, 13), (33, 1031)], ids=str)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("name", [n for n in OPS if OPS[n][2] is not None])
+def test_double_backward(name, dtype, shape, layout, device):
+    _, _, bwd2, _, _, d2, own = OPS[name]
+    x = 3 * make_layout(shape, layout, dtype, device)
+    g = torch.randn(shape, dtype=dtype, device=device)
+    gg = torch.randn(shape, dtype=dtype, device=device)
+    out = bwd2(gg, g, x)
+    prod = gg.double().cpu() * g.double().cpu()
+    own_gg = _own_grads(own, x, g, gg) if dtype in LOWP else None
+    assert_accurate(out, lambda t: prod * d2(t), x, own_gg)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("name", list(OPS))
+def test_large_and_aligned_sizes(name, dtype, device):
+    """Sizes around the vector width and a few million elements: vector body plus scalar tail."""
+    fwd, bwd, _, ref, d1, _, own = OPS[name]
+    for n in (15, 16, 17, 4096 * 4 + 7, (1 << 21) + 3):
+        x = 4 * torch.randn(n, dtype=dtype, device=device)
+        assert_accurate(fwd(x), ref, x, own(x) if dtype in LOWP else None)
+        g = torch.randn(n, dtype=dtype, device=device)
+        own_g = _own_grads(own, x, g) if dtype in LOWP else None
+        assert_accurate(bwd(g, x), lambda t: g.double().cpu() * d1(t), x, own_g)
+
+
+def _special_points(dtype):
+    fi = torch.finfo(dtype)
+    pts = [0.0, -0.0, 1e-3, -1e-3, 1.0, -1.0, 3.0, -3.0, -5.5, 6.0, -6.0, 10.0, -10.0, 11.0, -11.0,
+           13.0, -13.0, 20.0, -20.0, 40.0, -40.0, 100.0, -100.0, 1e4, -1e4, fi.max, -fi.max,
+           math.inf, -math.inf, math.nan]
+    return torch.tensor(pts, dtype=torch.float64).to(dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("name", list(OPS))
+def test_special_points(name, dtype, device):
+    """0, tiny, moderate, the tanh-GELU overflow points, dtype max, +-inf and NaN.
+
+    Infinite and NaN references must be met exactly (GELU(-inf) = SiLU(-inf) = 0, NaN in gives
+    NaN out); finite ones within the fp32/fp64 rule, and within one ulp in fp16/bf16 (the kernels
+    compute in float and round once).
+    """
+    fwd, bwd, bwd2, ref, d1, d2, _ = OPS[name]
+    x = _special_points(dtype).to(device)
+    one = torch.ones_like(x)
+    lowp_ulp = (lambda t: torch.zeros_like(t)) if dtype in LOWP else None
+    cases = [(fwd(x), ref), (bwd(one, x), d1)]
+    if bwd2 is not None:
+        cases.append((bwd2(one, one, x), d2))
+    for out, fn in cases:
+        # torch_own = the reference itself: the low-precision bound becomes exactly one ulp.
+        own = fn(x.double().cpu()).to(dtype) if dtype in LOWP else None
+        if own is not None:
+            own = fn(x.double().cpu())
+        assert_accurate(out, fn, x, own)
+
+
+def test_gelu_negative_tail_exact(device):
+    """fp32 exact GELU keeps its relative accuracy where 1 + erf(x/sqrt2) cancels (x < -5)."""
+    x = torch.tensor([-5.5, -6.0, -8.0, -10.0], dtype=torch.float32, device=device)
+    ref = R.gelu(x.double().cpu())
+    rel = ((ffn_ext.gelu(x).double().cpu() - ref) / ref).abs()
+    assert rel.max().item() < 1e-5, rel
+
+
+def test_infinities_are_limits(device):
+    x = torch.tensor([-math.inf, math.inf], device=device)
+    assert ffn_ext.gelu(x).tolist() == [0.0, math.inf]
+    assert ffn_ext.gelu(x, "tanh").tolist() == [0.0, math.inf]
+    assert ffn_ext.silu(x).tolist() == [0.0, math.inf]
+    assert ffn_ext.swish(x, -2.0).tolist() == [-math.inf, 0.0]
+    assert ffn_ext.relu(x).tolist() == [0.0, math.inf]
+    one = torch.ones_like(x)
+    assert ops.gelu_backward(one, x, "none").tolist() == [0.0, 1.0]
+    assert ops.silu_backward(one, x).tolist() == [0.0, 1.0]
+    assert torch.isnan(ffn_ext.relu(torch.tensor([math.nan], device=device))).all()
+    assert torch.isnan(ops.relu_backward(torch.ones(1, device=device), torch.tensor([math.nan], device=device))).all()
+
+
+# ---- Swish with a tensor beta --------------------------------------------------------------------
+BETA_KINDS = ["scalar", "per_channel"]
+
+
+def _beta(kind, x, dtype=torch.float32):
+    if kind == "scalar":
+        return torch.tensor(1.3, dtype=dtype, device=x.device)
+    return torch.linspace(-2, 2, x.shape[-1], dtype=dtype, device=x.device)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("kind", BETA_KINDS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_swish_tensor_beta(dtype, kind, layout, device):
+    x = 3 * make_layout((9, 37), layout, dtype, device)
+    beta = _beta(kind, x, torch.float64 if dtype == torch.float64 else torch.float32)
+    b64 = beta.double().cpu()
+    out = ffn_ext.swish(x, beta)
+    assert out.dtype == dtype
+    own = (x.float() * torch.sigmoid(beta.float() * x.float())).to(dtype) if dtype in LOWP else None
+    if own is not None:  # PyTorch's own in the low dtype: the product of the two rounded parts
+        own = x * torch.sigmoid(beta.to(dtype) * x)
+    assert_accurate(out, lambda t: R.swish(t, b64), x, own)
+
+    # backward: dx and dbeta
+    g = torch.randn(x.shape, dtype=dtype, device=device)
+    g64 = g.double().cpu()
+    dx, dbeta = ops.swish_backward.Tensor(g, x, beta, True)
+    own_dx = _own_grads(lambda t: t * torch.sigmoid(beta.to(dtype) * t), x, g) if dtype in LOWP else None
+    assert_accurate(dx, lambda t: g64 * R.swish_dx(t, b64), x, own_dx)
+    x64 = x.double().cpu()
+    terms = g64 * R.swish_dbeta(x64, b64)
+    want = terms.sum() if kind == "scalar" else terms.sum(0)
+    assert dbeta.shape == beta.shape and dbeta.dtype == beta.dtype
+    tol = 1e-5 * terms.abs().sum(0 if kind != "scalar" else None) + 1e-30
+    assert ((dbeta.double().cpu() - want).abs() <= tol).all(), (dbeta, want)
+    dx_only, empty = ops.swish_backward.Tensor(g, x, beta, False)
+    assert torch.equal(dx_only, dx) and empty.numel() == 0
+
+
+def test_silu_equals_swish_one(device):
+    x = torch.randn(1000, device=device)
+    assert torch.equal(ffn_ext.silu(x), ffn_ext.swish(x, 1.0))  # one kernel, beta = 1
+    assert_accurate(ffn_ext.swish(x, torch.tensor(1.0, device=device)), R.silu, x)
+
+
+def test_default_cpu_loop_matches():
+    """The portable (non-AVX2) CPU loop, forced through ATEN_CPU_CAPABILITY=default, gives the
+    same values within the rule as the AVX2 loop."""
+    code = (
+        "import sys, torch, ffn_ext, ffn_ext.reference as R\n"
+        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        "from conftest import assert_accurate\n"
+        "assert torch.backends.cpu.get_cpu_capability() == 'DEFAULT'\n"
+        "for dt in (torch.float32, torch.float64):\n"
+        "    x = 4 * torch.randn(100003, dtype=dt)\n"
+        "    assert_accurate(ffn_ext.gelu(x), R.gelu, x)\n"
+        "    assert_accurate(ffn_ext.gelu(x, 'tanh'), R.gelu_tanh, x)\n"
+        "    assert_accurate(ffn_ext.silu(x), R.silu, x)\n"
+        "    assert_accurate(ffn_ext.relu(x), R.relu, x)\n"
+        "x = 4 * torch.randn(100003, dtype=torch.bfloat16)\n"
+        "assert_accurate(ffn_ext.gelu(x), R.gelu, x, torch.nn.functional.gelu(x))\n"
+        "print('ok')\n"
+    )
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _enough_memory(gb):
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable"):
+                    return int(line.split()[1]) / 2**20 >= gb
+    except OSError:
+        pass
+    return False
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+def test_more_than_2_31_elements(device):
+    """64-bit indexing: a bf16 tensor of 2^31 + 17 elements, checked at both ends and across the
+    2^31 boundary (where a 32-bit index would wrap)."""
+    n = 2**31 + 17
+    if device == "cpu" and not _enough_memory(10):
+        pytest.skip("needs 10 GB of free memory")
+    if device == "cuda" and torch.cuda.mem_get_info()[0] < 10 * 2**30:
+        pytest.skip("needs 10 GB of free GPU memory")
+    x = torch.empty(n, dtype=torch.bfloat16, device=device)
+    x[: 2**20].uniform_(-6, 6)
+    x[2**20 :].fill_(-2.5)
+    x[-(2**20) :].uniform_(-6, 6)
+    x[2**31 - 5 : 2**31 + 5] = torch.linspace(-4, 4, 10, dtype=torch.bfloat16, device=device)
+    y = ffn_ext.gelu(x)
+    idx = torch.cat([torch.arange(0, 2**20), torch.arange(2**31 - 8, 2**31 + 8), torch.arange(n - 2**20, n)]).to(device)
+    xs, ys = x[idx], y[idx]
+    assert_accurate(ys, R.gelu, xs, F.gelu(xs))
+    mid = y[2**20 : 2**20 + 1000]
+    xm = torch.full_like(mid, -2.5)
+    assert_accurate(mid, R.gelu, xm, F.gelu(xm))
+    del y
+    g = torch.ones_like(x)
+    dx = ops.silu_backward(g, x)
+    assert_accurate(dx[idx], R.silu_d1, xs, torch.ops.aten.silu_backward(g[idx], xs))
