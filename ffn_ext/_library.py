@@ -1,6 +1,7 @@
 """Loads the compiled ffn_ext library, refusing a build made against another torch."""
 
 import importlib.util
+import os
 
 import torch
 
@@ -29,7 +30,12 @@ def load_library():
         )
     spec = importlib.util.find_spec("ffn_ext._C")
     if spec is None or spec.origin is None:
-        raise ImportError(f"ffn_ext's compiled library (ffn_ext/_C*.so) is missing; run: {REBUILD}")
+        here = os.path.dirname(os.path.abspath(__file__))
+        raise ImportError(
+            f"ffn_ext's compiled library (_C*.so) is not in {here}. If ffn_ext was installed with "
+            f"'pip install .', this source tree shadows the installed copy: run from another "
+            f"directory, or build in place with 'pip install --no-build-isolation -e .'"
+        )
     torch.ops.load_library(spec.origin)
     built = build_info()
     if built.get("torch_version") != torch.__version__:
