@@ -1,6 +1,5 @@
 // Every schema of the ffn_ext operator library, one line each. Kernels register beside their code
-// (csrc/cpu, csrc/cuda); fake kernels and autograd are added in ffn_ext/_fake.py and
-// ffn_ext/_autograd.py.
+// (csrc/cpu, csrc/cuda), autograd in csrc/autograd.cpp, fake kernels in ffn_ext/_fake.py.
 #include <torch/library.h>
 
 #include <string>

@@ -15,7 +15,7 @@ from ._library import load_library as _load_library
 
 _load_library()
 
-from . import _autograd, _fake  # noqa: E402,F401  (registrations)
+from . import _fake  # noqa: E402,F401  (registrations; autograd is in csrc/autograd.cpp)
 from ._info import info  # noqa: E402
 from .functional import gelu, relu, silu, swish  # noqa: E402
 

@@ -132,7 +132,11 @@ def _special_points(dtype):
     pts = [0.0, -0.0, 1e-3, -1e-3, 1.0, -1.0, 3.0, -3.0, -5.5, 6.0, -6.0, 10.0, -10.0, 11.0, -11.0,
            13.0, -13.0, 20.0, -20.0, 40.0, -40.0, 100.0, -100.0, 1e4, -1e4, fi.max, -fi.max,
            math.inf, -math.inf, math.nan]
-    return torch.tensor(pts, dtype=torch.float64).to(dtype)
+    # Each point at every position of a vector register (repeated, shuffled), so that the CPU's
+    # vector loops, not only their scalar tails, and every lane of a CUDA pack meet every point.
+    t = torch.tensor(pts, dtype=torch.float64).repeat(37)
+    t = t[torch.randperm(t.numel(), generator=torch.Generator().manual_seed(0))]
+    return t.to(dtype)
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
@@ -227,25 +231,42 @@ def test_silu_equals_swish_one(device):
     assert_accurate(ffn_ext.swish(x, torch.tensor(1.0, device=device)), R.silu, x)
 
 
-def test_default_cpu_loop_matches():
-    """The portable (non-AVX2) CPU loop, forced through ATEN_CPU_CAPABILITY=default, gives the
-    same values within the rule as the AVX2 loop."""
+_CAPS = ["DEFAULT", "AVX2", "AVX512"]
+
+
+@pytest.mark.parametrize("cap", _CAPS)
+def test_each_cpu_loop(cap):
+    """Each CPU vector loop (portable, AVX2, AVX-512), forced through ATEN_CPU_CAPABILITY, meets
+    the rule on random values and on the special points, forward, backward and second order."""
+    best = torch.backends.cpu.get_cpu_capability()
+    if best not in _CAPS or _CAPS.index(cap) > _CAPS.index(best):
+        pytest.skip(f"this processor's best CPU capability is {best}")
     code = (
         "import sys, torch, ffn_ext, ffn_ext.reference as R\n"
         f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
         "from conftest import assert_accurate\n"
-        "assert torch.backends.cpu.get_cpu_capability() == 'DEFAULT'\n"
+        "from test_maths import _special_points\n"
+        f"assert torch.backends.cpu.get_cpu_capability() == {cap!r}\n"
+        "ops = torch.ops.ffn_ext\n"
         "for dt in (torch.float32, torch.float64):\n"
-        "    x = 4 * torch.randn(100003, dtype=dt)\n"
-        "    assert_accurate(ffn_ext.gelu(x), R.gelu, x)\n"
-        "    assert_accurate(ffn_ext.gelu(x, 'tanh'), R.gelu_tanh, x)\n"
-        "    assert_accurate(ffn_ext.silu(x), R.silu, x)\n"
-        "    assert_accurate(ffn_ext.relu(x), R.relu, x)\n"
+        "    x = torch.cat([4 * torch.randn(100003, dtype=dt), _special_points(dt)])\n"
+        "    g = torch.randn_like(x)\n"
+        "    G = g.double()\n"
+        "    for a, f, d1, d2 in (('none', R.gelu, R.gelu_d1, R.gelu_d2),\n"
+        "                         ('tanh', R.gelu_tanh, R.gelu_tanh_d1, R.gelu_tanh_d2)):\n"
+        "        assert_accurate(ops.gelu(x, a), f, x)\n"
+        "        assert_accurate(ops.gelu_backward(g, x, a), lambda t: G * d1(t), x)\n"
+        "        assert_accurate(ops.gelu_double_backward(g, g, x, a), lambda t: G * G * d2(t), x)\n"
+        "    assert_accurate(ops.silu(x), R.silu, x)\n"
+        "    assert_accurate(ops.silu_backward(g, x), lambda t: G * R.swish_dx(t), x)\n"
+        "    assert_accurate(ops.silu_double_backward(g, g, x), lambda t: G * G * R.swish_dxx(t), x)\n"
+        "    assert_accurate(ops.swish(x, 1.7), lambda t: R.swish(t, 1.7), x)\n"
+        "    assert_accurate(ops.relu(x), R.relu, x)\n"
         "x = 4 * torch.randn(100003, dtype=torch.bfloat16)\n"
         "assert_accurate(ffn_ext.gelu(x), R.gelu, x, torch.nn.functional.gelu(x))\n"
         "print('ok')\n"
     )
-    env = dict(os.environ, ATEN_CPU_CAPABILITY="default")
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=cap.lower())
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
 

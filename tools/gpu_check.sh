@@ -12,7 +12,8 @@ python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)"
 if [[ $what == all || $what == build || $what == test || $what == sanitize || $what == bench ]]; then
   if ! python3 -c "import ffn_ext" 2>/dev/null || [[ $what == all || $what == build ]]; then
     step build
-    FFN_EXT_FORCE_CUDA=1 MAX_JOBS=16 NVCC_THREADS=2 python3 -m pip install --no-build-isolation --no-deps -v . > "$OUT/build.log" 2>&1 \
+    TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} FFN_EXT_FORCE_CUDA=1 MAX_JOBS=16 NVCC_THREADS=4 \
+      timeout ${BUILD_TIMEOUT:-300} python3 -m pip install --no-build-isolation --no-deps -v . > "$OUT/build.log" 2>&1 \
       || { tail -50 "$OUT/build.log"; exit 1; }
     grep "ffn_ext build:" "$OUT/build.log" | head -1
   fi
@@ -21,16 +22,19 @@ cd /tmp  # import the installed package, not the source tree
 SRC=$OLDPWD
 if [[ $what == all || $what == test ]]; then
   step tests
-  python3 -m pytest "$SRC/tests" -q -x -p no:cacheprovider ${PYTEST_ARGS:-} 2>&1 | tee "$OUT/tests.log" | tail -15
+  # PYTEST_K narrows the run (e.g. "cuda or build": the CPU cases run in CI already).
+  timeout ${TEST_TIMEOUT:-600} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -rfE ${PYTEST_ARGS:-} \
+    ${PYTEST_K:+-k "$PYTEST_K"} 2>&1 | tee "$OUT/tests.log" | tail -25
 fi
 if [[ $what == all || $what == sanitize ]]; then
   step compute-sanitizer memcheck
-  compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_maths.py" -q -x -p no:cacheprovider \
-     -k "cuda and not large and (test_forward or test_backward or test_double_backward or swish_tensor or special)" 2>&1 | tee "$OUT/memcheck.log" | tail -6
+  timeout ${SAN_TIMEOUT:-600} compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_maths.py" -q -x -p no:cacheprovider \
+     -k "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor)}" 2>&1 | tee "$OUT/memcheck.log" | tail -6
 fi
 if [[ $what == all || $what == bench ]]; then
   step benchmark
-  python3 "$SRC/benchmarks/bench_activation.py" --device cuda ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1; tail -3 "$OUT/bench.log"
+  timeout ${BENCH_TIMEOUT:-600} python3 "$SRC/benchmarks/bench_activation.py" --device cuda ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
+  tail -3 "$OUT/bench.log"
   cp "$SRC"/benchmarks/results/activation-cuda-*.md "$SRC"/benchmarks/results/activation-cuda-*.json "$OUT/" 2>/dev/null
 fi
 step done

@@ -1,5 +1,6 @@
 // CPU engine of the element-wise activations and its registration for the CPU dispatch key.
-// Dense operands take the vector loop (activation_cpu_impl.h; AVX2 when the processor has it),
+// Dense operands take the vector loop (activation_cpu_impl.h; AVX-512 or AVX2 when the processor
+// has it),
 // split across threads with at::parallel_for; any other layout (slices, broadcast beta, mixed
 // precision) takes a scalar loop driven by TensorIterator, which is also parallel.
 #define FFN_CPU_ISA base
@@ -16,10 +17,13 @@
 
 namespace ffn_ext::cpu {
 
-// Defined in activation_cpu_avx2.cpp.
+// Defined in activation_cpu_avx2.cpp and activation_cpu_avx512.cpp.
 void flat_range_avx2(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
                      void* const* out, int64_t begin, int64_t end);
+void flat_range_avx512(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
+                       void* const* out, int64_t begin, int64_t end);
 bool has_avx2_build();
+bool has_avx512_build();
 
 namespace {
 
@@ -29,8 +33,9 @@ using FlatFn = void (*)(const KernelDesc&, c10::ScalarType, const void* const*, 
 FlatFn flat_fn() {
   static const FlatFn fn = [] {
     const std::string cap = at::get_cpu_capability();  // honours ATEN_CPU_CAPABILITY
-    const bool avx2 = has_avx2_build() && (cap == "AVX2" || cap == "AVX512");
-    return avx2 ? &flat_range_avx2 : &base::flat_range;
+    if (cap == "AVX512" && has_avx512_build()) return &flat_range_avx512;
+    if ((cap == "AVX2" || cap == "AVX512") && has_avx2_build()) return &flat_range_avx2;
+    return &base::flat_range;
   }();
   return fn;
 }

@@ -1,9 +1,14 @@
-// The CPU vector loop built for AVX2 + FMA (8 floats a vector, Sleef's exp and erfc), chosen at run
-// time by activation_cpu.cpp when the processor has AVX2 (at::get_cpu_capability(), which also
-// honours ATEN_CPU_CAPABILITY). The instruction set is enabled here by pragma rather than by a
-// per-file compiler flag so that setup.py and CMake build one identical source list with one set
-// of flags; at::vec needs CPU_CAPABILITY* defined before it is included.
+// The CPU vector loop built for AVX2 + FMA (8 floats a vector), chosen at run time by
+// activation_cpu.cpp when the processor has AVX2 (at::get_cpu_capability(), which also honours
+// ATEN_CPU_CAPABILITY). The instruction set is enabled by pragma rather than by a per-file
+// compiler flag so that setup.py and CMake build one identical source list with one set of flags;
+// at::vec needs CPU_CAPABILITY* defined before it is included.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+// The whole C++ standard library is included before the pragma, for the default target: from
+// GCC 13 to 14.1, libstdc++'s always_inline members (std::allocator's destructor) otherwise fail
+// to inline into implicitly defined functions with "target specific option mismatch" (GCC bug
+// 109753; seen with GCC 13 on the GPU machine, 2026-11-26).
+#include <bits/stdc++.h>
 #pragma GCC target("avx2,fma,f16c")
 // g++ does not define the instruction-set macros for a target pragma; the headers below (sleef.h,
 // at::vec) choose their AVX2 declarations by them.
@@ -23,24 +28,10 @@
 #define CPU_CAPABILITY_AVX2
 #define FFN_CPU_ISA avx2
 #include "activation_cpu_impl.h"
-
-namespace ffn_ext::cpu {
-// Exported under a plain name so that activation_cpu.cpp needs no AVX2 headers.
-void flat_range_avx2(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                     void* const* out, int64_t begin, int64_t end) {
-  avx2::flat_range(d, dtype, in, out, begin, end);
-}
-bool has_avx2_build() { return true; }
-}  // namespace ffn_ext::cpu
+#define FFN_CPU_BUILT true
 #else
-#include <c10/core/ScalarType.h>
-#include <c10/util/Exception.h>
-#include "ffn_ext/kernels.h"
-namespace ffn_ext::cpu {
-void flat_range_avx2(const KernelDesc&, c10::ScalarType, const void* const*, void* const*, int64_t,
-                     int64_t) {
-  TORCH_INTERNAL_ASSERT(false, "ffn_ext: built without the AVX2 CPU loop");
-}
-bool has_avx2_build() { return false; }
-}  // namespace ffn_ext::cpu
+#define FFN_CPU_BUILT false
 #endif
+#define FFN_CPU_ENTRY flat_range_avx2
+#define FFN_CPU_HAS has_avx2_build
+#include "activation_cpu_entry.h"

@@ -1,10 +1,12 @@
 // The CPU vector loop of the element-wise activation kernels, compiled once per instruction set:
-// activation_cpu.cpp includes it for the portable build (at::vec's DEFAULT, plain C++) and
-// activation_cpu_avx2.cpp for AVX2 + FMA (Sleef's vector exp and erfc). The includer defines
-// FFN_CPU_ISA, the namespace the loop lands in; activation_cpu.cpp picks one at run time.
+// activation_cpu.cpp includes it for the portable build (at::vec's DEFAULT, plain C++),
+// activation_cpu_avx2.cpp for AVX2 + FMA (8 floats a vector) and activation_cpu_avx512.cpp for
+// AVX-512 (16). The includer defines FFN_CPU_ISA, the namespace the loop lands in;
+// activation_cpu.cpp picks one at run time.
 //
-// This header deliberately pulls in only at::vec and the torch-free maths: the AVX2 translation
-// unit is compiled with AVX2 enabled, and everything it instantiates must stay inside this loop.
+// This header deliberately pulls in only at::vec and the torch-free maths: the AVX2 and AVX-512
+// translation units are compiled with those instruction sets enabled, and everything they
+// instantiate must stay inside this loop.
 #pragma once
 
 #include <ATen/OpMathType.h>
@@ -14,6 +16,7 @@
 #include <c10/util/Exception.h>
 
 #include <cstdint>
+#include <limits>
 #include <type_traits>
 
 // Vectorized forms of the primitives that activations.h calls unqualified; argument-dependent
@@ -22,6 +25,33 @@ namespace at::vec {
 inline namespace CPU_CAPABILITY {
 template <class T>
 inline Vectorized<T> ffn_exp(const Vectorized<T>& x) { return x.exp(); }
+// float exp, inlined: Cody-Waite reduction x = n ln2 + r and Cephes' expf polynomial (about 1 ulp,
+// the accuracy of Sleef's expf8_u10, which cannot be inlined into the loop). 2^n is applied in
+// two halves so that results below FLT_MIN round once into the subnormals that sigmoid relies on.
+inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
+  using V = Vectorized<float>;
+  using VI = Vectorized<int32_t>;
+  const V xc = at::vec::clamp(x, V(-104.0f), V(88.72283f));  // NaN: restored at the end
+  const V n = (xc * V(1.44269504088896341f)).round();
+  V r = at::vec::fmadd(n, V(-0.693359375f), xc);
+  r = at::vec::fmadd(n, V(2.12194440e-4f), r);
+  V p(1.9875691500e-4f);
+  p = at::vec::fmadd(p, r, V(1.3981999507e-3f));
+  p = at::vec::fmadd(p, r, V(8.3334519073e-3f));
+  p = at::vec::fmadd(p, r, V(4.1665795894e-2f));
+  p = at::vec::fmadd(p, r, V(1.6666665459e-1f));
+  p = at::vec::fmadd(p, r, V(5.0000001201e-1f));
+  p = at::vec::fmadd(p, r * r, r + V(1.0f));
+  const VI ni = at::vec::convert_to_int_of_same_size(n);
+  const VI n1 = ni >> VI(1);  // arithmetic shift: floor(n / 2)
+  const VI n2 = ni - n1;
+  const V s1 = at::vec::cast<float>((n1 + VI(127)) << VI(23));
+  const V s2 = at::vec::cast<float>((n2 + VI(127)) << VI(23));
+  V res = p * s1 * s2;
+  res = V::blendv(res, V(0.0f), x < V(-104.0f));
+  res = V::blendv(res, V(std::numeric_limits<float>::infinity()), x > V(88.72283f));
+  return V::blendv(res, x, x.isnan());  // the generic clamp does not keep NaN
+}
 template <class T>
 inline Vectorized<T> ffn_abs(const Vectorized<T>& x) { return x.abs(); }
 template <class T>
@@ -48,6 +78,27 @@ inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) {
   p = at::vec::fmadd(p, t, V(-1.26551223f));
   const V r = t * (p - z * z).exp();
   return V::blendv(V(2.0f) - r, r, a >= V(0.0f));  // NaN: a >= 0 is false, 2 - NaN = NaN
+}
+// fn evaluated in double precision lane by lane (two double vectors per float vector), then
+// rounded back to float; see ffn_in_double in activations.h.
+template <class Fn>
+inline Vectorized<float> ffn_in_double(const Vectorized<float>& x, Fn fn) {
+  using Vf = Vectorized<float>;
+  using Vd = Vectorized<double>;
+  constexpr int W = Vf::size(), H = Vd::size();
+  static_assert(W == 2 * H, "a float vector holds twice as many lanes as a double vector");
+  float xf[W], yf[W];
+  double xd[W], yd[W];
+  x.store(xf);
+  for (int i = 0; i < W; ++i) xd[i] = xf[i];
+  fn(Vd::loadu(xd)).store(yd);
+  fn(Vd::loadu(xd + H)).store(yd + H);
+  for (int i = 0; i < W; ++i) yf[i] = static_cast<float>(yd[i]);
+  return Vf::loadu(yf);
+}
+template <class Fn>
+inline Vectorized<double> ffn_in_double(const Vectorized<double>& x, Fn fn) {
+  return fn(x);
 }
 // mask ? a : b, with mask all-ones or all-zeros per lane (a comparison's result).
 template <class T>

@@ -4,7 +4,7 @@
 //  * flat_kernel: all operands dense with one layout. Each thread moves 16 bytes per operand per
 //    load (VEC elements) when every pointer is 16-byte aligned, else one element (VEC = 1, same
 //    code); UNROLL loads per operand are issued before the first use so that enough bytes are in
-//    flight to reach DRAM bandwidth. 64-bit indices, grid-stride over tiles.
+//    flight to reach DRAM bandwidth. 64-bit indices; one tile (kThreads * kUnroll packs) per block.
 //  * strided_kernel: any other layout, from TensorIterator's coalesced shape and byte strides
 //    (slices, broadcast beta, op-math operands beside fp16/bf16 ones). One element per thread,
 //    64-bit offsets.
@@ -18,6 +18,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <limits>
 #include <type_traits>
 
 #include "ffn_ext/activation_ops.h"
@@ -142,12 +144,21 @@ int sm_count(int device) {
   return v;
 }
 
-// Blocks for `work` units of `per_block` each: one tile per block up to a few waves' worth, then
-// the grid-stride loops take over (fewer, longer-lived blocks past that point measured no slower).
+// Blocks for `work` units of `per_block` each: by default one tile per block, as PyTorch's own
+// element-wise kernels launch (the grid-stride loops then run once; they remain for grids past
+// CUDA's limit). FFN_EXT_CUDA_GRID_WAVES=w caps the grid at w blocks per multiprocessor instead,
+// so that benchmarks/ can compare the two geometries in one run; read once per process.
+int64_t grid_cap(int device) {
+  static const int64_t waves = [] {
+    const char* s = std::getenv("FFN_EXT_CUDA_GRID_WAVES");
+    return s ? std::max<int64_t>(0, std::atoll(s)) : int64_t(0);
+  }();
+  return waves > 0 ? waves * sm_count(device) : int64_t(std::numeric_limits<int32_t>::max());
+}
+
 unsigned grid_for(int64_t work, int64_t per_block, int device) {
   const int64_t want = (work + per_block - 1) / per_block;
-  const int64_t cap = int64_t(sm_count(device)) * 64;
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min(want, cap)));
+  return static_cast<unsigned>(std::max<int64_t>(1, std::min(want, grid_cap(device))));
 }
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }

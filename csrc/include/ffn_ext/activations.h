@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cmath>
+#include <type_traits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
 #define FFN_HD __host__ __device__ __forceinline__
@@ -38,6 +39,11 @@ FFN_HD double ffn_where(bool c, double a, double b) { return c ? a : b; }
 
 FFN_HD float ffn_abs(float x) { return ::fabsf(x); }
 FFN_HD double ffn_abs(double x) { return ::fabs(x); }
+// fn(x) evaluated in double precision and rounded back to x's type (fn is generic in its argument).
+template <class Fn>
+FFN_HD float ffn_in_double(float x, Fn fn) { return static_cast<float>(fn(static_cast<double>(x))); }
+template <class Fn>
+FFN_HD double ffn_in_double(double x, Fn fn) { return fn(x); }
 
 // sigma(z) from e = exp(-|z|), which never overflows: 1 / (1 + e) for z >= 0, e / (1 + e) below.
 // The plain 1 / (1 + exp(-z)) overflows exp for z < -88.7 in fp32 and returns 0 where sigma is a
@@ -113,8 +119,21 @@ struct GeluTanh {
     const V up = V(kK) * (V(T(1)) + V(T(3) * kC) * x * x);
     return s + ffn_where(ssn == V(T(0)), V(T(0)), V(T(2)) * (x * ssn) * up);
   }
+  // f'' in float is evaluated in double: its inner factor cancels by up to ~2.5x near |x| = 2, and
+  // sigma's argument carries its rounding error times |2u| ~ 4 into s s-, which together reached
+  // 8-9 ulp there (1.09x the fp32 error bound of REFERENCE.md, found by test_each_cpu_loop on
+  // 2026-11-26). In double it is correctly rounded to float. Only f'' (double backward, not a hot
+  // path) pays for it; f and f' stay within 0.6x of the bound in float.
   template <class V>
   FFN_HD V d2(V x) const {
+    if constexpr (std::is_same_v<T, float>) {
+      return ffn_in_double(x, [](auto xd) { return GeluTanh<double>{}.d2(xd); });
+    } else {
+      return d2_same(x);
+    }
+  }
+  template <class V>
+  FFN_HD V d2_same(V x) const {
     V s, sn;
     sigmoid_pair(two_u(x), s, sn);
     const V ssn = s * sn;

@@ -94,10 +94,12 @@ inline void check_beta(std::string_view op, std::string_view arg, const at::Tens
   check_same_device(op, arg, beta, "x", x);
   const bool scalar = beta.dim() == 0;
   const bool per_channel = beta.dim() == 1 && x.dim() >= 1 && beta.size(0) == x.size(-1);
-  TORCH_CHECK_VALUE(scalar || per_channel, "ffn_ext.", op, ": ", arg,
-                    " must be 0-dim or have shape [x.shape[-1]] = ",
-                    x.dim() >= 1 ? shape_str({x.size(-1)}) : std::string("(none: x is 0-dim)"),
-                    ", got shape ", shape_str(beta.sizes()), " for x of shape ",
+  if (scalar || per_channel) return;
+  // The message is built in plain statements (no braced temporaries inside the check macro).
+  const std::string expected =
+      x.dim() >= 1 ? "[" + std::to_string(x.size(-1)) + "]" : std::string("(none: x is 0-dim)");
+  TORCH_CHECK_VALUE(false, "ffn_ext.", op, ": ", arg, " must be 0-dim or have shape [x.shape[-1]] = ",
+                    expected, ", got shape ", shape_str(beta.sizes()), " for x of shape ",
                     shape_str(x.sizes()));
 }
 

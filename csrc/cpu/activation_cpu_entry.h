@@ -1,0 +1,23 @@
+// The exported entry of one instruction-set build of the CPU loop, under a plain name so that
+// activation_cpu.cpp needs none of that instruction set's headers. The includer defines
+// FFN_CPU_ENTRY / FFN_CPU_HAS (the names), FFN_CPU_BUILT (whether this compiler could build the
+// loop) and, when it could, FFN_CPU_ISA (the namespace holding it).
+#include <c10/core/ScalarType.h>
+#include <c10/util/Exception.h>
+
+#include <cstdint>
+
+#include "ffn_ext/kernels.h"
+
+namespace ffn_ext::cpu {
+void FFN_CPU_ENTRY(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
+                   void* const* out, int64_t begin, int64_t end) {
+#if FFN_CPU_BUILT
+  FFN_CPU_ISA::flat_range(d, dtype, in, out, begin, end);
+#else
+  (void)d, (void)dtype, (void)in, (void)out, (void)begin, (void)end;
+  TORCH_INTERNAL_ASSERT(false, "ffn_ext: this CPU loop was not built by this compiler");
+#endif
+}
+bool FFN_CPU_HAS() { return FFN_CPU_BUILT; }
+}  // namespace ffn_ext::cpu
