@@ -22,6 +22,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "fast_float.cuh"
 #include "ffn_ext/activation_ops.h"
 #include "ffn_ext/dispatch.h"
 #include "ffn_ext/engine_common.h"
@@ -44,7 +45,8 @@ struct FlatArgs {
   void* out[kMaxOperands];       // each [n]
 };
 
-template <typename scalar_t, int VEC, typename F>
+// W: the type the functor computes in (op-math, or FastFloat for fp16/bf16; fast_float.cuh).
+template <typename scalar_t, typename W, int VEC, typename F>
 __global__ void __launch_bounds__(kThreads)
     flat_kernel(FlatArgs args, int64_t n, F f) {
   using opmath_t = at::opmath_type<scalar_t>;
@@ -69,12 +71,12 @@ __global__ void __launch_bounds__(kThreads)
         P o[NOUT];
 #pragma unroll
         for (int e = 0; e < VEC; ++e) {
-          opmath_t x[NIN], y[NOUT];
+          W x[NIN], y[NOUT];
 #pragma unroll
-          for (int k = 0; k < NIN; ++k) x[k] = static_cast<opmath_t>(a[u][k].v[e]);
+          for (int k = 0; k < NIN; ++k) x[k] = W(static_cast<opmath_t>(a[u][k].v[e]));
           f(x, y);
 #pragma unroll
-          for (int k = 0; k < NOUT; ++k) o[k].v[e] = static_cast<scalar_t>(y[k]);
+          for (int k = 0; k < NOUT; ++k) o[k].v[e] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
         }
 #pragma unroll
         for (int k = 0; k < NOUT; ++k) static_cast<P*>(args.out[k])[i] = o[k];
@@ -84,12 +86,13 @@ __global__ void __launch_bounds__(kThreads)
   // The last n % VEC elements, which do not fill a pack.
   if (VEC > 1 && blockIdx.x == 0) {
     for (int64_t i = npack * VEC + threadIdx.x; i < n; i += kThreads) {
-      opmath_t x[NIN], y[NOUT];
+      W x[NIN], y[NOUT];
 #pragma unroll
-      for (int k = 0; k < NIN; ++k) x[k] = static_cast<opmath_t>(static_cast<const scalar_t*>(args.in[k])[i]);
+      for (int k = 0; k < NIN; ++k) x[k] = W(static_cast<opmath_t>(static_cast<const scalar_t*>(args.in[k])[i]));
       f(x, y);
 #pragma unroll
-      for (int k = 0; k < NOUT; ++k) static_cast<scalar_t*>(args.out[k])[i] = static_cast<scalar_t>(y[k]);
+      for (int k = 0; k < NOUT; ++k)
+        static_cast<scalar_t*>(args.out[k])[i] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
     }
   }
 }
@@ -101,7 +104,7 @@ struct StridedArgs {
   int ndim;
 };
 
-template <typename scalar_t, typename F>
+template <typename scalar_t, typename W, typename F>
 __global__ void __launch_bounds__(kThreads)
     strided_kernel(StridedArgs args, int64_t n, F f) {
   using opmath_t = at::opmath_type<scalar_t>;
@@ -118,21 +121,23 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int k = 0; k < NT; ++k) off[k] += c * args.strides[d][k];
     }
-    opmath_t x[NIN], y[NOUT];
+    W x[NIN], y[NOUT];
 #pragma unroll
     for (int k = 0; k < NIN; ++k) {
       const char* p = args.data[NOUT + k] + off[NOUT + k];
-      x[k] = ((F::IN_OPMATH >> k) & 1u) ? *reinterpret_cast<const opmath_t*>(p)
-                                         : static_cast<opmath_t>(*reinterpret_cast<const scalar_t*>(p));
+      x[k] = W(((F::IN_OPMATH >> k) & 1u)
+                   ? *reinterpret_cast<const opmath_t*>(p)
+                   : static_cast<opmath_t>(*reinterpret_cast<const scalar_t*>(p)));
     }
     f(x, y);
 #pragma unroll
     for (int k = 0; k < NOUT; ++k) {
       char* p = args.data[k] + off[k];
+      const opmath_t v = static_cast<opmath_t>(y[k]);
       if ((F::OUT_OPMATH >> k) & 1u)
-        *reinterpret_cast<opmath_t*>(p) = y[k];
+        *reinterpret_cast<opmath_t*>(p) = v;
       else
-        *reinterpret_cast<scalar_t*>(p) = static_cast<scalar_t>(y[k]);
+        *reinterpret_cast<scalar_t*>(p) = static_cast<scalar_t>(v);
     }
   }
 }
@@ -161,9 +166,18 @@ unsigned grid_for(int64_t work, int64_t per_block, int device) {
   return static_cast<unsigned>(std::max<int64_t>(1, std::min(want, grid_cap(device))));
 }
 
+// FFN_EXT_CUDA_EXACT_LOWP=1: fp16/bf16 compute with the accurate maths of fp32 (fast_float.cuh).
+bool exact_lowp() {
+  static const bool v = [] {
+    const char* s = std::getenv("FFN_EXT_CUDA_EXACT_LOWP");
+    return s != nullptr && s[0] != '\0' && s[0] != '0';
+  }();
+  return v;
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
-template <typename scalar_t, typename F>
+template <typename scalar_t, typename W, typename F>
 void launch_flat(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
                  int64_t n, cudaStream_t stream, int device) {
   FlatArgs args{};
@@ -179,15 +193,15 @@ void launch_flat(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::T
   constexpr int VEC = 16 / sizeof(scalar_t);
   if (aligned) {
     const unsigned grid = grid_for(n / VEC, int64_t(kThreads) * kUnroll, device);
-    flat_kernel<scalar_t, VEC><<<grid, kThreads, 0, stream>>>(args, n, f);
+    flat_kernel<scalar_t, W, VEC><<<grid, kThreads, 0, stream>>>(args, n, f);
   } else {
     const unsigned grid = grid_for(n, int64_t(kThreads) * kUnroll, device);
-    flat_kernel<scalar_t, 1><<<grid, kThreads, 0, stream>>>(args, n, f);
+    flat_kernel<scalar_t, W, 1><<<grid, kThreads, 0, stream>>>(args, n, f);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-template <typename scalar_t, typename F>
+template <typename scalar_t, typename W, typename F>
 void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
                     int64_t n, cudaStream_t stream, int device) {
   at::TensorIterator iter = strided_iter(outs, ins);
@@ -203,7 +217,7 @@ void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at
     for (int k = 0; k < nt; ++k) args.strides[d][k] = iter.strides(k)[d];
   }
   const unsigned grid = grid_for(n, kThreads, device);
-  strided_kernel<scalar_t><<<grid, kThreads, 0, stream>>>(args, n, f);
+  strided_kernel<scalar_t, W><<<grid, kThreads, 0, stream>>>(args, n, f);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
@@ -222,11 +236,21 @@ struct CudaEngine {
       with_kernel<opmath_t>(d, [&](auto f) {
         using F = decltype(f);
         TORCH_INTERNAL_ASSERT(F::NIN == (int)ins.size() && F::NOUT == (int)outs.size());
-        if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
-                      std::is_same_v<scalar_t, opmath_t>) {
-          if (flat) return launch_flat<scalar_t>(f, outs, ins, n, stream, device);
+        auto go = [&](auto w_tag) {
+          using W = decltype(w_tag);
+          if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
+                        std::is_same_v<scalar_t, opmath_t>) {
+            if (flat) return launch_flat<scalar_t, W>(f, outs, ins, n, stream, device);
+          }
+          launch_strided<scalar_t, W>(f, outs, ins, n, stream, device);
+        };
+        if constexpr (std::is_same_v<scalar_t, opmath_t>) {
+          go(opmath_t{});
+        } else if (exact_lowp()) {
+          go(opmath_t{});
+        } else {
+          go(FastFloat{});
         }
-        launch_strided<scalar_t>(f, outs, ins, n, stream, device);
       });
     });
   }

@@ -1,0 +1,75 @@
+// FastFloat: the float that the CUDA kernels compute in for float16 and bfloat16 tensors.
+//
+// Those results are rounded to 8 (bf16) or 11 (fp16) significant bits, so the last bits of an
+// accurate expf, erfcf and IEEE division are lost; they cost about half of the instruction budget
+// of a bandwidth-bound bf16 kernel on an H100/H200 (~30 instructions per element at copy speed;
+// measured 0.50 of copy bandwidth for bf16 GELU and 0.78 for SiLU with the accurate maths,
+// H200, torch 2.11, 2026-11-26). FastFloat routes the activations' primitives to the hardware
+// approximations instead:
+//   exp:  __expf (ex2.approx, ~2 ulp + 2^-22 |x| relative), with the accurate expf below -80
+//         where __expf would flush a subnormal result that a large factor turns normal again
+//         (x * sigma(x) for x in (-103, -87) is a normal bf16 number);
+//   a / b: __fdividef (2 ulp; every divisor here is in [1, 2]);
+//   erfc: the Chebyshev fit of the CPU path (fractional error < 1.2e-7, csrc/cpu) on top of the
+//         two above, instead of erfcf.
+// Their error, ~1e-6 relative, is 1/4000 of a bf16 ulp and 1/500 of an fp16 ulp. float32 and
+// float64 tensors never use it. FFN_EXT_CUDA_EXACT_LOWP=1 turns it off (accurate maths for every
+// dtype), which is how tests/ and benchmarks/ compare the two.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace ffn_ext::cuda {
+
+struct FastFloat {
+  float v;
+  FastFloat() = default;
+  __host__ __device__ constexpr FastFloat(float x) : v(x) {}  // NOLINT: implicit, like float
+  __device__ explicit operator float() const { return v; }
+};
+
+// clang-format off
+__device__ __forceinline__ FastFloat operator+(FastFloat a, FastFloat b) { return a.v + b.v; }
+__device__ __forceinline__ FastFloat operator-(FastFloat a, FastFloat b) { return a.v - b.v; }
+__device__ __forceinline__ FastFloat operator*(FastFloat a, FastFloat b) { return a.v * b.v; }
+__device__ __forceinline__ FastFloat operator/(FastFloat a, FastFloat b) { return __fdividef(a.v, b.v); }
+__device__ __forceinline__ FastFloat operator-(FastFloat a) { return -a.v; }
+__device__ __forceinline__ bool operator==(FastFloat a, FastFloat b) { return a.v == b.v; }
+__device__ __forceinline__ bool operator!=(FastFloat a, FastFloat b) { return a.v != b.v; }
+__device__ __forceinline__ bool operator<(FastFloat a, FastFloat b) { return a.v < b.v; }
+__device__ __forceinline__ bool operator>(FastFloat a, FastFloat b) { return a.v > b.v; }
+__device__ __forceinline__ bool operator<=(FastFloat a, FastFloat b) { return a.v <= b.v; }
+__device__ __forceinline__ bool operator>=(FastFloat a, FastFloat b) { return a.v >= b.v; }
+// clang-format on
+
+// Found by argument-dependent lookup from the activations' generic code.
+__device__ __forceinline__ FastFloat ffn_exp(FastFloat x) {
+  return x.v < -80.0f ? ::expf(x.v) : __expf(x.v);
+}
+__device__ __forceinline__ FastFloat ffn_abs(FastFloat x) { return ::fabsf(x.v); }
+__device__ __forceinline__ FastFloat ffn_where(bool c, FastFloat a, FastFloat b) {
+  return c ? a : b;
+}
+__device__ __forceinline__ FastFloat ffn_erfc(FastFloat a) {
+  // erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |a|; erfc(-z) = 2 - erfc(z).
+  const float z = ::fabsf(a.v);
+  const float t = __fdividef(1.0f, 1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = fmaf(p, t, -0.82215223f);
+  p = fmaf(p, t, 1.48851587f);
+  p = fmaf(p, t, -1.13520398f);
+  p = fmaf(p, t, 0.27886807f);
+  p = fmaf(p, t, -0.18628806f);
+  p = fmaf(p, t, 0.09678418f);
+  p = fmaf(p, t, 0.37409196f);
+  p = fmaf(p, t, 1.00002368f);
+  p = fmaf(p, t, -1.26551223f);
+  const float r = t * ffn_exp(FastFloat(p - z * z)).v;
+  return a.v >= 0.0f ? r : 2.0f - r;  // NaN: a >= 0 is false, 2 - NaN = NaN
+}
+template <class Fn>
+__device__ __forceinline__ FastFloat ffn_in_double(FastFloat x, Fn fn) {
+  return static_cast<float>(fn(static_cast<double>(x.v)));
+}
+
+}  // namespace ffn_ext::cuda
