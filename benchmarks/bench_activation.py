@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--dtypes", default=",".join(DTYPES))
     ap.add_argument("--reps", type=int, default=None)
     ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--out-dir", default=None, help="where the .json and .md go (default benchmarks/results)")
     args = ap.parse_args()
 
     dev = torch.device(args.device)
@@ -112,7 +113,8 @@ def main():
                 torch.cuda.empty_cache()
     cols = ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "GB/s", "copy_GB/s",
             "of_copy", "vs_eager", "vs_compile"]
-    md, stem = save("activation", dev, env, rows, cols, "Element-wise activations: ffn_ext vs eager vs torch.compile")
+    md, stem = save("activation", dev, env, rows, cols, "Element-wise activations: ffn_ext vs eager vs torch.compile",
+                    out_dir=args.out_dir)
     print(md)
     print(f"saved {stem}.json and {stem}.md")
 

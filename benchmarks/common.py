@@ -78,9 +78,10 @@ def _driver():
         return None
 
 
-def save(name, device, env, rows, columns, title):
-    """Writes benchmarks/results/<name>-<device>-<date>.json and .md; returns the markdown."""
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+def save(name, device, env, rows, columns, title, out_dir=None):
+    """Writes <out_dir>/<name>-<device>-<date>.json and .md (out_dir: benchmarks/results by
+    default); returns the markdown and the path stem."""
+    here = out_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(here, exist_ok=True)
     dev = torch.device(device).type
     stem = os.path.join(here, f"{name}-{dev}-{env['date']}")

@@ -1,40 +1,79 @@
 #!/usr/bin/env bash
 # One call on a GPU machine (the device tool): build, test, sanitize, benchmark; logs under $OUT.
-#   bash tools/gpu_check.sh [all|build|test|sanitize|bench]   (default all)
+#   bash tools/gpu_check.sh            # everything, each step under its own time limit
+# Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise), the error-path tests alone
+# (serially, with a native backtrace if one crashes), the CUDA test cases (pytest-xdist), the
+# fp16/bf16 cases again with FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel
+# tests, the benchmark, and a same-run comparison of the fp16/bf16 maths and of the grid geometry.
 set -uo pipefail
 OUT=${OUT:-/tmp/ffn_out}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
-what=${1:-all}
+# Logs go to $LOG and are packed into $OUT/logs.tgz after every step (the device tool returns at
+# most 8 files, and a step cut off by a time limit must not lose the earlier ones).
+LOG=/tmp/ffn_logs
+mkdir -p "$OUT" "$LOG"
+pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
+export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { echo "=== $* ($(date +%T))"; }
-step nvidia-smi; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
-python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)" | tee -a "$OUT/gpu.txt"
-if [[ $what == all || $what == build || $what == test || $what == sanitize || $what == bench ]]; then
-  if ! python3 -c "import ffn_ext" 2>/dev/null || [[ $what == all || $what == build ]]; then
-    step build
-    TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} FFN_EXT_FORCE_CUDA=1 MAX_JOBS=16 NVCC_THREADS=4 \
-      timeout ${BUILD_TIMEOUT:-300} python3 -m pip install --no-build-isolation --no-deps -v . > "$OUT/build.log" 2>&1 \
-      || { tail -50 "$OUT/build.log"; exit 1; }
-    grep "ffn_ext build:" "$OUT/build.log" | head -1
-  fi
-fi
+SRC=$PWD
+
+step versions
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$LOG/gpu.txt"
+python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)" | tee -a "$LOG/gpu.txt"
+
+pack
+step build
+TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} FFN_EXT_FORCE_CUDA=1 MAX_JOBS=16 NVCC_THREADS=4 \
+  timeout ${BUILD_TIMEOUT:-240} python3 -m pip install --no-build-isolation --no-deps -v . > "$LOG/build.log" 2>&1 \
+  || { grep -E "error" "$LOG/build.log" | head -20; tail -30 "$LOG/build.log"; exit 1; }
+grep "ffn_ext build:" "$LOG/build.log" | head -1
 cd /tmp  # import the installed package, not the source tree
-SRC=$OLDPWD
-if [[ $what == all || $what == test ]]; then
-  step tests
-  # PYTEST_K narrows the run (e.g. "cuda or build": the CPU cases run in CI already).
-  timeout ${TEST_TIMEOUT:-600} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -rfE ${PYTEST_ARGS:-} \
-    ${PYTEST_K:+-k "$PYTEST_K"} 2>&1 | tee "$OUT/tests.log" | tail -25
+
+pack
+step error-path tests, serially
+timeout 60 python3 -X faulthandler -m pytest "$SRC/tests/test_errors.py" -v -p no:cacheprovider -k cuda \
+  > "$LOG/errors.log" 2>&1
+rc=$?
+grep -E "PASSED|FAILED|ERROR|Fatal" "$LOG/errors.log" | sed 's/^.*:://' | tr '\n' ' ' | head -c 1500; echo
+if [[ $rc -ne 0 && $rc -ne 1 ]] && command -v cuda-gdb > /dev/null; then
+  step "native backtrace of the crash"
+  timeout 90 cuda-gdb -batch -ex run -ex bt --args python3 -m pytest "$SRC/tests/test_errors.py" -q \
+    -p no:cacheprovider -k cuda > "$LOG/crash_bt.log" 2>&1
+  grep -A25 "SIGSEGV\|signal" "$LOG/crash_bt.log" | head -40
 fi
-if [[ $what == all || $what == sanitize ]]; then
-  step compute-sanitizer memcheck
-  timeout ${SAN_TIMEOUT:-600} compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_maths.py" -q -x -p no:cacheprovider \
-     -k "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor)}" 2>&1 | tee "$OUT/memcheck.log" | tail -6
-fi
-if [[ $what == all || $what == bench ]]; then
-  step benchmark
-  timeout ${BENCH_TIMEOUT:-600} python3 "$SRC/benchmarks/bench_activation.py" --device cuda ${BENCH_ARGS:-} > "$OUT/bench.log" 2>&1
-  tail -3 "$OUT/bench.log"
-  cp "$SRC"/benchmarks/results/activation-cuda-*.md "$SRC"/benchmarks/results/activation-cuda-*.json "$OUT/" 2>/dev/null
-fi
+
+pack
+step "CUDA tests (xdist)"
+timeout ${TEST_TIMEOUT:-170} python3 -m pytest "$SRC/tests" -v -p no:cacheprovider -n ${XDIST:-16} \
+  -k "${PYTEST_K:-cuda or build}" > "$LOG/tests.log" 2>&1
+echo "exit $?"; grep -cE " PASSED" "$LOG/tests.log"; grep -E "FAILED|ERROR|crashed|node down" "$LOG/tests.log" | head -20
+tail -3 "$LOG/tests.log"
+
+pack
+step "fp16/bf16 CUDA tests with FFN_EXT_CUDA_EXACT_LOWP=1"
+FFN_EXT_CUDA_EXACT_LOWP=1 timeout ${EXACT_TIMEOUT:-40} python3 -m pytest "$SRC/tests/test_maths.py" -q -p no:cacheprovider \
+  -n ${XDIST:-16} -k "cuda and (float16 or bfloat16) and not more_than" > "$LOG/tests_exact_lowp.log" 2>&1
+echo "exit $?"; tail -2 "$LOG/tests_exact_lowp.log"
+
+pack
+step compute-sanitizer memcheck
+timeout ${SAN_TIMEOUT:-60} compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_maths.py" -q -x \
+  -p no:cacheprovider -k "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor) and (float32 or bfloat16)}" \
+  > "$LOG/memcheck.log" 2>&1
+echo "exit $?"; tail -3 "$LOG/memcheck.log"
+
+pack
+step benchmark
+timeout ${BENCH_TIMEOUT:-120} python3 "$SRC/benchmarks/bench_activation.py" --device cuda --out-dir "$LOG" ${BENCH_ARGS:-} > "$LOG/bench.log" 2>&1
+echo "exit $?"; tail -2 "$LOG/bench.log"
+
+pack
+step "same-run comparisons: fp16/bf16 maths, grid geometry (1 GB, no compile)"
+for cfg in "default:" "exact_lowp:FFN_EXT_CUDA_EXACT_LOWP=1" "grid64:FFN_EXT_CUDA_GRID_WAVES=64"; do
+  name=${cfg%%:*}; envs=${cfg#*:}
+  env $envs timeout 40 python3 "$SRC/benchmarks/bench_activation.py" --device cuda --no-compile --min-mb 1024 --max-mb 1024 \
+    --dtypes bf16,fp32 --ops gelu,silu,relu --out-dir "$LOG/$name" > "$LOG/cmp_$name.log" 2>&1
+  echo "$name: $(grep -c "op=" "$LOG/cmp_$name.log") rows"
+done
+pack
 step done
+pack
