@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
+#include <string>
 #include <type_traits>
 
 #include "fast_float.cuh"
@@ -205,8 +206,8 @@ template <typename scalar_t, typename W, typename F>
 void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
                     int64_t n, cudaStream_t stream, int device) {
   at::TensorIterator iter = strided_iter(outs, ins);
-  TORCH_CHECK(iter.ndim() <= kMaxDims, "ffn_ext: a layout with ", iter.ndim(),
-              " dimensions that cannot be merged is not supported (at most ", kMaxDims,
+  TORCH_CHECK(iter.ndim() <= kMaxDims, "ffn_ext: a layout with ", std::to_string(iter.ndim()),
+              " dimensions that cannot be merged is not supported (at most ", std::to_string(kMaxDims),
               "); call .contiguous() on the input first");
   StridedArgs args{};
   args.ndim = iter.ndim();

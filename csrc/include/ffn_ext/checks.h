@@ -7,7 +7,6 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
-#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -32,12 +31,17 @@ inline std::string dtype_name(c10::ScalarType t) {
   }
 }
 
+// Numbers are formatted with std::to_string, never with an ostream: an ostream's number formatting
+// instantiated in this library crashed (SIGSEGV in std::codecvt) when the library was built by
+// GCC 13 and ran beside an older libstdc++ (the GPU machine, 2026-11-26). Only strings are handed
+// to c10::str (TORCH_CHECK's message).
 inline std::string shape_str(c10::IntArrayRef s) {
-  std::ostringstream os;
-  os << '[';
-  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
-  os << ']';
-  return os.str();
+  std::string r = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) r += ", ";
+    r += std::to_string(s[i]);
+  }
+  return r + "]";
 }
 
 inline bool is_supported_float(c10::ScalarType t) {
