@@ -26,13 +26,11 @@ inline namespace CPU_CAPABILITY {
 template <class T>
 inline Vectorized<T> ffn_exp(const Vectorized<T>& x) { return x.exp(); }
 // float exp, inlined: Cody-Waite reduction x = n ln2 + r and Cephes' expf polynomial (about 1 ulp,
-// the accuracy of Sleef's expf8_u10, which cannot be inlined into the loop). 2^n is applied in
-// two halves so that results below FLT_MIN round once into the subnormals that sigmoid relies on.
-inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
+// the accuracy of Sleef's expf8_u10, which cannot be inlined into the loop). Results below FLT_MIN
+// are rounded once into the subnormals that sigmoid relies on.
+// e^r for the reduced argument r = x - n ln2, |r| <= ln2 / 2.
+inline Vectorized<float> ffn_exp_reduced(const Vectorized<float>& xc, const Vectorized<float>& n) {
   using V = Vectorized<float>;
-  using VI = Vectorized<int32_t>;
-  const V xc = at::vec::clamp(x, V(-104.0f), V(88.72283f));  // NaN: restored at the end
-  const V n = (xc * V(1.44269504088896341f)).round();
   V r = at::vec::fmadd(n, V(-0.693359375f), xc);
   r = at::vec::fmadd(n, V(2.12194440e-4f), r);
   V p(1.9875691500e-4f);
@@ -41,7 +39,26 @@ inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
   p = at::vec::fmadd(p, r, V(4.1665795894e-2f));
   p = at::vec::fmadd(p, r, V(1.6666665459e-1f));
   p = at::vec::fmadd(p, r, V(5.0000001201e-1f));
-  p = at::vec::fmadd(p, r * r, r + V(1.0f));
+  return at::vec::fmadd(p, r * r, r + V(1.0f));
+}
+#if defined(CPU_CAPABILITY_AVX512)
+// AVX-512: vscalefps multiplies by 2^n with one rounding, into the subnormals or to 0 and inf, so
+// neither the split scaling nor the range fix-ups of the AVX2 form are needed. at::vec's AVX-512
+// clamp is max then min with the operand last, which keeps NaN.
+inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
+  using V = Vectorized<float>;
+  const V xc = at::vec::clamp(x, V(-150.0f), V(150.0f));
+  const V n = (xc * V(1.44269504088896341f)).round();
+  return _mm512_scalef_ps(ffn_exp_reduced(xc, n), n);
+}
+#else
+// 2^n is applied in two halves, each a normal float, so the product rounds once.
+inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
+  using V = Vectorized<float>;
+  using VI = Vectorized<int32_t>;
+  const V xc = at::vec::clamp(x, V(-104.0f), V(88.72283f));  // NaN: restored at the end
+  const V n = (xc * V(1.44269504088896341f)).round();
+  const V p = ffn_exp_reduced(xc, n);
   const VI ni = at::vec::convert_to_int_of_same_size(n);
   const VI n1 = ni >> VI(1);  // arithmetic shift: floor(n / 2)
   const VI n2 = ni - n1;
@@ -52,6 +69,7 @@ inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
   res = V::blendv(res, V(std::numeric_limits<float>::infinity()), x > V(88.72283f));
   return V::blendv(res, x, x.isnan());  // the generic clamp does not keep NaN
 }
+#endif
 template <class T>
 inline Vectorized<T> ffn_abs(const Vectorized<T>& x) { return x.abs(); }
 template <class T>
@@ -76,7 +94,7 @@ inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) {
   p = at::vec::fmadd(p, t, V(0.37409196f));
   p = at::vec::fmadd(p, t, V(1.00002368f));
   p = at::vec::fmadd(p, t, V(-1.26551223f));
-  const V r = t * (p - z * z).exp();
+  const V r = t * ffn_exp(p - z * z);
   return V::blendv(V(2.0f) - r, r, a >= V(0.0f));  // NaN: a >= 0 is false, 2 - NaN = NaN
 }
 // fn evaluated in double precision lane by lane (two double vectors per float vector), then
