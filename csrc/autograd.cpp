@@ -48,6 +48,16 @@ using SwishTBwd = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const
 using SwishTBwd2 = std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
                                                       const Tensor&, const Tensor&, bool);
 
+using Gate = Tensor(const Tensor&, const Tensor&, Str, double);
+using GateBwd = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, Str, double);
+using GateBwd2 = std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                                    const Tensor&, const Tensor&, Str, double);
+using Packed = Tensor(const Tensor&, Str, double);
+using PackedOut = Tensor&(const Tensor&, Str, double, Tensor&);
+using PackedBwd = Tensor(const Tensor&, const Tensor&, Str, double);
+using PackedBwd2 = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&, Str,
+                                              double);
+
 [[noreturn]] void third_order(const char* op) {
   TORCH_CHECK_NOT_IMPLEMENTED(false, "ffn_ext.", op,
                               ": third-order gradients are not implemented (ffn_ext's "
@@ -225,8 +235,93 @@ struct ReluBackwardFn : Function<ReluBackwardFn> {
   }
 };
 
+// ---- Gating, two tensors: y = act(gate) * up ---------------------------------------------------
+struct ActAndMulFn : Function<ActAndMulFn> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& gate, const Tensor& up, Str act,
+                        double beta) {
+    FFN_OP(fwd, "act_and_mul", "", Gate);
+    ctx->save_for_backward({gate, up});
+    ctx->saved_data["act"] = std::string(act);
+    ctx->saved_data["beta"] = beta;
+    BelowAutograd below;
+    return fwd.call(gate, up, act, beta);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list g) {
+    FFN_OP(bwd, "act_and_mul_backward", "", GateBwd);
+    const auto s = ctx->get_saved_variables();
+    auto [dg, du] = bwd.call(g[0], s[0], s[1], ctx->saved_data["act"].toStringRef(),
+                             ctx->saved_data["beta"].toDouble());
+    return {dg, du, Tensor(), Tensor()};
+  }
+};
+struct ActAndMulBackwardFn : Function<ActAndMulBackwardFn> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& grad, const Tensor& gate,
+                               const Tensor& up, Str act, double beta) {
+    FFN_OP(bwd, "act_and_mul_backward", "", GateBwd);
+    ctx->save_for_backward({grad, gate, up});
+    ctx->saved_data["act"] = std::string(act);
+    ctx->saved_data["beta"] = beta;
+    BelowAutograd below;
+    auto [dg, du] = bwd.call(grad, gate, up, act, beta);
+    return {dg, du};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list gg) {
+    FFN_OP(bwd2, "act_and_mul_double_backward", "", GateBwd2);
+    const auto s = ctx->get_saved_variables();
+    // An output whose gradient was not needed contributes nothing.
+    const Tensor ggg = gg[0].defined() ? gg[0] : at::zeros_like(s[1]);
+    const Tensor ggu = gg[1].defined() ? gg[1] : at::zeros_like(s[2]);
+    auto [d_grad, d_gate, d_up] = bwd2.call(ggg, ggu, s[0], s[1], s[2],
+                                            ctx->saved_data["act"].toStringRef(),
+                                            ctx->saved_data["beta"].toDouble());
+    return {ctx->needs_input_grad(0) ? d_grad : Tensor(),
+            ctx->needs_input_grad(1) ? d_gate : Tensor(),
+            ctx->needs_input_grad(2) ? d_up : Tensor(), Tensor(), Tensor()};
+  }
+};
+
+// ---- Gating, packed: h [..., 2d] -> act(h[..., :d]) * h[..., d:] -------------------------------
+struct ActAndMulPackedFn : Function<ActAndMulPackedFn> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& h, Str act, double beta) {
+    FFN_OP(fwd, "act_and_mul_packed", "", Packed);
+    ctx->save_for_backward({h});
+    ctx->saved_data["act"] = std::string(act);
+    ctx->saved_data["beta"] = beta;
+    BelowAutograd below;
+    return fwd.call(h, act, beta);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list g) {
+    FFN_OP(bwd, "act_and_mul_packed_backward", "", PackedBwd);
+    return {bwd.call(g[0], ctx->get_saved_variables()[0], ctx->saved_data["act"].toStringRef(),
+                     ctx->saved_data["beta"].toDouble()),
+            Tensor(), Tensor()};
+  }
+};
+struct ActAndMulPackedBackwardFn : Function<ActAndMulPackedBackwardFn> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& grad, const Tensor& h, Str act,
+                        double beta) {
+    FFN_OP(bwd, "act_and_mul_packed_backward", "", PackedBwd);
+    ctx->save_for_backward({grad, h});
+    ctx->saved_data["act"] = std::string(act);
+    ctx->saved_data["beta"] = beta;
+    BelowAutograd below;
+    return bwd.call(grad, h, act, beta);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list gg) {
+    FFN_OP(bwd2, "act_and_mul_packed_double_backward", "", PackedBwd2);
+    const auto s = ctx->get_saved_variables();
+    auto [d_grad, d_h] = bwd2.call(gg[0], s[0], s[1], ctx->saved_data["act"].toStringRef(),
+                                   ctx->saved_data["beta"].toDouble());
+    return {ctx->needs_input_grad(0) ? d_grad : Tensor(),
+            ctx->needs_input_grad(1) ? d_h : Tensor(), Tensor(), Tensor()};
+  }
+};
+
 // ---- Third order: refused loudly --------------------------------------------------------------
 variable_list as_list(const Tensor& t) { return {t}; }
+variable_list as_list(const std::tuple<Tensor, Tensor>& t) {
+  return {std::get<0>(t), std::get<1>(t)};
+}
 variable_list as_list(const std::tuple<Tensor, Tensor, Tensor>& t) {
   return {std::get<0>(t), std::get<1>(t), std::get<2>(t)};
 }
@@ -247,6 +342,8 @@ variable_list as_list(const std::tuple<Tensor, Tensor, Tensor>& t) {
 FFN_DOUBLE_BACKWARD_FN(GeluDoubleBackwardFn, "gelu_double_backward")
 FFN_DOUBLE_BACKWARD_FN(SiluDoubleBackwardFn, "silu_double_backward")
 FFN_DOUBLE_BACKWARD_FN(SwishDoubleBackwardFn, "swish_double_backward")
+FFN_DOUBLE_BACKWARD_FN(ActAndMulDoubleBackwardFn, "act_and_mul_double_backward")
+FFN_DOUBLE_BACKWARD_FN(ActAndMulPackedDoubleBackwardFn, "act_and_mul_packed_double_backward")
 
 // ---- the Autograd kernels ----------------------------------------------------------------------
 Tensor gelu(const Tensor& x, Str a) { return GeluFn::apply(x, a); }
@@ -285,6 +382,50 @@ std::tuple<Tensor, Tensor, Tensor> swish_tensor_double_backward(const Tensor& gg
   auto r = SwishDoubleBackwardFn::apply(&k, ggx, ggb, g, x, beta, need);
   return {r[0], r[1], r[2]};
 }
+Tensor act_and_mul(const Tensor& gate, const Tensor& up, Str act, double beta) {
+  return ActAndMulFn::apply(gate, up, act, beta);
+}
+std::tuple<Tensor, Tensor> act_and_mul_backward(const Tensor& g, const Tensor& gate,
+                                                const Tensor& up, Str act, double beta) {
+  auto r = ActAndMulBackwardFn::apply(g, gate, up, act, beta);
+  return {r[0], r[1]};
+}
+std::tuple<Tensor, Tensor, Tensor> act_and_mul_double_backward(const Tensor& ggg,
+                                                               const Tensor& ggu, const Tensor& g,
+                                                               const Tensor& gate,
+                                                               const Tensor& up, Str act,
+                                                               double beta) {
+  FFN_OP(k, "act_and_mul_double_backward", "", GateBwd2);
+  auto r = ActAndMulDoubleBackwardFn::apply(&k, ggg, ggu, g, gate, up, act, beta);
+  return {r[0], r[1], r[2]};
+}
+Tensor act_and_mul_packed(const Tensor& h, Str act, double beta) {
+  return ActAndMulPackedFn::apply(h, act, beta);
+}
+// out= is for inference: no autograd (as for PyTorch's own out= functions). The version counter of
+// out is bumped, since out is written in place.
+Tensor& act_and_mul_packed_out(const Tensor& h, Str act, double beta, Tensor& out) {
+  FFN_OP(k, "act_and_mul_packed", "out", PackedOut);
+  TORCH_CHECK(!(at::GradMode::is_enabled() && (h.requires_grad() || out.requires_grad())),
+              "ffn_ext.act_and_mul_packed: out= does not support autograd (h or out requires "
+              "grad); call it without out=, or under torch.no_grad() / torch.inference_mode()");
+  {
+    BelowAutograd below;
+    k.call(h, act, beta, out);
+  }
+  torch::autograd::impl::bump_version(out);
+  return out;
+}
+Tensor act_and_mul_packed_backward(const Tensor& g, const Tensor& h, Str act, double beta) {
+  return ActAndMulPackedBackwardFn::apply(g, h, act, beta);
+}
+std::tuple<Tensor, Tensor> act_and_mul_packed_double_backward(const Tensor& ggh, const Tensor& g,
+                                                              const Tensor& h, Str act,
+                                                              double beta) {
+  FFN_OP(k, "act_and_mul_packed_double_backward", "", PackedBwd2);
+  auto r = ActAndMulPackedDoubleBackwardFn::apply(&k, ggh, g, h, act, beta);
+  return {r[0], r[1]};
+}
 Tensor relu(const Tensor& x) { return ReluFn::apply(x); }
 Tensor relu_backward(const Tensor& g, const Tensor& x) { return ReluBackwardFn::apply(g, x); }
 
@@ -306,4 +447,11 @@ TORCH_LIBRARY_IMPL(ffn_ext, Autograd, m) {
   m.impl("swish_double_backward.Tensor", &ffn_ext::swish_tensor_double_backward);
   m.impl("relu", &ffn_ext::relu);
   m.impl("relu_backward", &ffn_ext::relu_backward);
+  m.impl("act_and_mul", &ffn_ext::act_and_mul);
+  m.impl("act_and_mul_backward", &ffn_ext::act_and_mul_backward);
+  m.impl("act_and_mul_double_backward", &ffn_ext::act_and_mul_double_backward);
+  m.impl("act_and_mul_packed", &ffn_ext::act_and_mul_packed);
+  m.impl("act_and_mul_packed.out", &ffn_ext::act_and_mul_packed_out);
+  m.impl("act_and_mul_packed_backward", &ffn_ext::act_and_mul_packed_backward);
+  m.impl("act_and_mul_packed_double_backward", &ffn_ext::act_and_mul_packed_double_backward);
 }

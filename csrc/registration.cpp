@@ -35,6 +35,20 @@ TORCH_LIBRARY(ffn_ext, m) {
   // ReLU, max(x, 0).
   m.def("relu(Tensor x) -> Tensor");
   m.def("relu_backward(Tensor grad, Tensor x) -> Tensor");
+  // Gating, y = act(gate) * up; activation one of 'sigmoid' (GLU), 'gelu', 'gelu_tanh', 'silu',
+  // 'swish' (with beta), 'relu' (ReGLU), 'identity' (bilinear). Two tensors of one shape:
+  m.def("act_and_mul(Tensor gate, Tensor up, str activation='silu', float beta=1.0) -> Tensor");
+  // (grad_gate, grad_up) = (grad * up * act'(gate), grad * act(gate)).
+  m.def("act_and_mul_backward(Tensor grad, Tensor gate, Tensor up, str activation, float beta) -> (Tensor, Tensor)");
+  // Gradients of (grad, gate, up) of act_and_mul_backward, given those of (grad_gate, grad_up).
+  m.def("act_and_mul_double_backward(Tensor grad_grad_gate, Tensor grad_grad_up, Tensor grad, Tensor gate, Tensor up, str activation, float beta) -> (Tensor, Tensor, Tensor)");
+  // Packed h [..., 2d]: gate = h[..., :d], up = h[..., d:]; the result is [..., d].
+  m.def("act_and_mul_packed(Tensor h, str activation='silu', float beta=1.0) -> Tensor");
+  m.def("act_and_mul_packed.out(Tensor h, str activation='silu', float beta=1.0, *, Tensor(a!) out) -> Tensor(a!)");
+  // The packed gradient [..., 2d] = [grad_gate | grad_up].
+  m.def("act_and_mul_packed_backward(Tensor grad, Tensor h, str activation, float beta) -> Tensor");
+  // Gradients of (grad, h) of act_and_mul_packed_backward, given the packed one of its output.
+  m.def("act_and_mul_packed_double_backward(Tensor grad_grad_h, Tensor grad, Tensor h, str activation, float beta) -> (Tensor, Tensor)");
   // Build facts as "key=value" lines (no tensors: not an operator of the maths).
   m.def("_build_info() -> str", &build_info);
 }

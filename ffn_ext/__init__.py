@@ -5,6 +5,8 @@
     y = ffn_ext.silu(x)
     y = ffn_ext.swish(x, beta=1.5)            # beta: a number, or a 0-dim / per-channel tensor
     y = ffn_ext.relu(x)
+    y = ffn_ext.act_and_mul(gate, up, "silu")  # act(gate) * up; also "gelu", "sigmoid", ...
+    y = ffn_ext.silu_and_mul(h)               # packed h [..., 2d]: silu(h[..., :d]) * h[..., d:]
     ffn_ext.info()                            # build and runtime facts
 
 The ops are registered as torch.ops.ffn_ext.*, with fake kernels (torch.compile, export) and
@@ -18,6 +20,26 @@ _load_library()
 from . import _fake  # noqa: E402,F401  (registrations; autograd is in csrc/autograd.cpp)
 from ._info import info  # noqa: E402
 from .functional import gelu, relu, silu, swish  # noqa: E402
+from .gating import (  # noqa: E402
+    act_and_mul,
+    act_and_mul_packed,
+    gelu_and_mul,
+    gelu_tanh_and_mul,
+    glu,
+    silu_and_mul,
+)
 
 __version__ = "0.1.0"
-__all__ = ["gelu", "silu", "swish", "relu", "info"]
+__all__ = [
+    "gelu",
+    "silu",
+    "swish",
+    "relu",
+    "act_and_mul",
+    "act_and_mul_packed",
+    "silu_and_mul",
+    "gelu_and_mul",
+    "gelu_tanh_and_mul",
+    "glu",
+    "info",
+]

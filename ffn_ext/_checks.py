@@ -74,3 +74,67 @@ APPROXIMATE = ("none", "tanh")
 def check_approximate(op, approximate):
     if approximate not in APPROXIMATE:
         raise ValueError(f"ffn_ext.{op}: approximate must be one of 'none', 'tanh', got '{approximate}'")
+
+
+# ---- gating ops (csrc/include/ffn_ext/gating_ops.h) ---------------------------------------------
+ACTIVATIONS = ("sigmoid", "gelu", "gelu_tanh", "silu", "swish", "relu", "identity")
+
+
+def check_activation(op, activation, beta):
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"ffn_ext.{op}: activation must be one of 'sigmoid', 'gelu', 'gelu_tanh', 'silu', "
+            f"'swish', 'relu', 'identity', got '{activation}'"
+        )
+    if activation != "swish" and beta != 1.0:
+        raise ValueError(
+            f"ffn_ext.{op}: beta is used only with activation='swish', got beta={float(beta):.6f} "
+            f"with activation='{activation}'"
+        )
+
+
+def _same(op, arg, t, ref_arg, ref):
+    check_float_tensor(op, arg, t)
+    check_same_device(op, arg, t, ref_arg, ref)
+    if t.dtype != ref.dtype:
+        raise TypeError(f"ffn_ext.{op}: {arg} must have the same dtype as {ref_arg} ({ref.dtype}), got {t.dtype}")
+
+
+def check_gate_up(op, gate, up):
+    check_float_tensor(op, "gate", gate)
+    _same(op, "up", up, "gate", gate)
+    check_same_shape(op, "up", up, "gate", gate)
+
+
+def check_like_gate(op, arg, t, gate):
+    _same(op, arg, t, "gate", gate)
+    check_same_shape(op, arg, t, "gate", gate)
+
+
+def check_packed(op, h):
+    check_float_tensor(op, "h", h)
+    if h.dim() < 1:
+        raise ValueError(
+            f"ffn_ext.{op}: h must have a last dimension [..., 2d] to split into gate and up, got a 0-dim tensor"
+        )
+    n2 = h.shape[-1]
+    if n2 % 2 != 0 or n2 < 2:
+        raise ValueError(
+            f"ffn_ext.{op}: the last dimension of h must be even and at least 2 ([..., 2d]: gate = "
+            f"h[..., :d], up = h[..., d:]), got {n2} (h of shape {shape_str(h.shape)})"
+        )
+    return n2 // 2
+
+
+def half_shape(h):
+    return (*h.shape[:-1], h.shape[-1] // 2)
+
+
+def check_half(op, arg, t, h):
+    _same(op, arg, t, "h", h)
+    want = half_shape(h)
+    if tuple(t.shape) != want:
+        raise ValueError(
+            f"ffn_ext.{op}: {arg} must have shape h.shape[:-1] + [h.shape[-1] / 2] = {shape_str(want)}, "
+            f"got {shape_str(t.shape)}"
+        )

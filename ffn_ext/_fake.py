@@ -7,7 +7,8 @@ Each repeats its op's input checks (ffn_ext/_checks.py) and allocates like the C
 import torch
 
 from ._checks import check_approximate, check_beta, check_float_tensor, check_like, check_same_device
-from ._checks import check_same_shape
+from ._checks import check_activation, check_gate_up, check_half, check_like_gate, check_packed
+from ._checks import check_same_shape, half_shape
 
 lib = "ffn_ext::"
 
@@ -92,3 +93,66 @@ def _swish_tensor_double_backward(grad_grad_x, grad_grad_beta, grad, x, beta, be
     check_same_shape(op, "grad_grad_beta", grad_grad_beta, "beta", beta)
     grad_beta = torch.empty_like(beta) if beta_requires_grad else beta.new_empty(0)
     return torch.empty_like(x), torch.empty_like(x), grad_beta
+
+
+# ---- gating ops -------------------------------------------------------------------------------
+@torch.library.register_fake(lib + "act_and_mul")
+def _act_and_mul(gate, up, activation="silu", beta=1.0):
+    check_gate_up("act_and_mul", gate, up)
+    check_activation("act_and_mul", activation, beta)
+    return torch.empty_like(gate)
+
+
+@torch.library.register_fake(lib + "act_and_mul_backward")
+def _act_and_mul_backward(grad, gate, up, activation, beta):
+    op = "act_and_mul_backward"
+    check_gate_up(op, gate, up)
+    check_like_gate(op, "grad", grad, gate)
+    check_activation(op, activation, beta)
+    return torch.empty_like(gate), torch.empty_like(up)
+
+
+@torch.library.register_fake(lib + "act_and_mul_double_backward")
+def _act_and_mul_double_backward(grad_grad_gate, grad_grad_up, grad, gate, up, activation, beta):
+    op = "act_and_mul_double_backward"
+    check_gate_up(op, gate, up)
+    for name, t in (("grad", grad), ("grad_grad_gate", grad_grad_gate), ("grad_grad_up", grad_grad_up)):
+        check_like_gate(op, name, t, gate)
+    check_activation(op, activation, beta)
+    return torch.empty_like(grad), torch.empty_like(gate), torch.empty_like(up)
+
+
+@torch.library.register_fake(lib + "act_and_mul_packed")
+def _act_and_mul_packed(h, activation="silu", beta=1.0):
+    check_packed("act_and_mul_packed", h)
+    check_activation("act_and_mul_packed", activation, beta)
+    return h.new_empty(half_shape(h))
+
+
+@torch.library.register_fake(lib + "act_and_mul_packed.out")
+def _act_and_mul_packed_out(h, activation="silu", beta=1.0, *, out):
+    check_packed("act_and_mul_packed", h)
+    check_half("act_and_mul_packed", "out", out, h)
+    check_activation("act_and_mul_packed", activation, beta)
+    return out
+
+
+@torch.library.register_fake(lib + "act_and_mul_packed_backward")
+def _act_and_mul_packed_backward(grad, h, activation, beta):
+    op = "act_and_mul_packed_backward"
+    check_packed(op, h)
+    check_half(op, "grad", grad, h)
+    check_activation(op, activation, beta)
+    return h.new_empty(h.shape)
+
+
+@torch.library.register_fake(lib + "act_and_mul_packed_double_backward")
+def _act_and_mul_packed_double_backward(grad_grad_h, grad, h, activation, beta):
+    op = "act_and_mul_packed_double_backward"
+    check_packed(op, h)
+    check_half(op, "grad", grad, h)
+    check_float_tensor(op, "grad_grad_h", grad_grad_h)
+    check_same_device(op, "grad_grad_h", grad_grad_h, "h", h)
+    check_same_shape(op, "grad_grad_h", grad_grad_h, "h", h)
+    check_activation(op, activation, beta)
+    return grad.new_empty(grad.shape), h.new_empty(h.shape)

@@ -9,6 +9,9 @@ OPS = (
     "silu", "silu_backward", "silu_double_backward",
     "swish", "swish_backward", "swish_double_backward",
     "relu", "relu_backward",
+    "act_and_mul", "act_and_mul_backward", "act_and_mul_double_backward",
+    "act_and_mul_packed", "act_and_mul_packed.out", "act_and_mul_packed_backward",
+    "act_and_mul_packed_double_backward",
 )  # fmt: skip
 
 

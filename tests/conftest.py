@@ -103,10 +103,13 @@ def make_layout(shape, layout, dtype, device, generator_fn=torch.randn):
     if layout == "sliced":  # every other element of the last dim: not dense
         big = generator_fn((*shape[:-1], 2 * shape[-1]), dtype=dtype, device=device)
         return big[..., ::2]
+    if layout == "rows":  # the first n of each row of a wider buffer: unit stride, row stride > n
+        big = generator_fn((*shape[:-1], shape[-1] + 3), dtype=dtype, device=device)
+        return big[..., 1 : shape[-1] + 1]
     if layout == "offset":  # dense but starting one element in: not 16-byte aligned
         n = math.prod(shape)
         return generator_fn(n + 1, dtype=dtype, device=device)[1:].view(shape)
     raise ValueError(layout)
 
 
-LAYOUTS = ["contiguous", "transposed", "sliced", "offset"]
+LAYOUTS = ["contiguous", "transposed", "sliced", "offset", "rows"]

@@ -37,10 +37,23 @@ def _cases(device, requires_grad):
         (ops.relu_backward.default, (g, x), {}),
         (ops.gelu.default, (t(0, 3),), {}),
         (ops.gelu.default, (t(6, 4).t(),), {}),
+        # gating
+        (ops.act_and_mul.default, (x, g, "gelu", 1.0), {}),
+        (ops.act_and_mul.default, (x, g), {"activation": "swish", "beta": 1.5}),
+        (ops.act_and_mul_backward.default, (gg, x, g, "silu", 1.0), {}),
+        (ops.act_and_mul_double_backward.default, (gg, gg, g, x, g, "gelu_tanh", 1.0), {}),
+        (ops.act_and_mul_packed.default, (t(3, 16), "sigmoid", 1.0), {}),
+        (ops.act_and_mul_packed.default, (t(2, 3, 10)[..., 1:9], "silu", 1.0), {}),
+        (ops.act_and_mul_packed.out, (t(3, 16).detach(), "silu", 1.0), {"out": torch.empty(3, 8, device=device)}),
+        (ops.act_and_mul_packed_backward.default, (t(3, 8), t(3, 16), "relu", 1.0), {}),
+        (ops.act_and_mul_packed_double_backward.default, (t(3, 16), t(3, 8), t(3, 16), "identity", 1.0), {}),
     ]
 
 
-THIRD_ORDER = ("gelu_double_backward", "silu_double_backward", "swish_double_backward")
+THIRD_ORDER = ("gelu_double_backward", "silu_double_backward", "swish_double_backward",
+               "act_and_mul_double_backward", "act_and_mul_packed_double_backward")
+# out= takes no autograd (refused with requires_grad; tests/test_gating.py checks the message).
+NO_AUTOGRAD = ("act_and_mul_packed.out",)
 
 
 @pytest.mark.parametrize("requires_grad", [False, True])
@@ -48,6 +61,14 @@ def test_opcheck(device, requires_grad):
     for op, args, kwargs in _cases(device, requires_grad):
         if requires_grad and op._opname in THIRD_ORDER:
             # Their backward (a third derivative) raises by design: checked in test_third_order.
+            continue
+        if requires_grad and f"{op._opname}.{op._overloadname}" in NO_AUTOGRAD:
+            continue
+        if op._overloadname == "out":
+            # PyTorch cannot functionalize a custom op whose output aliases an input (the out=
+            # convention, Tensor(a!) -> Tensor(a!)), so AOT dispatch is not checked for it: out= is
+            # for eager inference, and torch.compile users call the functional overload.
+            torch.library.opcheck(op, args, kwargs, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
             continue
         torch.library.opcheck(op, args, kwargs)
 

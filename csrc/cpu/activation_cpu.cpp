@@ -10,9 +10,11 @@
 #include <ATen/Version.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <string>
 
 #include "ffn_ext/activation_ops.h"
+#include "ffn_ext/gating_ops.h"
 #include "ffn_ext/engine_common.h"
 
 namespace ffn_ext::cpu {
@@ -91,6 +93,28 @@ struct CpuEngine {
                        [&](int64_t begin, int64_t end) { fn(d, dtype, in, out, begin, end); });
       return;
     }
+    RowLayout rl;
+    if (row_layout(outs, ins, rl)) {
+      // Every operand has dtype's storage here; the vector loop runs along each row.
+      const int64_t es = static_cast<int64_t>(outs[0].element_size());
+      const char* in0[8];
+      char* out0[8];
+      const size_t no = outs.size(), ni = ins.size();
+      for (size_t k = 0; k < no; ++k) out0[k] = static_cast<char*>(outs[k].mutable_data_ptr());
+      for (size_t k = 0; k < ni; ++k) in0[k] = static_cast<const char*>(ins[k].const_data_ptr());
+      const FlatFn fn = flat_fn();
+      const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
+      at::parallel_for(0, rl.rows, grain, [&](int64_t r0, int64_t r1) {
+        const void* in[8];
+        void* out[8];
+        for (int64_t r = r0; r < r1; ++r) {
+          for (size_t k = 0; k < no; ++k) out[k] = out0[k] + r * rl.row_stride[k] * es;
+          for (size_t k = 0; k < ni; ++k) in[k] = in0[k] + r * rl.row_stride[no + k] * es;
+          fn(d, dtype, in, out, 0, rl.d);
+        }
+      });
+      return;
+    }
     at::TensorIterator iter = strided_iter(outs, ins);
     dispatch_float(dtype, [&](auto tag) {
       using scalar_t = decltype(tag);
@@ -109,4 +133,5 @@ struct CpuEngine {
 
 TORCH_LIBRARY_IMPL(ffn_ext, CPU, m) {
   ffn_ext::register_activation_ops<ffn_ext::cpu::CpuEngine>(m);
+  ffn_ext::register_gating_ops<ffn_ext::cpu::CpuEngine>(m);
 }

@@ -25,6 +25,7 @@
 
 #include "fast_float.cuh"
 #include "ffn_ext/activation_ops.h"
+#include "ffn_ext/gating_ops.h"
 #include "ffn_ext/dispatch.h"
 #include "ffn_ext/engine_common.h"
 
@@ -262,4 +263,5 @@ struct CudaEngine {
 
 TORCH_LIBRARY_IMPL(ffn_ext, CUDA, m) {
   ffn_ext::register_activation_ops<ffn_ext::cuda::CudaEngine>(m);
+  ffn_ext::register_gating_ops<ffn_ext::cuda::CudaEngine>(m);
 }

@@ -208,6 +208,41 @@ struct Swish {
   FFN_HD V bwd(V g, V x) const { return g * d1(x); }
 };
 
+// Sigmoid (the GLU gate): f = s, f' = s s-, f'' = s s- (s- - s), with s- = sigma(-x) computed on
+// its own (1 - s would cancel for x >> 0).
+template <class T>
+struct Sigmoid {
+  template <class V>
+  FFN_HD V f(V x) const { return sigmoid(x); }
+  template <class V>
+  FFN_HD V d1(V x) const {
+    V s, sn;
+    sigmoid_pair(x, s, sn);
+    return s * sn;
+  }
+  template <class V>
+  FFN_HD V d2(V x) const {
+    V s, sn;
+    sigmoid_pair(x, s, sn);
+    return (s * sn) * (sn - s);
+  }
+  template <class V>
+  FFN_HD V bwd(V g, V x) const { return g * d1(x); }
+};
+
+// Identity (the bilinear gate): f = x, f' = 1, f'' = 0 (as autograd differentiates g * u).
+template <class T>
+struct Identity {
+  template <class V>
+  FFN_HD V f(V x) const { return x; }
+  template <class V>
+  FFN_HD V d1(V) const { return V(T(1)); }
+  template <class V>
+  FFN_HD V d2(V) const { return V(T(0)); }
+  template <class V>
+  FFN_HD V bwd(V g, V) const { return g; }
+};
+
 // ReLU: f = max(x, 0), f' = 1 if x > 0 else 0 (PyTorch's choice at 0), f'' = 0.
 // NaN propagates through f and through the backward (PyTorch's threshold_backward passes the
 // gradient through at NaN instead; REFERENCE.md asks for NaN in, NaN out). The backward selects

@@ -24,6 +24,47 @@ inline bool flat_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor
   return true;
 }
 
+// Row layout: every operand, its leading dimensions merged, is [rows, d] with unit stride along d
+// and a row stride of its own (elements). That is what the halves of a packed [..., 2d] tensor, a
+// slice of a wider buffer and most gating operands are: the engines run their dense vector loop
+// along each row instead of the element-at-a-time strided path.
+struct RowLayout {
+  int64_t rows = 0, d = 0;
+  int64_t row_stride[8] = {};  // outputs first, then inputs
+};
+
+inline bool row_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
+                       RowLayout& rl) {
+  const at::Tensor& ref = outs[0];
+  if (ref.dim() < 1 || outs.size() + ins.size() > 8) return false;
+  rl.d = ref.size(-1);
+  if (rl.d == 0) return false;
+  rl.rows = ref.numel() / rl.d;
+  int k = 0;
+  auto one = [&](const at::Tensor& t) {
+    if (t.scalar_type() != ref.scalar_type() || !t.sizes().equals(ref.sizes())) return false;
+    if (rl.d > 1 && t.stride(-1) != 1) return false;
+    // Leading dimensions of size > 1, innermost first, must nest: stride = inner stride * inner size.
+    int64_t inner_stride = -1, inner_size = 1;
+    for (int64_t i = t.dim() - 2; i >= 0; --i) {
+      if (t.size(i) == 1) continue;
+      if (inner_stride < 0) {
+        rl.row_stride[k] = t.stride(i);
+      } else if (t.stride(i) != inner_stride * inner_size) {
+        return false;
+      }
+      inner_stride = t.stride(i);
+      inner_size = t.size(i);
+    }
+    if (inner_stride < 0) rl.row_stride[k] = rl.d;  // a single row
+    ++k;
+    return true;
+  };
+  for (const auto& t : outs) if (!one(t)) return false;
+  for (const auto& t : ins) if (!one(t)) return false;
+  return true;
+}
+
 // Any layout: outputs first, then inputs, as TensorIterator orders its operands. Dtypes may differ
 // (op-math operands); shapes already agree, so nothing is broadcast or resized here.
 inline at::TensorIterator strided_iter(c10::ArrayRef<at::Tensor> outs,

@@ -17,7 +17,7 @@
 
 namespace ffn_ext {
 
-enum class Activation : int { GeluErf = 0, GeluTanh = 1, Swish = 2, Relu = 3 };
+enum class Activation : int { GeluErf = 0, GeluTanh = 1, Swish = 2, Relu = 3, Sigmoid = 4, Identity = 5 };
 // Fwd: y = f(x).  Bwd: dx = g f'(x).  Bwd2: the x-gradient of Bwd, gg g f''(x).
 enum class Mode : int { Fwd = 0, Bwd = 1, Bwd2 = 2 };
 // Learnable-beta swish (beta a tensor, broadcast over x):
@@ -25,11 +25,19 @@ enum class Mode : int { Fwd = 0, Bwd = 1, Bwd2 = 2 };
 //   TBwd:      (g, x, beta) -> dx                         TBwdBeta: ... -> dx, dbeta per element
 //   TBwd2:     (ggx, ggb, g, x, beta) -> d_g, d_x          TBwd2Beta: ... -> d_g, d_x, d_beta per element
 enum class SwishT : int { None = 0, TFwd, TBwd, TBwdBeta, TBwd2, TBwd2Beta };
+// Gating y = act(g) * u (GLU family):
+//   GFwd:  (g, u) -> y
+//   GBwd:  (dy, g, u) -> dg = dy u act'(g), du = dy act(g)
+//   GBwd2: (gg_g, gg_u, dy, g, u) -> the gradients of (dy, g, u) given those (gg_g, gg_u) of
+//          (dg, du): d_dy = gg_g u act' + gg_u act,  d_g = dy (gg_g u act'' + gg_u act'),
+//          d_u = gg_g dy act'.
+enum class Gate : int { None = 0, GFwd, GBwd, GBwd2 };
 
 struct KernelDesc {
   Activation act = Activation::GeluErf;
   Mode mode = Mode::Fwd;
   SwishT swish_t = SwishT::None;  // when not None, act/mode are ignored
+  Gate gate = Gate::None;         // when not None, mode is ignored (act is the gate's activation)
   double beta = 1.0;              // fixed beta of Activation::Swish; converted to op-math once
 };
 
@@ -100,6 +108,42 @@ struct SwishTBwd2K {
   }
 };
 
+template <class A>
+struct GateFwdK {
+  static constexpr int NIN = 2, NOUT = 1;
+  static constexpr unsigned IN_OPMATH = 0, OUT_OPMATH = 0;
+  A a;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const { out[0] = a.f(in[0]) * in[1]; }  // g, u
+};
+
+template <class A>
+struct GateBwdK {
+  static constexpr int NIN = 3, NOUT = 2;
+  static constexpr unsigned IN_OPMATH = 0, OUT_OPMATH = 0;
+  A a;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const {  // dy, g, u -> dg, du
+    out[0] = a.bwd(in[0] * in[2], in[1]);
+    out[1] = in[0] * a.f(in[1]);
+  }
+};
+
+template <class A>
+struct GateBwd2K {
+  static constexpr int NIN = 5, NOUT = 3;
+  static constexpr unsigned IN_OPMATH = 0, OUT_OPMATH = 0;
+  A a;
+  template <class V>
+  FFN_HD void operator()(const V* in, V* out) const {  // gg_g, gg_u, dy, g, u -> d_dy, d_g, d_u
+    const V ggg = in[0], ggu = in[1], dy = in[2], g = in[3], u = in[4];
+    const V f = a.f(g), d1 = a.d1(g), d2 = a.d2(g);
+    out[0] = ggg * u * d1 + ggu * f;
+    out[1] = dy * (ggg * u * d2 + ggu * d1);
+    out[2] = ggg * dy * d1;
+  }
+};
+
 // Calls fn(functor) with the functor that `d` names, built for op-math type T. This switch is the
 // only place that lists the kernels; a device engine calls it once per launch, after its dtype
 // dispatch, so that scalar parameters are converted to T once on the host.
@@ -115,6 +159,12 @@ inline void with_kernel(const KernelDesc& d, Fn&& fn) {
   }
   auto by_mode = [&](auto act) {
     using A = decltype(act);
+    switch (d.gate) {
+      case Gate::GFwd: return fn(GateFwdK<A>{act});
+      case Gate::GBwd: return fn(GateBwdK<A>{act});
+      case Gate::GBwd2: return fn(GateBwd2K<A>{act});
+      case Gate::None: break;
+    }
     switch (d.mode) {
       case Mode::Fwd: return fn(FwdK<A>{act});
       case Mode::Bwd: return fn(BwdK<A>{act});
@@ -126,6 +176,8 @@ inline void with_kernel(const KernelDesc& d, Fn&& fn) {
     case Activation::GeluTanh: return by_mode(GeluTanh<T>{});
     case Activation::Swish: return by_mode(Swish<T>{static_cast<T>(d.beta)});
     case Activation::Relu: return by_mode(Relu<T>{});
+    case Activation::Sigmoid: return by_mode(Sigmoid<T>{});
+    case Activation::Identity: return by_mode(Identity<T>{});
   }
 }
 

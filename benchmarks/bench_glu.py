@@ -1,0 +1,121 @@
+"""Gating y = act(gate) * up: ffn_ext vs PyTorch eager vs torch.compile (vs Liger-Kernel's
+LigerSiLUMulFunction where importable), forward and forward+backward.
+
+    python benchmarks/bench_glu.py --device cuda                 # the issue's shapes, bf16/fp16/fp32
+    python benchmarks/bench_glu.py --device cpu --shapes 2048x4096 --dtypes fp32,bf16
+
+For each shape (rows x d), dtype and activation:
+  fwd:  ffn_ext.silu_and_mul(h) on a packed h [rows, 2d]; eager F.silu(h[:, :d]) * h[:, d:]; the
+        same function under torch.compile; Liger's silu_mul(g, u) on the two halves.
+        Bytes: 3 rows d elements (read gate and up, write y).
+  fwd+bwd: torch.autograd.grad of the output w.r.t. h (no gradient accumulation is timed).
+        Bytes of the backward alone: 5 rows d elements (read dy, gate, up; write dgate, dup).
+Bandwidth is reported as the fraction of a device-to-device copy of 3 rows d elements measured in
+the same run ("of_copy"); ratios against eager / compile / Liger are time ratios (>1: ffn_ext
+faster). Results: benchmarks/results/glu-<device>-<date>.{json,md}.
+"""
+
+import argparse
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ffn_ext  # noqa: E402
+from common import Timer, environment, save  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
+
+try:  # Liger-Kernel (Triton, CUDA only); optional
+    from liger_kernel.ops.swiglu import LigerSiLUMulFunction  # type: ignore
+except Exception:  # noqa: BLE001  (absent, or fails to import without a GPU)
+    LigerSiLUMulFunction = None
+
+
+def eager_packed(h):
+    d = h.shape[-1] // 2
+    return F.silu(h[..., :d]) * h[..., d:]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--shapes", default=SHAPES, help="comma-separated rows x d")
+    ap.add_argument("--dtypes", default="bf16,fp16,fp32")
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--out-dir", default=None)
+    args = ap.parse_args()
+
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    timer = Timer(dev, reps=args.reps or (50 if cuda else 10))
+    env = environment(dev)
+    env["liger"] = LigerSiLUMulFunction is not None and cuda
+    compiled = None if args.no_compile else torch.compile(eager_packed, dynamic=False)
+
+    rows_out = []
+    for dname in args.dtypes.split(","):
+        dtype = DTYPES[dname]
+        es = torch.tensor([], dtype=dtype).element_size()
+        for shape in args.shapes.split(","):
+            rows, d = (int(v) for v in shape.split("x"))
+            need = rows * d * es * 12  # h, its grad, y, dy, copies
+            if cuda and need > 0.8 * torch.cuda.mem_get_info()[0]:
+                print(f"skip {shape} {dname}: needs {need / 2**30:.1f} GiB", flush=True)
+                continue
+            h = torch.randn(rows, 2 * d, dtype=dtype, device=dev)
+            dy = torch.randn(rows, d, dtype=dtype, device=dev)
+            src = torch.randn(rows, 3 * d, dtype=dtype, device=dev)
+            dst = torch.empty_like(src)
+            t_copy = timer(lambda: dst.copy_(src))
+            copy_bw = 2 * src.numel() * es / t_copy  # bytes read + written per second
+            fwd_bytes = 3 * rows * d * es
+            hr = h.detach().clone().requires_grad_(True)
+
+            def fb(fn):
+                return lambda: torch.autograd.grad(fn(hr), hr, dy)
+
+            cands = {
+                "ffn_ext": (lambda: ffn_ext.silu_and_mul(h), fb(ffn_ext.silu_and_mul)),
+                "eager": (lambda: eager_packed(h), fb(eager_packed)),
+            }
+            if compiled is not None:
+                cands["compile"] = (lambda: compiled(h), fb(compiled))
+            if env["liger"]:
+                g, u = h[:, :d].contiguous(), h[:, d:].contiguous()
+                gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
+                cands["liger"] = (
+                    lambda: LigerSiLUMulFunction.apply(g, u),
+                    lambda: torch.autograd.grad(LigerSiLUMulFunction.apply(gr, ur), (gr, ur), dy),
+                )
+            for direction in ("fwd", "fwd+bwd"):
+                k = 0 if direction == "fwd" else 1
+                times = {name: timer(c[k]) for name, c in cands.items()}
+                ours = times["ffn_ext"]
+                nbytes = fwd_bytes if direction == "fwd" else fwd_bytes + 5 * rows * d * es
+                row = {"dtype": dname, "rows": rows, "d": d, "dir": direction,
+                       "ffn_ext_us": ours * 1e6, "GB/s": nbytes / ours / 1e9,
+                       "of_copy": nbytes / ours / copy_bw}
+                for name, t in times.items():
+                    if name != "ffn_ext":
+                        row[f"{name}_us"] = t * 1e6
+                        row[f"vs_{name}"] = t / ours
+                rows_out.append(row)
+                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+            del h, dy, src, dst, hr
+            if cuda:
+                torch.cuda.empty_cache()
+    cols = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
+            "of_copy", "vs_eager", "vs_compile", "vs_liger"]
+    md, stem = save("glu", dev, env, rows_out, cols, "SiLU gating (silu_and_mul): ffn_ext vs eager vs torch.compile vs Liger",
+                    out_dir=args.out_dir)
+    print(md)
+    print(f"saved {stem}.json and {stem}.md")
+
+
+if __name__ == "__main__":
+    main()

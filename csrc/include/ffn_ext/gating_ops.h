@@ -1,0 +1,218 @@
+// The gating ops y = act(gate) * up (GLU, GEGLU, SwiGLU, ReGLU, bilinear), device-generic like
+// activation_ops.h: check, allocate, hand a KernelDesc to the device's Engine.
+//
+// Two layouts, both without copies:
+//  * two tensors gate and up of one shape, any strides (act_and_mul*);
+//  * one packed tensor h [..., 2d] with gate = h[..., :d] and up = h[..., d:] (act_and_mul_packed*),
+//    whose gradient comes back as one packed [..., 2d] tensor, so that the projection's backward
+//    upstream is a single GEMM.
+// The halves of a packed tensor are views (row stride 2d or more); the engines take them through
+// their row or strided paths.
+#pragma once
+
+#include <ATen/MemoryOverlap.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <c10/core/ScalarType.h>
+
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "ffn_ext/checks.h"
+#include "ffn_ext/kernels.h"
+
+namespace ffn_ext {
+
+// The activation names of the gating ops, in the order the error message lists them.
+inline KernelDesc gate_desc(std::string_view op, std::string_view activation, double beta, Gate g) {
+  KernelDesc d;
+  d.gate = g;
+  if (activation == "sigmoid") {
+    d.act = Activation::Sigmoid;
+  } else if (activation == "gelu") {
+    d.act = Activation::GeluErf;
+  } else if (activation == "gelu_tanh") {
+    d.act = Activation::GeluTanh;
+  } else if (activation == "silu") {
+    d.act = Activation::Swish;
+    d.beta = 1.0;
+  } else if (activation == "swish") {
+    d.act = Activation::Swish;
+    d.beta = beta;
+  } else if (activation == "relu") {
+    d.act = Activation::Relu;
+  } else if (activation == "identity") {
+    d.act = Activation::Identity;
+  } else {
+    TORCH_CHECK_VALUE(false, "ffn_ext.", op,
+                      ": activation must be one of 'sigmoid', 'gelu', 'gelu_tanh', 'silu', "
+                      "'swish', 'relu', 'identity', got '",
+                      std::string(activation), "'");
+  }
+  TORCH_CHECK_VALUE(activation == "swish" || beta == 1.0, "ffn_ext.", op,
+                    ": beta is used only with activation='swish', got beta=", std::to_string(beta),
+                    " with activation='", std::string(activation), "'");
+  return d;
+}
+
+// gate and up of one gating op: float, one device, one dtype, one shape.
+inline void check_gate_up(std::string_view op, const at::Tensor& gate, const at::Tensor& up) {
+  check_float_tensor(op, "gate", gate);
+  check_float_tensor(op, "up", up);
+  check_same_device(op, "up", up, "gate", gate);
+  check_same_dtype(op, "up", up, "gate", gate);
+  check_same_shape(op, "up", up, "gate", gate);
+}
+
+// A packed [..., 2d] tensor: at least 1-dim, an even last dimension of at least 2.
+inline int64_t check_packed(std::string_view op, const at::Tensor& h) {
+  check_float_tensor(op, "h", h);
+  TORCH_CHECK_VALUE(h.dim() >= 1, "ffn_ext.", op,
+                    ": h must have a last dimension [..., 2d] to split into gate and up, got a "
+                    "0-dim tensor");
+  const int64_t n2 = h.size(-1);
+  TORCH_CHECK_VALUE(n2 % 2 == 0 && n2 >= 2, "ffn_ext.", op,
+                    ": the last dimension of h must be even and at least 2 ([..., 2d]: gate = "
+                    "h[..., :d], up = h[..., d:]), got ",
+                    std::to_string(n2), " (h of shape ", shape_str(h.sizes()), ")");
+  return n2 / 2;
+}
+
+inline std::vector<int64_t> half_last(c10::IntArrayRef s) {
+  std::vector<int64_t> v(s.begin(), s.end());
+  v.back() /= 2;
+  return v;
+}
+
+// A tensor shaped like h's halves ([..., d]) for a gradient or an output argument.
+inline void check_half(std::string_view op, std::string_view arg, const at::Tensor& t,
+                       const at::Tensor& h) {
+  check_float_tensor(op, arg, t);
+  check_same_device(op, arg, t, "h", h);
+  check_same_dtype(op, arg, t, "h", h);
+  const auto want = half_last(h.sizes());
+  TORCH_CHECK_VALUE(t.sizes().equals(want), "ffn_ext.", op, ": ", arg,
+                    " must have shape h.shape[:-1] + [h.shape[-1] / 2] = ", shape_str(want),
+                    ", got ", shape_str(t.sizes()));
+}
+
+template <class Engine>
+struct GatingOps {
+  // ---- two tensors ----------------------------------------------------------------------------
+  static at::Tensor act_and_mul(const at::Tensor& gate, const at::Tensor& up,
+                                c10::string_view activation, double beta) {
+    constexpr std::string_view op = "act_and_mul";
+    check_gate_up(op, gate, up);
+    const KernelDesc d = gate_desc(op, activation, beta, Gate::GFwd);
+    at::Tensor out = at::empty_like(gate);
+    Engine::run(d, {out}, {gate, up});
+    return out;
+  }
+  static std::tuple<at::Tensor, at::Tensor> act_and_mul_backward(const at::Tensor& grad,
+                                                                 const at::Tensor& gate,
+                                                                 const at::Tensor& up,
+                                                                 c10::string_view activation,
+                                                                 double beta) {
+    constexpr std::string_view op = "act_and_mul_backward";
+    check_gate_up(op, gate, up);
+    check_float_tensor(op, "grad", grad);
+    check_same_device(op, "grad", grad, "gate", gate);
+    check_same_dtype(op, "grad", grad, "gate", gate);
+    check_same_shape(op, "grad", grad, "gate", gate);
+    const KernelDesc d = gate_desc(op, activation, beta, Gate::GBwd);
+    at::Tensor dg = at::empty_like(gate), du = at::empty_like(up);
+    Engine::run(d, {dg, du}, {grad, gate, up});
+    return {dg, du};
+  }
+  static std::tuple<at::Tensor, at::Tensor, at::Tensor> act_and_mul_double_backward(
+      const at::Tensor& gg_gate, const at::Tensor& gg_up, const at::Tensor& grad,
+      const at::Tensor& gate, const at::Tensor& up, c10::string_view activation, double beta) {
+    constexpr std::string_view op = "act_and_mul_double_backward";
+    check_gate_up(op, gate, up);
+    for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"grad", &grad},
+                                  {"grad_grad_gate", &gg_gate},
+                                  {"grad_grad_up", &gg_up}}) {
+      check_float_tensor(op, name, *t);
+      check_same_device(op, name, *t, "gate", gate);
+      check_same_dtype(op, name, *t, "gate", gate);
+      check_same_shape(op, name, *t, "gate", gate);
+    }
+    const KernelDesc d = gate_desc(op, activation, beta, Gate::GBwd2);
+    at::Tensor d_grad = at::empty_like(grad), d_gate = at::empty_like(gate),
+               d_up = at::empty_like(up);
+    Engine::run(d, {d_grad, d_gate, d_up}, {gg_gate, gg_up, grad, gate, up});
+    return {d_grad, d_gate, d_up};
+  }
+
+  // ---- packed [..., 2d] -----------------------------------------------------------------------
+  static void packed_forward_into(const at::Tensor& h, const at::Tensor& out, const KernelDesc& d,
+                                  int64_t half) {
+    Engine::run(d, {out}, {h.narrow(-1, 0, half), h.narrow(-1, half, half)});
+  }
+  static at::Tensor act_and_mul_packed(const at::Tensor& h, c10::string_view activation,
+                                       double beta) {
+    constexpr std::string_view op = "act_and_mul_packed";
+    const int64_t half = check_packed(op, h);
+    const KernelDesc d = gate_desc(op, activation, beta, Gate::GFwd);
+    at::Tensor out = at::empty(half_last(h.sizes()), h.options());
+    packed_forward_into(h, out, d, half);
+    return out;
+  }
+  static at::Tensor& act_and_mul_packed_out(const at::Tensor& h, c10::string_view activation,
+                                            double beta, at::Tensor& out) {
+    constexpr std::string_view op = "act_and_mul_packed";
+    const int64_t half = check_packed(op, h);
+    check_half(op, "out", out, h);
+    at::assert_no_internal_overlap(out);
+    at::assert_no_overlap(out, h);
+    const KernelDesc d = gate_desc(op, activation, beta, Gate::GFwd);
+    packed_forward_into(h, out, d, half);
+    return out;
+  }
+  static at::Tensor act_and_mul_packed_backward(const at::Tensor& grad, const at::Tensor& h,
+                                                c10::string_view activation, double beta) {
+    constexpr std::string_view op = "act_and_mul_packed_backward";
+    const int64_t half = check_packed(op, h);
+    check_half(op, "grad", grad, h);
+    const KernelDesc d = gate_desc(op, activation, beta, Gate::GBwd);
+    at::Tensor dh = at::empty(h.sizes(), h.options());  // contiguous: one GEMM operand upstream
+    Engine::run(d, {dh.narrow(-1, 0, half), dh.narrow(-1, half, half)},
+                {grad, h.narrow(-1, 0, half), h.narrow(-1, half, half)});
+    return dh;
+  }
+  static std::tuple<at::Tensor, at::Tensor> act_and_mul_packed_double_backward(
+      const at::Tensor& gg_h, const at::Tensor& grad, const at::Tensor& h,
+      c10::string_view activation, double beta) {
+    constexpr std::string_view op = "act_and_mul_packed_double_backward";
+    const int64_t half = check_packed(op, h);
+    check_half(op, "grad", grad, h);
+    check_float_tensor(op, "grad_grad_h", gg_h);
+    check_same_device(op, "grad_grad_h", gg_h, "h", h);
+    check_same_dtype(op, "grad_grad_h", gg_h, "h", h);
+    check_same_shape(op, "grad_grad_h", gg_h, "h", h);
+    const KernelDesc d = gate_desc(op, activation, beta, Gate::GBwd2);
+    at::Tensor d_grad = at::empty(grad.sizes(), grad.options());
+    at::Tensor d_h = at::empty(h.sizes(), h.options());
+    Engine::run(d, {d_grad, d_h.narrow(-1, 0, half), d_h.narrow(-1, half, half)},
+                {gg_h.narrow(-1, 0, half), gg_h.narrow(-1, half, half), grad,
+                 h.narrow(-1, 0, half), h.narrow(-1, half, half)});
+    return {d_grad, d_h};
+  }
+};
+
+template <class Engine, class Lib>
+void register_gating_ops(Lib& m) {
+  using O = GatingOps<Engine>;
+  m.impl("act_and_mul", &O::act_and_mul);
+  m.impl("act_and_mul_backward", &O::act_and_mul_backward);
+  m.impl("act_and_mul_double_backward", &O::act_and_mul_double_backward);
+  m.impl("act_and_mul_packed", &O::act_and_mul_packed);
+  m.impl("act_and_mul_packed.out", &O::act_and_mul_packed_out);
+  m.impl("act_and_mul_packed_backward", &O::act_and_mul_packed_backward);
+  m.impl("act_and_mul_packed_double_backward", &O::act_and_mul_packed_double_backward);
+}
+
+}  // namespace ffn_ext

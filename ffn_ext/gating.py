@@ -1,0 +1,89 @@
+"""The gating ops y = act(gate) * up: GLU, GEGLU (erf and tanh), SwiGLU, ReGLU and bilinear.
+
+Two layouts, neither copied:
+    act_and_mul(gate, up, activation)        gate and up of one shape, any strides
+    act_and_mul_packed(h, activation)        h [..., 2d]: gate = h[..., :d], up = h[..., d:]
+and the names inference engines use for the packed form (vLLM, FlashInfer): silu_and_mul,
+gelu_and_mul, gelu_tanh_and_mul. glu(h, dim) is torch.nn.functional.glu (first half times the
+sigmoid of the second half: the opposite order).
+
+activation: "sigmoid" (GLU), "gelu", "gelu_tanh", "silu", "swish" (with beta), "relu" (ReGLU),
+"identity" (bilinear). The backward of the packed form returns one packed [..., 2d] gradient.
+`out=` (packed forms) writes into a given [..., d] tensor, for eager inference: it does not support
+autograd, and torch.compile cannot trace it (PyTorch does not functionalize a custom op whose output
+aliases an input); compiled code calls the functional form.
+"""
+
+import numbers
+
+import torch
+
+__all__ = [
+    "act_and_mul",
+    "act_and_mul_packed",
+    "silu_and_mul",
+    "gelu_and_mul",
+    "gelu_tanh_and_mul",
+    "glu",
+]
+
+_ops = torch.ops.ffn_ext
+
+
+def _tensor(op, arg, t):
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"ffn_ext.{op}: {arg} must be a tensor, got {type(t).__name__}")
+
+
+def _beta(op, beta):
+    if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
+        raise TypeError(f"ffn_ext.{op}: beta must be a number, got {type(beta).__name__}")
+    return float(beta)
+
+
+def act_and_mul(gate: torch.Tensor, up: torch.Tensor, activation: str = "silu", beta: float = 1.0) -> torch.Tensor:
+    """act(gate) * up for two tensors of one shape (any strides, no copies)."""
+    _tensor("act_and_mul", "gate", gate)
+    _tensor("act_and_mul", "up", up)
+    return _ops.act_and_mul(gate, up, activation, _beta("act_and_mul", beta))
+
+
+def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 1.0, out=None) -> torch.Tensor:
+    """act(h[..., :d]) * h[..., d:] for h of shape [..., 2d]; the result is [..., d]."""
+    _tensor("act_and_mul_packed", "h", h)
+    beta = _beta("act_and_mul_packed", beta)
+    if out is None:
+        return _ops.act_and_mul_packed(h, activation, beta)
+    _tensor("act_and_mul_packed", "out", out)
+    return _ops.act_and_mul_packed.out(h, activation, beta, out=out)
+
+
+def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
+    """silu(h[..., :d]) * h[..., d:] (SwiGLU's gating; vLLM's silu_and_mul)."""
+    return act_and_mul_packed(h, "silu", out=out)
+
+
+def gelu_and_mul(h: torch.Tensor, approximate: str = "none", out=None) -> torch.Tensor:
+    """gelu(h[..., :d], approximate) * h[..., d:] (GEGLU's gating)."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"ffn_ext.gelu_and_mul: approximate must be one of 'none', 'tanh', got '{approximate}'")
+    return act_and_mul_packed(h, "gelu" if approximate == "none" else "gelu_tanh", out=out)
+
+
+def gelu_tanh_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
+    """gelu(h[..., :d], approximate="tanh") * h[..., d:]."""
+    return act_and_mul_packed(h, "gelu_tanh", out=out)
+
+
+def glu(h: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """torch.nn.functional.glu: h_a * sigmoid(h_b), with h_a, h_b the halves of h along dim."""
+    _tensor("glu", "h", h)
+    if h.dim() == 0:
+        raise ValueError("ffn_ext.glu: h must have at least one dimension, got a 0-dim tensor")
+    if not -h.dim() <= dim < h.dim():
+        raise IndexError(f"ffn_ext.glu: dim must be in [{-h.dim()}, {h.dim() - 1}] for h of {h.dim()} dimensions, got {dim}")
+    n = h.shape[dim]
+    if n % 2 != 0:
+        raise ValueError(f"ffn_ext.glu: the size of h along dim {dim} must be even, got {n} (h of shape {list(h.shape)})")
+    a, b = h.narrow(dim, 0, n // 2), h.narrow(dim, n // 2, n // 2)
+    return _ops.act_and_mul(b, a, "sigmoid", 1.0)

@@ -1,0 +1,322 @@
+"""The gating ops act(gate) * up (two tensors and packed [..., 2d]) and glu: values against the
+float64 formulas of REFERENCE.md, gradients (gradcheck, gradgradcheck), registration (opcheck),
+compile, layouts without copies, and the error texts."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ffn_ext
+import ffn_ext.reference as R
+from conftest import DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, make_layout
+
+ops = torch.ops.ffn_ext
+BETA = 1.3
+
+
+def _sig(t):
+    return R.sigmoid(t.double())
+
+
+def _sig_d1(t):
+    t = t.double()
+    return R.sigmoid(t) * R.sigmoid(-t)
+
+
+def _sig_d2(t):
+    t = t.double()
+    s, sn = R.sigmoid(t), R.sigmoid(-t)
+    return s * sn * (sn - s)
+
+
+def _zero(t):
+    return torch.zeros_like(t.double())
+
+
+def _one(t):
+    return torch.ones_like(t.double())
+
+
+# activation: (f, f', f'', PyTorch's own f in the input dtype)
+GATES = {
+    "sigmoid": (_sig, _sig_d1, _sig_d2, torch.sigmoid),
+    "gelu": (R.gelu, R.gelu_d1, R.gelu_d2, F.gelu),
+    "gelu_tanh": (R.gelu_tanh, R.gelu_tanh_d1, R.gelu_tanh_d2, lambda t: F.gelu(t, approximate="tanh")),
+    "silu": (R.silu, R.silu_d1, R.silu_d2, F.silu),
+    "swish": (
+        lambda t: R.swish(t, BETA),
+        lambda t: R.swish_dx(t, BETA),
+        lambda t: R.swish_dxx(t, BETA),
+        lambda t: t * torch.sigmoid(BETA * t),
+    ),
+    "relu": (R.relu, R.relu_d1, _zero, F.relu),
+    "identity": (lambda t: t.double(), _one, _zero, lambda t: t),
+}
+
+
+def _beta(act):
+    return BETA if act == "swish" else 1.0
+
+
+def _own_fwd(act, g, u):
+    return GATES[act][3](g) * u
+
+
+def _own_bwd(act, g, u, dy):
+    gr, ur = g.detach().clone().requires_grad_(True), u.detach().clone().requires_grad_(True)
+    return torch.autograd.grad(_own_fwd(act, gr, ur), (gr, ur), dy)
+
+
+def _check_fwd(act, y, g, u):
+    f = GATES[act][0]
+    U = u.double().cpu()
+    own = _own_fwd(act, g, u) if g.dtype in LOWP else None
+    assert_accurate(y, lambda t: f(t) * U, g, own)
+
+
+def _check_bwd(act, dg, du, g, u, dy):
+    f, d1 = GATES[act][0], GATES[act][1]
+    U, DY = u.double().cpu(), dy.double().cpu()
+    own = _own_bwd(act, g, u, dy) if g.dtype in LOWP else (None, None)
+    assert_accurate(dg, lambda t: DY * U * d1(t), g, own[0])
+    assert_accurate(du, lambda t: DY * f(t), g, own[1])
+
+
+TWO_LAYOUTS = ["contiguous", "transposed", "sliced", "rows", "offset"]
+
+
+@pytest.mark.parametrize("layout", TWO_LAYOUTS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("act", list(GATES))
+def test_two_tensors_forward_backward(act, dtype, layout, device):
+    shape = (9, 37)
+    g = make_layout(shape, layout, dtype, device, lambda *a, **k: 3 * torch.randn(*a, **k))
+    u = make_layout(shape, layout, dtype, device)
+    dy = torch.randn(shape, dtype=dtype, device=device)
+    y = ffn_ext.act_and_mul(g, u, act, beta=_beta(act))
+    assert y.shape == g.shape and y.dtype == dtype
+    _check_fwd(act, y, g, u)
+    dg, du = ops.act_and_mul_backward(dy, g, u, act, _beta(act))
+    _check_bwd(act, dg, du, g, u, dy)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 24, 1368, 3420, 11008, 14336])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_packed_sizes(d, dtype, device):
+    rows = 3 if d > 1000 else 5
+    h = 3 * torch.randn(rows, 2 * d, dtype=dtype, device=device)
+    for act in ("silu", "gelu", "gelu_tanh", "sigmoid"):
+        y = ffn_ext.act_and_mul_packed(h, act)
+        assert y.shape == (rows, d)
+        _check_fwd(act, y, h[:, :d], h[:, d:])
+    dy = torch.randn(rows, d, dtype=dtype, device=device)
+    dh = ops.act_and_mul_packed_backward(dy, h, "silu", 1.0)
+    assert dh.shape == h.shape and dh.is_contiguous()
+    _check_bwd("silu", dh[:, :d], dh[:, d:], h[:, :d], h[:, d:], dy)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("act", list(GATES))
+def test_packed_equals_sliced_semantics(act, dtype, device):
+    """act_and_mul_packed(h) is act(h[..., :d]) * h[..., d:], also for a slice of a wider buffer
+    (row stride > 2d) and for leading dimensions."""
+    big = 3 * torch.randn(2, 5, 2 * 19 + 6, dtype=dtype, device=device)
+    h = big[..., 2 : 2 + 2 * 19]  # row stride 44 > 2d = 38, not 16-byte aligned
+    y = ffn_ext.act_and_mul_packed(h, act, beta=_beta(act))
+    _check_fwd(act, y, h[..., :19], h[..., 19:])
+    dy = torch.randn(2, 5, 19, dtype=dtype, device=device)
+    dh = ops.act_and_mul_packed_backward(dy, h, act, _beta(act))
+    _check_bwd(act, dh[..., :19], dh[..., 19:], h[..., :19], h[..., 19:], dy)
+
+
+def test_named_packed_ops(device):
+    h = torch.randn(4, 2 * 24, device=device)
+    g, u = h[:, :24], h[:, 24:]
+    for fn, act in ((ffn_ext.silu_and_mul, "silu"), (ffn_ext.gelu_tanh_and_mul, "gelu_tanh")):
+        assert torch.equal(fn(h), ffn_ext.act_and_mul(g, u, act))
+    assert torch.equal(ffn_ext.gelu_and_mul(h), ffn_ext.act_and_mul(g, u, "gelu"))
+    assert torch.equal(ffn_ext.gelu_and_mul(h, approximate="tanh"), ffn_ext.act_and_mul(g, u, "gelu_tanh"))
+    _check_fwd("silu", ffn_ext.silu_and_mul(h), g, u)
+
+
+def test_views_without_copies(device):
+    """Operands made by chunk, split, narrow and transpose are taken as they are (row or strided
+    path; the strided path evaluates with the scalar libm, so it agrees with the vector loop within
+    the rule, not bit for bit)."""
+    h = torch.randn(6, 2 * 10, device=device)
+    for g, u in (h.chunk(2, -1), h.split(10, -1), (h.narrow(-1, 0, 10), h.narrow(-1, 10, 10)),
+                 (h[:, :10].t(), h[:, 10:].t())):
+        y = ffn_ext.act_and_mul(g, u, "gelu")
+        _check_fwd("gelu", y, g, u)
+
+
+@pytest.mark.parametrize("dim", [-1, 0, 1, 2])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_glu_matches_torch(dim, dtype, device):
+    h = 3 * torch.randn(4, 6, 8, dtype=dtype, device=device)
+    y = ffn_ext.glu(h, dim)
+    ref = F.glu(h, dim)
+    assert y.shape == ref.shape and y.dtype == ref.dtype
+    n = h.shape[dim] // 2
+    a, b = h.narrow(dim, 0, n), h.narrow(dim, n, n)
+    own = F.glu(h, dim) if dtype in LOWP else None
+    A = a.double().cpu()
+    assert_accurate(y, lambda t: _sig(t) * A, b, own)
+    tol = {torch.float32: 1e-6, torch.float64: 1e-14, torch.float16: 2e-3, torch.bfloat16: 1.6e-2}[dtype]
+    torch.testing.assert_close(y, ref, rtol=tol, atol=tol)
+    hr = h.detach().clone().requires_grad_(True)
+    (gx,) = torch.autograd.grad(ffn_ext.glu(hr, dim), hr, torch.ones_like(y))
+    hr2 = h.detach().clone().requires_grad_(True)
+    (gx2,) = torch.autograd.grad(F.glu(hr2, dim), hr2, torch.ones_like(y))
+    torch.testing.assert_close(gx, gx2, rtol=tol, atol=tol)
+
+
+def test_zero_tokens(device):
+    h = torch.randn(0, 2 * 16, device=device)
+    assert ffn_ext.silu_and_mul(h).shape == (0, 16)
+    assert ops.act_and_mul_packed_backward(torch.randn(0, 16, device=device), h, "silu", 1.0).shape == (0, 32)
+    assert ffn_ext.act_and_mul(h[:, :16], h[:, 16:]).shape == (0, 16)
+
+
+def test_out_variant(device):
+    h = torch.randn(5, 2 * 12, device=device)
+    out = torch.full((5, 12), float("nan"), device=device)
+    r = ffn_ext.silu_and_mul(h, out=out)
+    assert r.data_ptr() == out.data_ptr()
+    assert torch.equal(out, ffn_ext.silu_and_mul(h))
+    wide = torch.zeros(5, 20, device=device)  # a strided out: a slice of a wider buffer
+    ffn_ext.gelu_and_mul(h, out=wide[:, 3:15])
+    assert torch.equal(wide[:, 3:15], ffn_ext.gelu_and_mul(h))
+    assert (wide[:, :3] == 0).all() and (wide[:, 15:] == 0).all()
+    v = out._version
+    ffn_ext.silu_and_mul(h, out=out)
+    assert out._version > v
+
+
+@pytest.mark.parametrize("act", list(GATES))
+def test_gradcheck_two_tensors(act, device):
+    g = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
+    u = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
+    fn = lambda a, b: ffn_ext.act_and_mul(a, b, act, beta=_beta(act))  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (g, u))
+    assert torch.autograd.gradgradcheck(fn, (g, u))
+
+
+@pytest.mark.parametrize("act", list(GATES))
+def test_gradcheck_packed(act, device):
+    h = torch.randn(3, 2 * 4, dtype=torch.float64, device=device)
+    h = h[:, :].t().contiguous().t().requires_grad_(True)  # column-major: halves are strided views
+    fn = lambda t: ffn_ext.act_and_mul_packed(t, act, beta=_beta(act))  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (h,))
+    assert torch.autograd.gradgradcheck(fn, (h,))
+
+
+def test_third_order_refused(device):
+    g = torch.randn(4, dtype=torch.float64, device=device, requires_grad=True)
+    u = torch.randn(4, dtype=torch.float64, device=device, requires_grad=True)
+    y = ffn_ext.act_and_mul(g, u, "gelu")
+    (dg,) = torch.autograd.grad(y.sum(), g, create_graph=True)
+    (dgg,) = torch.autograd.grad(dg.sum(), g, create_graph=True)
+    with pytest.raises(NotImplementedError, match="act_and_mul_double_backward: third-order"):
+        torch.autograd.grad(dgg.sum(), g)
+
+
+def test_compile_fullgraph(device):
+    def f(h, g, u):
+        return ffn_ext.silu_and_mul(h) + ffn_ext.act_and_mul(g, u, "gelu_tanh")
+
+    h = torch.randn(4, 32, device=device)
+    g, u = torch.randn(4, 16, device=device), torch.randn(4, 16, device=device)
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(h, g, u), f(h, g, u), rtol=0, atol=0)
+    hr = h.clone().requires_grad_(True)
+    dy = torch.randn(4, 16, device=device)  # dense (not sum()'s expanded ones): the same kernel path
+    (gc,) = torch.autograd.grad(compiled(hr, g, u), hr, dy)
+    (ge,) = torch.autograd.grad(f(hr, g, u), hr, dy)
+    torch.testing.assert_close(gc, ge, rtol=0, atol=0)
+
+
+# ---- errors --------------------------------------------------------------------------------------
+def test_unknown_activation():
+    g = torch.randn(2, 4)
+    msg = ("ffn_ext.act_and_mul: activation must be one of 'sigmoid', 'gelu', 'gelu_tanh', 'silu', "
+           "'swish', 'relu', 'identity', got 'swiglu'")
+    with pytest.raises(ValueError, match=msg):
+        ffn_ext.act_and_mul(g, g, "swiglu")
+    with pytest.raises(ValueError, match=msg):
+        ffn_ext.act_and_mul(g.to("meta"), g.to("meta"), "swiglu")
+    with pytest.raises(ValueError, match="beta is used only with activation='swish', got beta=2.000000 with activation='gelu'"):
+        ffn_ext.act_and_mul(g, g, "gelu", beta=2.0)
+
+
+@pytest.mark.parametrize("dev", ["cpu", "meta"])
+def test_odd_packed_dimension(dev):
+    h = torch.randn(3, 7, device=dev)
+    with pytest.raises(ValueError, match=r"ffn_ext.act_and_mul_packed: the last dimension of h must be even "
+                       r"and at least 2 \(\[..., 2d\]: gate = h\[..., :d\], up = h\[..., d:\]\), got 7 "
+                       r"\(h of shape \[3, 7\]\)"):
+        ffn_ext.silu_and_mul(h)
+    with pytest.raises(ValueError, match="got a 0-dim tensor"):
+        ffn_ext.silu_and_mul(torch.tensor(1.0, device=dev))
+
+
+@pytest.mark.parametrize("dev", ["cpu", "meta"])
+def test_shape_dtype_device_mismatch(dev):
+    g = torch.randn(3, 4, device=dev)
+    with pytest.raises(ValueError, match=r"ffn_ext.act_and_mul: up must have the same shape as gate, got \[4, 3\] and \[3, 4\]"):
+        ffn_ext.act_and_mul(g, torch.randn(4, 3, device=dev))
+    with pytest.raises(TypeError, match=r"ffn_ext.act_and_mul: up must have the same dtype as gate \(torch.float32\), got torch.float64"):
+        ffn_ext.act_and_mul(g, g.double())
+    with pytest.raises(TypeError, match=r"ffn_ext.act_and_mul: gate must be a floating-point tensor .* got torch.int64"):
+        ffn_ext.act_and_mul(g.long(), g)
+    h = torch.randn(3, 8, device=dev)
+    with pytest.raises(ValueError, match=r"ffn_ext.act_and_mul_packed: out must have shape h.shape\[:-1\] \+ "
+                       r"\[h.shape\[-1\] / 2\] = \[3, 4\], got \[3, 8\]"):
+        ffn_ext.silu_and_mul(h, out=torch.empty(3, 8, device=dev))
+
+
+def test_mixed_devices():
+    with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul: up must be on the same device as gate \(cpu\), got meta"):
+        ffn_ext.act_and_mul(torch.randn(2), torch.randn(2, device="meta"))
+
+
+def test_out_refuses_autograd():
+    h = torch.randn(2, 8, requires_grad=True)
+    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out= does not support autograd"):
+        ffn_ext.silu_and_mul(h, out=torch.empty(2, 4))
+    with torch.no_grad():
+        ffn_ext.silu_and_mul(h, out=torch.empty(2, 4))
+
+
+def test_glu_errors():
+    with pytest.raises(ValueError, match=r"ffn_ext.glu: the size of h along dim 1 must be even, got 5"):
+        ffn_ext.glu(torch.randn(2, 5), 1)
+    with pytest.raises(IndexError, match=r"ffn_ext.glu: dim must be in \[-2, 1\]"):
+        ffn_ext.glu(torch.randn(2, 4), 2)
+
+
+def test_special_values_gating(device):
+    pts = torch.tensor([0.0, -0.0, 1.0, -1.0, 6.0, -6.0, 20.0, -20.0, 100.0, -100.0, math.inf, -math.inf, math.nan])
+    g = pts.repeat(13).to(device)
+    u = torch.full_like(g, 2.0)
+    for act in GATES:
+        if act == "identity":
+            continue
+        y = ffn_ext.act_and_mul(g, u, act, beta=_beta(act))
+        _check_fwd(act, y, g, u)
+
+
+@pytest.mark.skipif(len(DEVICES) < 2, reason="needs a visible CUDA GPU")
+def test_cuda_graph_replay():
+    h = torch.randn(8, 2 * 64, device="cuda")
+    out = torch.empty(8, 64, device="cuda")
+    ffn_ext.silu_and_mul(h, out=out)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        ffn_ext.silu_and_mul(h, out=out)
+    h.copy_(torch.randn_like(h))
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, ffn_ext.silu_and_mul(h))
