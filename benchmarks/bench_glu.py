@@ -10,6 +10,8 @@ For each shape (rows x d), dtype and activation:
         Bytes: 3 rows d elements (read gate and up, write y).
   fwd+bwd: torch.autograd.grad of the output w.r.t. h (no gradient accumulation is timed).
         Bytes of the backward alone: 5 rows d elements (read dy, gate, up; write dgate, dup).
+Shapes of at most 128 rows (decode) are also timed under CUDA-graph replay ("graph_us": the kernel
+alone, back to back, without launch or Python cost), for ffn_ext (out=) and eager.
 Bandwidth is reported as the fraction of a device-to-device copy of 3 rows d elements measured in
 the same run ("of_copy"); ratios against eager / compile / Liger are time ratios (>1: ffn_ext
 faster). Results: benchmarks/results/glu-<device>-<date>.{json,md}.
@@ -24,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import Timer, environment, save  # noqa: E402
+from common import Timer, environment, graph_time, save  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
@@ -104,13 +106,18 @@ def main():
                     if name != "ffn_ext":
                         row[f"{name}_us"] = t * 1e6
                         row[f"vs_{name}"] = t / ours
+                if cuda and direction == "fwd" and rows <= 128:
+                    out = torch.empty(rows, d, dtype=dtype, device=dev)
+                    gv, uv = h[:, :d], h[:, d:]
+                    row["graph_us"] = graph_time(lambda: ffn_ext.silu_and_mul(h, out=out)) * 1e6
+                    row["eager_graph_us"] = graph_time(lambda: torch.mul(F.silu(gv), uv, out=out)) * 1e6
                 rows_out.append(row)
                 print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
             del h, dy, src, dst, hr
             if cuda:
                 torch.cuda.empty_cache()
     cols = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
-            "of_copy", "vs_eager", "vs_compile", "vs_liger"]
+            "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us"]
     md, stem = save("glu", dev, env, rows_out, cols, "SiLU gating (silu_and_mul): ffn_ext vs eager vs torch.compile vs Liger",
                     out_dir=args.out_dir)
     print(md)

@@ -50,6 +50,32 @@ class Timer:
         return statistics.median(times)
 
 
+def graph_time(fn, calls=20, reps=20):
+    """Median seconds per call of fn() under CUDA-graph replay: `calls` calls captured in one graph
+    (no launch or Python cost, the kernels back to back), the replay timed with CUDA events."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(calls):
+            fn()
+    graph.replay()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        graph.replay()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3 / calls)
+    return statistics.median(times)
+
+
 def environment(device):
     env = {
         "date": datetime.date.today().isoformat(),

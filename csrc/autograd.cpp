@@ -1,5 +1,5 @@
-// Autograd of the activation ops, first and second order, registered for the Autograd dispatch
-// key. It lives in C++ rather than in torch.library.register_autograd because a Python autograd
+// Autograd of the activation and gating ops, first and second order, registered for the Autograd
+// dispatch key. It lives in C++ rather than in torch.library.register_autograd because a Python autograd
 // kernel runs on every call, with or without gradients: on an H200 (2026-11-26, torch 2.11) that
 // cost 15-20 us a call, two to three times the whole of PyTorch's own GELU on a 1 MB tensor.
 //

@@ -4,7 +4,9 @@
 # Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise), the error-path tests alone
 # (serially, with a native backtrace if one crashes), the CUDA test cases (pytest-xdist), the
 # fp16/bf16 cases again with FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel
-# tests, the benchmark, and a same-run comparison of the fp16/bf16 maths and of the grid geometry.
+# tests, racecheck on the gating tests, the benchmarks (element-wise and gating, the latter against
+# Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), and a same-run
+# comparison of the fp16/bf16 maths and of the grid geometry.
 set -uo pipefail
 OUT=${OUT:-/tmp/ffn_out}
 # Logs go to $LOG and are packed into $OUT/logs.tgz after every step (the device tool returns at
@@ -15,6 +17,11 @@ pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { echo "=== $* ($(date +%T))"; }
 SRC=$PWD
+
+if ls "$PWD"/.whl/*.whl > /dev/null 2>&1; then  # carried wheels (liger-kernel), never fetched
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PWD"/.whl/*.whl \
+    && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 
 step versions
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$LOG/gpu.txt"
@@ -62,9 +69,20 @@ timeout ${SAN_TIMEOUT:-60} compute-sanitizer --tool memcheck --error-exitcode 1 
 echo "exit $?"; tail -3 "$LOG/memcheck.log"
 
 pack
+step "compute-sanitizer racecheck (gating)"
+timeout ${RACE_TIMEOUT:-60} compute-sanitizer --tool racecheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_gating.py" -q -x \
+  -p no:cacheprovider -k "cuda and (two_tensors or packed) and (float32 or bfloat16)" > "$LOG/racecheck.log" 2>&1
+echo "exit $?"; tail -3 "$LOG/racecheck.log"
+
+pack
 step benchmark
 timeout ${BENCH_TIMEOUT:-120} python3 "$SRC/benchmarks/bench_activation.py" --device cuda --out-dir "$LOG" ${BENCH_ARGS:-} > "$LOG/bench.log" 2>&1
 echo "exit $?"; tail -2 "$LOG/bench.log"
+
+pack
+step "gating benchmark"
+timeout ${GLU_TIMEOUT:-150} python3 "$SRC/benchmarks/bench_glu.py" --device cuda --out-dir "$LOG" > "$LOG/bench_glu.log" 2>&1
+echo "exit $?"; grep -E "rows=8 d=14336|rows=8192 d=14336" "$LOG/bench_glu.log" | head -8
 
 pack
 step "same-run comparisons: fp16/bf16 maths, grid geometry (1 GB, no compile)"

@@ -1,8 +1,9 @@
-// CPU engine of the element-wise activations and its registration for the CPU dispatch key.
-// Dense operands take the vector loop (activation_cpu_impl.h; AVX-512 or AVX2 when the processor
-// has it),
-// split across threads with at::parallel_for; any other layout (slices, broadcast beta, mixed
-// precision) takes a scalar loop driven by TensorIterator, which is also parallel.
+// CPU engine of the element-wise activation and gating ops, and their registration for the CPU
+// dispatch key. Dense operands take the vector loop (activation_cpu_impl.h; AVX-512 or AVX2 when
+// the processor has it), split across threads with at::parallel_for; operands that are rows with
+// unit inner stride (the halves of a packed tensor, slices of a wider buffer) take the same loop row
+// by row; any other layout (strided slices, transposed views beside dense ones, op-math operands
+// beside fp16/bf16) takes a scalar loop driven by TensorIterator, which is also parallel.
 #define FFN_CPU_ISA base
 #include "activation_cpu_impl.h"
 

@@ -10,20 +10,7 @@
 // 109753; seen with GCC 13 on the GPU machine, 2026-11-26).
 #include <bits/stdc++.h>
 #pragma GCC target("avx2,fma,f16c")
-// g++ does not define the instruction-set macros for a target pragma; the headers below (sleef.h,
-// at::vec) choose their AVX2 declarations by them.
-#ifndef __AVX__
-#define __AVX__ 1
-#endif
-#ifndef __AVX2__
-#define __AVX2__ 1
-#endif
-#ifndef __FMA__
-#define __FMA__ 1
-#endif
-#ifndef __F16C__
-#define __F16C__ 1
-#endif
+#include "isa_macros.h"
 #define CPU_CAPABILITY AVX2
 #define CPU_CAPABILITY_AVX2
 #define FFN_CPU_ISA avx2

@@ -1,4 +1,7 @@
-// CUDA engine of the element-wise activations and its registration for the CUDA dispatch key.
+// CUDA engine of the element-wise activation and gating ops, and their registration for the CUDA
+// dispatch key. (Gating operands that are not one dense layout, such as the halves of a packed
+// tensor, take the strided kernel for now: a row kernel with a decode-sized launch geometry is to
+// come with GPU measurements.)
 //
 // Two kernels serve every activation functor (csrc/include/ffn_ext/kernels.h):
 //  * flat_kernel: all operands dense with one layout. Each thread moves 16 bytes per operand per
