@@ -42,6 +42,14 @@ int main() {
   check("silu fp64", silu.call(x), x / (1 + at::exp(-x)), 1e-14);
   check("swish beta=2 fp64", swish.call(x, 2.0), x / (1 + at::exp(-2.0 * x)), 1e-14);
   check("relu fp64", relu.call(x), at::clamp_min(x, 0), 0.0);
+  // Gating on a packed [rows, 2d] tensor: silu(h[:, :d]) * h[:, d:].
+  auto packed = d.findSchemaOrThrow("ffn_ext::act_and_mul_packed", "")
+                    .typed<at::Tensor(const at::Tensor&, c10::string_view, double)>();
+  const at::Tensor h = at::linspace(-6, 6, 8 * 34, at::kDouble).reshape({8, 34});
+  const at::Tensor hg = h.narrow(1, 0, 17), hu = h.narrow(1, 17, 17);
+  check("act_and_mul_packed silu fp64", packed.call(h, "silu", 1.0), hg / (1 + at::exp(-hg)) * hu, 1e-14);
+  check("act_and_mul_packed sigmoid fp32", packed.call(h.to(at::kFloat), "sigmoid", 1.0),
+        hu / (1 + at::exp(-hg)), 1e-6);
   bool threw = false;
   try {
     gelu.call(x, "fast");
