@@ -290,6 +290,14 @@ def test_out_refuses_autograd():
         ffn_ext.silu_and_mul(h, out=torch.empty(2, 4))
 
 
+def test_out_overlap_and_beta_type_refused():
+    h = torch.randn(3, 8)
+    with pytest.raises(RuntimeError, match="unsupported operation"):
+        ffn_ext.silu_and_mul(h, out=torch.empty(3, 1).expand(3, 4))  # rows alias each other
+    with pytest.raises(TypeError, match="ffn_ext.act_and_mul: beta must be a number, got str"):
+        ffn_ext.act_and_mul(h, h, "swish", beta="1.0")
+
+
 def test_glu_errors():
     with pytest.raises(ValueError, match=r"ffn_ext.glu: the size of h along dim 1 must be even, got 5"):
         ffn_ext.glu(torch.randn(2, 5), 1)
