@@ -124,6 +124,7 @@ inline Vectorized<T> ffn_where(const Vectorized<T>& mask, const Vectorized<T>& a
                                const Vectorized<T>& b) {
   return Vectorized<T>::blendv(b, a, mask);
 }
+
 }  // namespace CPU_CAPABILITY
 }  // namespace at::vec
 
@@ -148,6 +149,21 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
   if constexpr (std::is_same_v<scalar_t, opmath_t>) {
     using Vec = at::vec::Vectorized<scalar_t>;
     constexpr int64_t W = Vec::size();
+    // Two independent vectors per iteration: the formulas are long dependency chains (a division,
+    // a 10-term Horner fit, exp), and interleaving two of them keeps the FMA pipes busy.
+    for (; i + 2 * W <= end; i += 2 * W) {
+      Vec a[NIN], b[NIN], oa[NOUT], ob[NOUT];
+      for (int k = 0; k < NIN; ++k) {
+        a[k] = Vec::loadu(in[k] + i);
+        b[k] = Vec::loadu(in[k] + i + W);
+      }
+      f(a, oa);
+      f(b, ob);
+      for (int k = 0; k < NOUT; ++k) {
+        oa[k].store(out[k] + i);
+        ob[k].store(out[k] + i + W);
+      }
+    }
     for (; i + W <= end; i += W) {
       Vec a[NIN], o[NOUT];
       for (int k = 0; k < NIN; ++k) a[k] = Vec::loadu(in[k] + i);
