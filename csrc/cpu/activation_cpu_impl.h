@@ -124,7 +124,6 @@ inline Vectorized<T> ffn_where(const Vectorized<T>& mask, const Vectorized<T>& a
                                const Vectorized<T>& b) {
   return Vectorized<T>::blendv(b, a, mask);
 }
-
 }  // namespace CPU_CAPABILITY
 }  // namespace at::vec
 
