@@ -174,7 +174,7 @@ inline void with_kernel(const KernelDesc& d, Fn&& fn) {
   switch (d.act) {
     case Activation::GeluErf: return by_mode(GeluErf<T>{});
     case Activation::GeluTanh: return by_mode(GeluTanh<T>{});
-    case Activation::Swish: return by_mode(Swish<T>{static_cast<T>(d.beta)});
+    case Activation::Swish: return by_mode(Swish<T>{static_cast<T>(d.beta), d.beta == 1.0});
     case Activation::Relu: return by_mode(Relu<T>{});
     case Activation::Sigmoid: return by_mode(Sigmoid<T>{});
     case Activation::Identity: return by_mode(Identity<T>{});
