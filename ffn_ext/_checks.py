@@ -39,12 +39,18 @@ def check_same_device(op, arg, t, ref_arg, ref):
         )
 
 
-def check_like(op, arg, t, x):
+def check_same_kind(op, arg, t, ref_arg, ref):
+    """t is a float tensor on ref's device with ref's dtype."""
     check_float_tensor(op, arg, t)
-    check_same_device(op, arg, t, "x", x)
-    if t.dtype != x.dtype:
-        raise TypeError(f"ffn_ext.{op}: {arg} must have the same dtype as x ({x.dtype}), got {t.dtype}")
-    check_same_shape(op, arg, t, "x", x)
+    check_same_device(op, arg, t, ref_arg, ref)
+    if t.dtype != ref.dtype:
+        raise TypeError(f"ffn_ext.{op}: {arg} must have the same dtype as {ref_arg} ({ref.dtype}), got {t.dtype}")
+
+
+def check_like(op, arg, t, ref, ref_arg="x"):
+    """t pairs element-wise with ref (a gradient): float, ref's device, dtype and shape."""
+    check_same_kind(op, arg, t, ref_arg, ref)
+    check_same_shape(op, arg, t, ref_arg, ref)
 
 
 def check_same_shape(op, arg, t, ref_arg, ref):
@@ -93,22 +99,9 @@ def check_activation(op, activation, beta):
         )
 
 
-def _same(op, arg, t, ref_arg, ref):
-    check_float_tensor(op, arg, t)
-    check_same_device(op, arg, t, ref_arg, ref)
-    if t.dtype != ref.dtype:
-        raise TypeError(f"ffn_ext.{op}: {arg} must have the same dtype as {ref_arg} ({ref.dtype}), got {t.dtype}")
-
-
 def check_gate_up(op, gate, up):
     check_float_tensor(op, "gate", gate)
-    _same(op, "up", up, "gate", gate)
-    check_same_shape(op, "up", up, "gate", gate)
-
-
-def check_like_gate(op, arg, t, gate):
-    _same(op, arg, t, "gate", gate)
-    check_same_shape(op, arg, t, "gate", gate)
+    check_like(op, "up", up, gate, "gate")
 
 
 def check_packed(op, h):
@@ -131,7 +124,7 @@ def half_shape(h):
 
 
 def check_half(op, arg, t, h):
-    _same(op, arg, t, "h", h)
+    check_same_kind(op, arg, t, "h", h)
     want = half_shape(h)
     if tuple(t.shape) != want:
         raise ValueError(

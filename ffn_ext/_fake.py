@@ -7,7 +7,7 @@ Each repeats its op's input checks (ffn_ext/_checks.py) and allocates like the C
 import torch
 
 from ._checks import check_approximate, check_beta, check_float_tensor, check_like, check_same_device
-from ._checks import check_activation, check_gate_up, check_half, check_like_gate, check_packed
+from ._checks import check_activation, check_gate_up, check_half, check_packed
 from ._checks import check_same_shape, half_shape
 
 lib = "ffn_ext::"
@@ -107,7 +107,7 @@ def _act_and_mul(gate, up, activation="silu", beta=1.0):
 def _act_and_mul_backward(grad, gate, up, activation, beta):
     op = "act_and_mul_backward"
     check_gate_up(op, gate, up)
-    check_like_gate(op, "grad", grad, gate)
+    check_like(op, "grad", grad, gate, "gate")
     check_activation(op, activation, beta)
     return torch.empty_like(gate), torch.empty_like(up)
 
@@ -117,7 +117,7 @@ def _act_and_mul_double_backward(grad_grad_gate, grad_grad_up, grad, gate, up, a
     op = "act_and_mul_double_backward"
     check_gate_up(op, gate, up)
     for name, t in (("grad", grad), ("grad_grad_gate", grad_grad_gate), ("grad_grad_up", grad_grad_up)):
-        check_like_gate(op, name, t, gate)
+        check_like(op, name, t, gate, "gate")
     check_activation(op, activation, beta)
     return torch.empty_like(grad), torch.empty_like(gate), torch.empty_like(up)
 
@@ -151,8 +151,6 @@ def _act_and_mul_packed_double_backward(grad_grad_h, grad, h, activation, beta):
     op = "act_and_mul_packed_double_backward"
     check_packed(op, h)
     check_half(op, "grad", grad, h)
-    check_float_tensor(op, "grad_grad_h", grad_grad_h)
-    check_same_device(op, "grad_grad_h", grad_grad_h, "h", h)
-    check_same_shape(op, "grad_grad_h", grad_grad_h, "h", h)
+    check_like(op, "grad_grad_h", grad_grad_h, h, "h")
     check_activation(op, activation, beta)
     return grad.new_empty(grad.shape), h.new_empty(h.shape)
