@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import Timer, environment, save  # noqa: E402
+from common import Timer, environment, print_row, save  # noqa: E402
 
 aten = torch.ops.aten
 ops = torch.ops.ffn_ext
@@ -107,16 +107,14 @@ def main():
                         row["compile_us"] = t_comp * 1e6
                         row["vs_compile"] = t_comp / t_ours
                     rows.append(row)
-                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+                    print_row(row)
             del x, g, dst
             if cuda:
                 torch.cuda.empty_cache()
     cols = ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "GB/s", "copy_GB/s",
             "of_copy", "vs_eager", "vs_compile"]
-    md, stem = save("activation", dev, env, rows, cols, "Element-wise activations: ffn_ext vs eager vs torch.compile",
+    save("activation", dev, env, rows, cols, "Element-wise activations: ffn_ext vs eager vs torch.compile",
                     out_dir=args.out_dir)
-    print(md)
-    print(f"saved {stem}.json and {stem}.md")
 
 
 if __name__ == "__main__":

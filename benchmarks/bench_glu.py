@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import Timer, environment, graph_time, save  # noqa: E402
+from common import Timer, environment, graph_time, print_row, save  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
@@ -112,16 +112,14 @@ def main():
                     row["graph_us"] = graph_time(lambda: ffn_ext.silu_and_mul(h, out=out)) * 1e6
                     row["eager_graph_us"] = graph_time(lambda: torch.mul(F.silu(gv), uv, out=out)) * 1e6
                 rows_out.append(row)
-                print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+                print_row(row)
             del h, dy, src, dst, hr
             if cuda:
                 torch.cuda.empty_cache()
     cols = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
             "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us"]
-    md, stem = save("glu", dev, env, rows_out, cols, "SiLU gating (silu_and_mul): ffn_ext vs eager vs torch.compile vs Liger",
+    save("glu", dev, env, rows_out, cols, "SiLU gating (silu_and_mul): ffn_ext vs eager vs torch.compile vs Liger",
                     out_dir=args.out_dir)
-    print(md)
-    print(f"saved {stem}.json and {stem}.md")
 
 
 if __name__ == "__main__":

@@ -104,9 +104,14 @@ def _driver():
         return None
 
 
+def print_row(row):
+    """One measured row as key=value pairs, printed as soon as it is measured."""
+    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
+
+
 def save(name, device, env, rows, columns, title, out_dir=None):
     """Writes <out_dir>/<name>-<device>-<date>.json and .md (out_dir: benchmarks/results by
-    default); returns the markdown and the path stem."""
+    default), prints the markdown table and where it went; returns the markdown and the stem."""
     here = out_dir or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
     os.makedirs(here, exist_ok=True)
     dev = torch.device(device).type
@@ -121,6 +126,8 @@ def save(name, device, env, rows, columns, title, out_dir=None):
     md = "\n".join(lines) + "\n"
     with open(stem + ".md", "w") as f:
         f.write(md)
+    print(md)
+    print(f"saved {stem}.json and {stem}.md")
     return md, stem
 
 
