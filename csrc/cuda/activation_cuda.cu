@@ -1,16 +1,17 @@
 // CUDA engine of the element-wise activation and gating ops, and their registration for the CUDA
-// dispatch key. (Gating operands that are not one dense layout, such as the halves of a packed
-// tensor, take the strided kernel for now: a row kernel with a decode-sized launch geometry is to
-// come with GPU measurements.)
+// dispatch key.
 //
 // Two kernels serve every activation functor (csrc/include/ffn_ext/kernels.h):
-//  * flat_kernel: all operands dense with one layout. Each thread moves 16 bytes per operand per
-//    load (VEC elements) when every pointer is 16-byte aligned, else one element (VEC = 1, same
-//    code); UNROLL loads per operand are issued before the first use so that enough bytes are in
-//    flight to reach DRAM bandwidth. 64-bit indices; one tile (kThreads * kUnroll packs) per block.
+//  * row_kernel (row_kernel.cuh): every operand stored in the tensor's dtype and laid out as rows
+//    with unit inner stride, each operand with its own row stride. A dense tensor (contiguous, or
+//    a permutation of contiguous such as a transpose, all operands alike) is one row of numel
+//    elements; the halves of a packed [..., 2d] tensor, slices of a wider buffer and gate/up pairs
+//    of different row strides are many rows. 16- or 8-byte vector loads where pointers and row
+//    strides allow, else one element per load (same code); the launch geometry follows the shape,
+//    so that a few decode rows still spread over the multiprocessors. 64-bit indices.
 //  * strided_kernel: any other layout, from TensorIterator's coalesced shape and byte strides
-//    (slices, broadcast beta, op-math operands beside fp16/bf16 ones). One element per thread,
-//    64-bit offsets.
+//    (strided slices, broadcast beta, op-math operands beside fp16/bf16 ones). One element per
+//    thread, 64-bit offsets.
 // Every entry point takes a device guard for the output's device, launches on the current
 // stream and checks the launch.
 #include <ATen/OpMathType.h>
@@ -22,11 +23,13 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <type_traits>
 
 #include "fast_float.cuh"
+#include "row_kernel.cuh"
 #include "ffn_ext/activation_ops.h"
 #include "ffn_ext/gating_ops.h"
 #include "ffn_ext/dispatch.h"
@@ -35,71 +38,14 @@
 namespace ffn_ext::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kUnroll = 4;
-constexpr int kMaxOperands = 8;
+constexpr int kThreads = kMaxThreads;  // strided_kernel's block
 constexpr int kMaxDims = 25;  // TensorIterator's coalesced dimensions, as in ATen's OffsetCalculator
 
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Pack {
-  T v[N];
-};
-
-struct FlatArgs {
-  const void* in[kMaxOperands];  // each [n], dense, the output's layout
-  void* out[kMaxOperands];       // each [n]
-};
-
-// W: the type the functor computes in (op-math, or FastFloat for fp16/bf16; fast_float.cuh).
 template <typename scalar_t, typename W, int VEC, typename F>
-__global__ void __launch_bounds__(kThreads)
-    flat_kernel(FlatArgs args, int64_t n, F f) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  using P = Pack<scalar_t, VEC>;
-  constexpr int NIN = F::NIN, NOUT = F::NOUT;
-  const int64_t npack = n / VEC;
-  const int64_t tile = int64_t(kThreads) * kUnroll;
-  for (int64_t base = int64_t(blockIdx.x) * tile; base < npack; base += int64_t(gridDim.x) * tile) {
-    P a[kUnroll][NIN];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t i = base + threadIdx.x + int64_t(u) * kThreads;
-      if (i < npack) {
-#pragma unroll
-        for (int k = 0; k < NIN; ++k) a[u][k] = static_cast<const P*>(args.in[k])[i];
-      }
-    }
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int64_t i = base + threadIdx.x + int64_t(u) * kThreads;
-      if (i < npack) {
-        P o[NOUT];
-#pragma unroll
-        for (int e = 0; e < VEC; ++e) {
-          W x[NIN], y[NOUT];
-#pragma unroll
-          for (int k = 0; k < NIN; ++k) x[k] = W(static_cast<opmath_t>(a[u][k].v[e]));
-          f(x, y);
-#pragma unroll
-          for (int k = 0; k < NOUT; ++k) o[k].v[e] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
-        }
-#pragma unroll
-        for (int k = 0; k < NOUT; ++k) static_cast<P*>(args.out[k])[i] = o[k];
-      }
-    }
-  }
-  // The last n % VEC elements, which do not fill a pack.
-  if (VEC > 1 && blockIdx.x == 0) {
-    for (int64_t i = npack * VEC + threadIdx.x; i < n; i += kThreads) {
-      W x[NIN], y[NOUT];
-#pragma unroll
-      for (int k = 0; k < NIN; ++k) x[k] = W(static_cast<opmath_t>(static_cast<const scalar_t*>(args.in[k])[i]));
-      f(x, y);
-#pragma unroll
-      for (int k = 0; k < NOUT; ++k)
-        static_cast<scalar_t*>(args.out[k])[i] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
-    }
-  }
+__global__ void __launch_bounds__(kMaxThreads)
+    row_kernel(RowArgs args, RowGeometry g, int64_t rows, int64_t d, F f) {
+  row_thread<scalar_t, at::opmath_type<scalar_t>, W, VEC>(args, g, rows, d, blockIdx.x, blockIdx.y,
+                                                          threadIdx.x, f);
 }
 
 struct StridedArgs {
@@ -154,16 +100,15 @@ int sm_count(int device) {
   return v;
 }
 
-// Blocks for `work` units of `per_block` each: by default one tile per block, as PyTorch's own
-// element-wise kernels launch (the grid-stride loops then run once; they remain for grids past
-// CUDA's limit). FFN_EXT_CUDA_GRID_WAVES=w caps the grid at w blocks per multiprocessor instead,
-// so that benchmarks/ can compare the two geometries in one run; read once per process.
+// FFN_EXT_CUDA_GRID_WAVES=w caps a grid's x extent at w blocks per multiprocessor (the blocks then
+// loop over the work), so that benchmarks/ can compare that geometry with the default one tile per
+// block, as PyTorch's own element-wise kernels launch; read once per process.
 int64_t grid_cap(int device) {
   static const int64_t waves = [] {
     const char* s = std::getenv("FFN_EXT_CUDA_GRID_WAVES");
     return s ? std::max<int64_t>(0, std::atoll(s)) : int64_t(0);
   }();
-  return waves > 0 ? waves * sm_count(device) : int64_t(std::numeric_limits<int32_t>::max());
+  return waves > 0 ? waves * sm_count(device) : kMaxGridX;
 }
 
 unsigned grid_for(int64_t work, int64_t per_block, int device) {
@@ -180,28 +125,34 @@ bool exact_lowp() {
   return v;
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
-
+// Operands in rl's row layout (outputs first, then inputs), all stored as scalar_t.
 template <typename scalar_t, typename W, typename F>
-void launch_flat(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
-                 int64_t n, cudaStream_t stream, int device) {
-  FlatArgs args{};
-  bool aligned = true;
+void launch_rows(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
+                 const RowLayout& rl, cudaStream_t stream, int device) {
+  RowArgs args{};
+  const size_t no = outs.size();
+  for (size_t k = 0; k < no; ++k) {
+    args.out[k] = static_cast<char*>(outs[k].mutable_data_ptr());
+    args.out_stride[k] = rl.row_stride[k];
+  }
   for (size_t k = 0; k < ins.size(); ++k) {
-    args.in[k] = ins[k].const_data_ptr();
-    aligned = aligned && aligned16(args.in[k]);
+    args.in[k] = static_cast<const char*>(ins[k].const_data_ptr());
+    args.in_stride[k] = rl.row_stride[no + k];
   }
-  for (size_t k = 0; k < outs.size(); ++k) {
-    args.out[k] = outs[k].mutable_data_ptr();
-    aligned = aligned && aligned16(args.out[k]);
-  }
-  constexpr int VEC = 16 / sizeof(scalar_t);
-  if (aligned) {
-    const unsigned grid = grid_for(n / VEC, int64_t(kThreads) * kUnroll, device);
-    flat_kernel<scalar_t, W, VEC><<<grid, kThreads, 0, stream>>>(args, n, f);
+  const int vec = row_vec<scalar_t>(args, F::NIN, F::NOUT, rl.rows);
+  auto go = [&](auto vec_tag) {
+    constexpr int VEC = decltype(vec_tag)::value;
+    const RowGeometry g = row_geometry(rl.rows, rl.d / VEC, sm_count(device), grid_cap(device));
+    const dim3 grid(static_cast<unsigned>(g.grid_x), static_cast<unsigned>(g.grid_y));
+    row_kernel<scalar_t, W, VEC><<<grid, g.threads, 0, stream>>>(args, g, rl.rows, rl.d, f);
+  };
+  constexpr int full = 16 / sizeof(scalar_t);
+  if (vec == full) {
+    go(std::integral_constant<int, full>{});
+  } else if (vec > 1) {
+    if constexpr (full > 2) go(std::integral_constant<int, full / 2>{});
   } else {
-    const unsigned grid = grid_for(n, int64_t(kThreads) * kUnroll, device);
-    flat_kernel<scalar_t, W, 1><<<grid, kThreads, 0, stream>>>(args, n, f);
+    go(std::integral_constant<int, 1>{});
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -234,7 +185,17 @@ struct CudaEngine {
     const c10::cuda::CUDAGuard guard(outs[0].device());
     const cudaStream_t stream = c10::cuda::getCurrentCUDAStream(outs[0].device().index());
     const int device = outs[0].device().index();
-    const bool flat = flat_layout(outs, ins);
+    // A dense layout shared by every operand is one row of n elements.
+    RowLayout rl;
+    bool rows = false;
+    if (flat_layout(outs, ins)) {
+      rl.rows = 1;
+      rl.d = n;
+      std::fill(std::begin(rl.row_stride), std::end(rl.row_stride), n);
+      rows = true;
+    } else {
+      rows = row_layout(outs, ins, rl);
+    }
     dispatch_float(outs[0].scalar_type(), [&](auto tag) {
       using scalar_t = decltype(tag);
       using opmath_t = at::opmath_type<scalar_t>;
@@ -245,7 +206,7 @@ struct CudaEngine {
           using W = decltype(w_tag);
           if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
                         std::is_same_v<scalar_t, opmath_t>) {
-            if (flat) return launch_flat<scalar_t, W>(f, outs, ins, n, stream, device);
+            if (rows) return launch_rows<scalar_t, W>(f, outs, ins, rl, stream, device);
           }
           launch_strided<scalar_t, W>(f, outs, ins, n, stream, device);
         };

@@ -1,0 +1,158 @@
+// The vectorised CUDA kernel body and its launch geometry, torch-free and CUDA-free so that
+// tests/cpp/test_row_kernel.cpp runs the very same code on the CPU, block by block and thread by
+// thread, and checks that every element of every layout is computed exactly once.
+//
+// The operands are `rows` rows of `d` elements, each operand with its own row stride: a dense
+// tensor is one row of numel elements; the halves of a packed [..., 2d] tensor, a slice of a wider
+// buffer or a gate/up pair of different row strides are many. A block covers a column tile of a
+// row; a thread loads up to UNROLL packs of VEC elements (16 or 8 bytes) per operand, issued before
+// the first use so that enough bytes are in flight for DRAM bandwidth, then computes and stores.
+// The d % VEC elements after a row's last whole pack are done by the block of the row's last tile.
+//
+// Geometry (row_geometry) is chosen from the shape: at full size a block is 256 threads and one
+// tile of 256 * UNROLL packs, as PyTorch's element-wise kernels launch; when that would give fewer
+// blocks than the GPU has multiprocessors (decode: a few rows of a few thousand elements), blocks
+// shrink to 128, 64, then 32 threads, so that the tiles of a row spread over more multiprocessors
+// instead of leaving them idle. Column tiles are balanced (tile width = ceil(packs / tiles)).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "ffn_ext/activations.h"  // FFN_HD
+
+namespace ffn_ext::cuda {
+
+constexpr int kMaxThreads = 256;
+constexpr int kMinThreads = 32;
+constexpr int kUnroll = 4;
+constexpr int kMaxOperands = 8;
+constexpr int64_t kMaxGridY = 65535;              // CUDA's limit on gridDim.y
+constexpr int64_t kMaxGridX = (int64_t(1) << 31) - 1;  // and on gridDim.x
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Pack {
+  T v[N];
+};
+
+struct RowArgs {
+  const char* in[kMaxOperands];  // base pointers (row 0, column 0)
+  char* out[kMaxOperands];
+  int64_t in_stride[kMaxOperands];  // row strides, in elements
+  int64_t out_stride[kMaxOperands];
+};
+
+struct RowGeometry {
+  int threads = kMaxThreads;  // per block
+  int64_t col_tiles = 1;      // tiles per row; the grid's x extent is min(col_tiles, grid_x)
+  int64_t tile_packs = 0;     // packs per tile, at most threads * kUnroll
+  int64_t grid_x = 1;         // blocks along x; they loop over the tiles with this stride
+  int64_t grid_y = 1;         // blocks along y; they loop over the rows with this stride
+};
+
+// `rows` rows of `packs` whole packs each, on a GPU of `sms` multiprocessors. `max_grid_x` caps the
+// x extent (FFN_EXT_CUDA_GRID_WAVES); by default it is CUDA's limit.
+inline RowGeometry row_geometry(int64_t rows, int64_t packs, int sms,
+                                int64_t max_grid_x = kMaxGridX) {
+  RowGeometry g;
+  auto tiles_at = [&](int threads) {
+    const int64_t per = int64_t(threads) * kUnroll;
+    return std::max<int64_t>(1, (packs + per - 1) / per);
+  };
+  while (g.threads > kMinThreads && tiles_at(g.threads) * rows < sms) g.threads /= 2;
+  g.col_tiles = tiles_at(g.threads);
+  g.tile_packs = (packs + g.col_tiles - 1) / g.col_tiles;
+  g.grid_x = std::max<int64_t>(1, std::min(g.col_tiles, max_grid_x));
+  g.grid_y = std::max<int64_t>(1, std::min(rows, kMaxGridY));
+  return g;
+}
+
+// The share of thread `tid` of block (bx, by) in a launch of geometry g. W is the type the functor
+// computes in (op-math, or FastFloat for fp16/bf16), opmath_t the type storage values convert
+// through. Every operand is stored as scalar_t; VEC divides each row stride (when rows > 1), and
+// every base pointer is aligned to VEC * sizeof(scalar_t) bytes.
+template <typename scalar_t, typename opmath_t, typename W, int VEC, typename F>
+FFN_HD void row_thread(const RowArgs& a, const RowGeometry& g, int64_t rows, int64_t d, int64_t bx,
+                       int64_t by, int tid, const F& f) {
+  using P = Pack<scalar_t, VEC>;
+  constexpr int NIN = F::NIN, NOUT = F::NOUT;
+  constexpr int64_t es = sizeof(scalar_t);
+  const int64_t packs = d / VEC;
+  for (int64_t r = by; r < rows; r += g.grid_y) {
+    const char* in[NIN];
+    char* out[NOUT];
+#pragma unroll
+    for (int k = 0; k < NIN; ++k) in[k] = a.in[k] + r * a.in_stride[k] * es;
+#pragma unroll
+    for (int k = 0; k < NOUT; ++k) out[k] = a.out[k] + r * a.out_stride[k] * es;
+    for (int64_t t = bx; t < g.col_tiles; t += g.grid_x) {
+      const int64_t c0 = t * g.tile_packs;
+      const int64_t c1 = c0 + g.tile_packs < packs ? c0 + g.tile_packs : packs;
+      P v[kUnroll][NIN];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t c = c0 + tid + int64_t(u) * g.threads;
+        if (c < c1) {
+#pragma unroll
+          for (int k = 0; k < NIN; ++k) v[u][k] = reinterpret_cast<const P*>(in[k])[c];
+        }
+      }
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        const int64_t c = c0 + tid + int64_t(u) * g.threads;
+        if (c < c1) {
+          P o[NOUT];
+#pragma unroll
+          for (int e = 0; e < VEC; ++e) {
+            W x[NIN], y[NOUT];
+#pragma unroll
+            for (int k = 0; k < NIN; ++k) x[k] = W(static_cast<opmath_t>(v[u][k].v[e]));
+            f(x, y);
+#pragma unroll
+            for (int k = 0; k < NOUT; ++k)
+              o[k].v[e] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
+          }
+#pragma unroll
+          for (int k = 0; k < NOUT; ++k) reinterpret_cast<P*>(out[k])[c] = o[k];
+        }
+      }
+      // The last d % VEC elements of the row, which do not fill a pack.
+      if (VEC > 1 && t == g.col_tiles - 1) {
+        for (int64_t i = packs * VEC + tid; i < d; i += g.threads) {
+          W x[NIN], y[NOUT];
+#pragma unroll
+          for (int k = 0; k < NIN; ++k)
+            x[k] = W(static_cast<opmath_t>(reinterpret_cast<const scalar_t*>(in[k])[i]));
+          f(x, y);
+#pragma unroll
+          for (int k = 0; k < NOUT; ++k)
+            reinterpret_cast<scalar_t*>(out[k])[i] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
+        }
+      }
+    }
+  }
+}
+
+// The widest pack (16, then 8 bytes, then one element) that every operand's base pointer and row
+// stride allow. `rows` > 1 is when strides matter.
+template <typename scalar_t>
+int row_vec(const RowArgs& a, int nin, int nout, int64_t rows) {
+  auto fits = [&](int vec) {
+    const uintptr_t mask = uintptr_t(vec) * sizeof(scalar_t) - 1;
+    for (int k = 0; k < nin; ++k) {
+      if ((reinterpret_cast<uintptr_t>(a.in[k]) & mask) != 0) return false;
+      if (rows > 1 && a.in_stride[k] % vec != 0) return false;
+    }
+    for (int k = 0; k < nout; ++k) {
+      if ((reinterpret_cast<uintptr_t>(a.out[k]) & mask) != 0) return false;
+      if (rows > 1 && a.out_stride[k] % vec != 0) return false;
+    }
+    return true;
+  };
+  constexpr int full = 16 / sizeof(scalar_t);
+  if (full > 1 && fits(full)) return full;
+  if (full > 2 && fits(full / 2)) return full / 2;
+  return 1;
+}
+
+}  // namespace ffn_ext::cuda
