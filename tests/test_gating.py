@@ -117,6 +117,20 @@ def test_packed_sizes(d, dtype, device):
     _check_bwd("silu", dh[:, :d], dh[:, d:], h[:, :d], h[:, d:], dy)
 
 
+@pytest.mark.parametrize("rows, d", [(1, 14336), (8, 14336), (64, 14336), (200, 4096), (70000, 4)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+def test_packed_row_counts(rows, d, dtype, device):
+    """Decode row counts (the CUDA launch shrinks its blocks so that they spread over the
+    multiprocessors), more rows than multiprocessors, and more rows than a CUDA grid's y extent
+    (65535), forward and backward."""
+    h = 3 * torch.randn(rows, 2 * d, dtype=dtype, device=device)
+    y = ffn_ext.silu_and_mul(h)
+    _check_fwd("silu", y, h[:, :d], h[:, d:])
+    dy = torch.randn(rows, d, dtype=dtype, device=device)
+    dh = ops.act_and_mul_packed_backward(dy, h, "silu", 1.0)
+    _check_bwd("silu", dh[:, :d], dh[:, d:], h[:, :d], h[:, d:], dy)
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("act", list(GATES))
 def test_packed_equals_sliced_semantics(act, dtype, device):

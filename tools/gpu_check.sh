@@ -69,6 +69,13 @@ timeout ${SAN_TIMEOUT:-60} compute-sanitizer --tool memcheck --error-exitcode 1 
 echo "exit $?"; tail -3 "$LOG/memcheck.log"
 
 pack
+step "compute-sanitizer memcheck (gating: row kernel layouts and row counts)"
+timeout ${SAN_TIMEOUT:-60} compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_gating.py" -q -x \
+  -p no:cacheprovider -k "cuda and (two_tensors or packed_sizes or row_counts or sliced_semantics or views or out_variant) and (float32 or bfloat16)" \
+  > "$LOG/memcheck_gating.log" 2>&1
+echo "exit $?"; tail -3 "$LOG/memcheck_gating.log"
+
+pack
 step "compute-sanitizer racecheck (gating)"
 timeout ${RACE_TIMEOUT:-60} compute-sanitizer --tool racecheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_gating.py" -q -x \
   -p no:cacheprovider -k "cuda and (two_tensors or packed) and (float32 or bfloat16)" > "$LOG/racecheck.log" 2>&1
