@@ -49,6 +49,16 @@ TORCH_LIBRARY(ffn_ext, m) {
   m.def("act_and_mul_packed_backward(Tensor grad, Tensor h, str activation, float beta) -> Tensor");
   // Gradients of (grad, h) of act_and_mul_packed_backward, given the packed one of its output.
   m.def("act_and_mul_packed_double_backward(Tensor grad_grad_h, Tensor grad, Tensor h, str activation, float beta) -> (Tensor, Tensor)");
+  // Projection-level gating: act(x @ w1.T + b1) * (x @ w3.T + b3), weights [out, in] as in
+  // torch.nn.Linear, x [..., in]; the activation names of the gating ops (csrc/projection.cpp).
+  m.def("gated_linear(Tensor x, Tensor w1, Tensor w3, Tensor? b1=None, Tensor? b3=None, str activation='sigmoid', float beta=1.0) -> Tensor");
+  // (y, h) with h = [x w1.T + b1 | x w3.T + b3] of shape [M, 2d] (M = x.numel() / in): the forward
+  // that keeps h for the backward.
+  m.def("gated_linear_forward(Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, str activation, float beta) -> (Tensor, Tensor)");
+  // Gradients of (x, w1, w3, b1, b3) from h; output_mask = (x, weights, biases). A gradient not
+  // asked for, or of an absent bias, is an empty tensor. (The biases are read for their presence
+  // only, h holds their values; its own gradient, the second order, needs them.)
+  m.def("gated_linear_backward(Tensor grad, Tensor h, Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, str activation, float beta, bool[3] output_mask) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
   // Build facts as "key=value" lines (no tensors: not an operator of the maths).
   m.def("_build_info() -> str", &build_info);
 }

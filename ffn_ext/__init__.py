@@ -7,6 +7,9 @@
     y = ffn_ext.relu(x)
     y = ffn_ext.act_and_mul(gate, up, "silu")  # act(gate) * up; also "gelu", "sigmoid", ...
     y = ffn_ext.silu_and_mul(h)               # packed h [..., 2d]: silu(h[..., :d]) * h[..., d:]
+    y = ffn_ext.swiglu(x, w1, w3)             # silu(x @ w1.T) * (x @ w3.T); geglu, reglu, gated_linear
+    y = ffn_ext.ffn(x, w1, w2, w3)            # the whole feed-forward block
+    m = ffn_ext.nn.FeedForward.from_preset("llama", 4096, 14336)
     ffn_ext.info()                            # build and runtime facts
 
 The ops are registered as torch.ops.ffn_ext.*, with fake kernels (torch.compile, export) and
@@ -28,6 +31,8 @@ from .gating import (  # noqa: E402
     glu,
     silu_and_mul,
 )
+from .projection import ffn, gated_linear, geglu, reglu, swiglu  # noqa: E402
+from . import nn  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = [
@@ -41,5 +46,11 @@ __all__ = [
     "gelu_and_mul",
     "gelu_tanh_and_mul",
     "glu",
+    "swiglu",
+    "geglu",
+    "reglu",
+    "gated_linear",
+    "ffn",
+    "nn",
     "info",
 ]

@@ -131,3 +131,42 @@ def check_half(op, arg, t, h):
             f"ffn_ext.{op}: {arg} must have shape h.shape[:-1] + [h.shape[-1] / 2] = {shape_str(want)}, "
             f"got {shape_str(t.shape)}"
         )
+
+
+# ---- projection ops (csrc/projection.cpp) -------------------------------------------------------
+def _check_weight(op, name, w, x):
+    check_same_kind(op, name, w, "x", x)
+    if w.dim() != 2 or w.shape[1] != x.shape[-1]:
+        raise ValueError(
+            f"ffn_ext.{op}: {name} must be [out_features, in_features] with in_features = x.shape[-1] = "
+            f"{x.shape[-1]}, got shape {shape_str(w.shape)} for x of shape {shape_str(x.shape)}"
+        )
+
+
+def _check_bias(op, name, b, x, d):
+    if b is None:
+        return
+    check_same_kind(op, name, b, "x", x)
+    if b.dim() != 1 or b.shape[0] != d:
+        raise ValueError(f"ffn_ext.{op}: {name} must be [out_features] = [{d}], got shape {shape_str(b.shape)}")
+
+
+def check_projection(op, x, w1, w3, b1, b3, activation, beta):
+    """x [..., in], w1 and w3 [d, in], b1 and b3 [d] or None; returns d."""
+    check_float_tensor(op, "x", x)
+    if x.dim() < 1:
+        raise ValueError(f"ffn_ext.{op}: x must be [..., in_features], got a 0-dim tensor")
+    _check_weight(op, "w1", w1, x)
+    _check_weight(op, "w3", w3, x)
+    if w3.shape != w1.shape:
+        raise ValueError(
+            f"ffn_ext.{op}: w3 must have the same shape as w1, got {shape_str(w3.shape)} and {shape_str(w1.shape)}"
+        )
+    if w1.shape[0] < 1:
+        raise ValueError(
+            f"ffn_ext.{op}: w1 and w3 must have at least one row (out_features >= 1), got shape {shape_str(w1.shape)}"
+        )
+    _check_bias(op, "b1", b1, x, w1.shape[0])
+    _check_bias(op, "b3", b3, x, w1.shape[0])
+    check_activation(op, activation, beta)
+    return w1.shape[0]

@@ -6,9 +6,9 @@ Each repeats its op's input checks (ffn_ext/_checks.py) and allocates like the C
 
 import torch
 
-from ._checks import check_approximate, check_beta, check_float_tensor, check_like, check_same_device
+from ._checks import check_approximate, check_beta, check_float_tensor, check_like, check_same_device, check_same_kind
 from ._checks import check_activation, check_gate_up, check_half, check_packed
-from ._checks import check_same_shape, half_shape
+from ._checks import check_projection, check_same_shape, half_shape, shape_str
 
 lib = "ffn_ext::"
 
@@ -154,3 +154,40 @@ def _act_and_mul_packed_double_backward(grad_grad_h, grad, h, activation, beta):
     check_like(op, "grad_grad_h", grad_grad_h, h, "h")
     check_activation(op, activation, beta)
     return grad.new_empty(grad.shape), h.new_empty(h.shape)
+
+
+# ---- projection ops ---------------------------------------------------------------------------
+def _out_shape(x, d):
+    return (*x.shape[:-1], d)
+
+
+@torch.library.register_fake(lib + "gated_linear")
+def _gated_linear(x, w1, w3, b1=None, b3=None, activation="sigmoid", beta=1.0):
+    d = check_projection("gated_linear", x, w1, w3, b1, b3, activation, beta)
+    return x.new_empty(_out_shape(x, d))
+
+
+@torch.library.register_fake(lib + "gated_linear_forward")
+def _gated_linear_forward(x, w1, w3, b1, b3, activation, beta):
+    d = check_projection("gated_linear", x, w1, w3, b1, b3, activation, beta)
+    m = torch.Size(x.shape[:-1]).numel()
+    return x.new_empty(_out_shape(x, d)), x.new_empty((m, 2 * d))
+
+
+@torch.library.register_fake(lib + "gated_linear_backward")
+def _gated_linear_backward(grad, h, x, w1, w3, b1, b3, activation, beta, output_mask):
+    op = "gated_linear_backward"
+    d = check_projection(op, x, w1, w3, b1, b3, activation, beta)
+    check_same_kind(op, "grad", grad, "x", x)
+    if tuple(grad.shape) != _out_shape(x, d):
+        raise ValueError(f"ffn_ext.{op}: grad must have shape {shape_str(_out_shape(x, d))}, got {shape_str(grad.shape)}")
+    m = torch.Size(x.shape[:-1]).numel()
+    check_same_kind(op, "h", h, "x", x)
+    if tuple(h.shape) != (m, 2 * d):
+        raise ValueError(f"ffn_ext.{op}: h must have shape {shape_str((m, 2 * d))}, got {shape_str(h.shape)}")
+    none = x.new_empty(0)
+    dx = x.new_empty(x.shape) if output_mask[0] else none
+    dw1, dw3 = (w1.new_empty(w1.shape), w3.new_empty(w3.shape)) if output_mask[1] else (none, none)
+    db1 = x.new_empty(d) if output_mask[2] and b1 is not None else none
+    db3 = x.new_empty(d) if output_mask[2] and b3 is not None else none
+    return dx, dw1, dw3, db1, db3

@@ -1,0 +1,450 @@
+// The projection-level gating op and its autograd and autocast kernels:
+//
+//     gated_linear(x, w1, w3, b1, b3, activation, beta) = act(x @ w1.T + b1) * (x @ w3.T + b3)
+//
+// (ffn_ext.swiglu, geglu, reglu and gated_linear in Python). Weights are in torch.nn.Linear's
+// layout, [out_features, in_features]; x is [..., in_features].
+//
+// Device-generic (CompositeExplicitAutograd): the GEMMs are ATen's (cuBLAS on CUDA), the gating
+// between them is ffn_ext's packed kernel, so no separate activation or multiply pass is made. The
+// two projections are written side by side into one packed h = [x W1ᵀ + b1 | x W3ᵀ + b3] of shape
+// [M, 2d]:
+//  * when w3 directly follows w1 in one storage (ffn_ext.nn.FeedForward keeps them so), one GEMM
+//    with the [2d, in] matrix they form computes both;
+//  * otherwise two GEMMs write the two halves in place (row stride 2d, which cuBLAS and ATen's CPU
+//    GEMM take without a copy).
+// Inference keeps nothing: the peak extra memory is h, the projections' output (2 M d elements),
+// beside the result (M d). Training saves x, w1, w3 (inputs, never copied) and h.
+//
+// Backward from the packed gradient dh = [dgate | dup] (one kernel, ffn_ext's packed backward):
+//     dW13 = dhᵀ x           one GEMM for both weights (dw1, dw3 are its two halves)
+//     db13 = sum over rows of dh
+//     dx   = dh W13          one GEMM when w1, w3 are adjacent, else dgate W1 + dup W3
+// Second-order gradients (create_graph=True) take a composite backward of differentiable ops
+// (ATen's linear and matmul, ffn_ext's packed gating backward, itself differentiable).
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "ffn_ext/checks.h"
+#include "ffn_ext/gating_ops.h"  // gate_desc: the activation names
+
+namespace ffn_ext {
+namespace {
+
+using at::Tensor;
+using OptTensor = std::optional<Tensor>;
+using Str = c10::string_view;
+using torch::autograd::AutogradContext;
+using torch::autograd::Function;
+using torch::autograd::variable_list;
+
+constexpr std::string_view kOp = "gated_linear";
+
+bool given(const OptTensor& t) { return t.has_value() && t->defined(); }
+
+// ---- checks (ffn_ext/_checks.py repeats them with the same texts for the fake kernels) ---------
+void check_weight(std::string_view op, const char* name, const Tensor& w, const Tensor& x) {
+  check_float_tensor(op, name, w);
+  check_same_device(op, name, w, "x", x);
+  check_same_dtype(op, name, w, "x", x);
+  TORCH_CHECK_VALUE(w.dim() == 2 && w.size(1) == x.size(-1), "ffn_ext.", op, ": ", name,
+                    " must be [out_features, in_features] with in_features = x.shape[-1] = ",
+                    std::to_string(x.size(-1)), ", got shape ", shape_str(w.sizes()),
+                    " for x of shape ", shape_str(x.sizes()));
+}
+
+void check_bias(std::string_view op, const char* name, const OptTensor& b, const Tensor& x,
+                int64_t d) {
+  if (!given(b)) return;
+  check_float_tensor(op, name, *b);
+  check_same_device(op, name, *b, "x", x);
+  check_same_dtype(op, name, *b, "x", x);
+  TORCH_CHECK_VALUE(b->dim() == 1 && b->size(0) == d, "ffn_ext.", op, ": ", name,
+                    " must be [out_features] = [", std::to_string(d), "], got shape ",
+                    shape_str(b->sizes()));
+}
+
+void check_projection(std::string_view op, const Tensor& x, const Tensor& w1, const Tensor& w3,
+                      const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
+  check_float_tensor(op, "x", x);
+  TORCH_CHECK_VALUE(x.dim() >= 1, "ffn_ext.", op,
+                    ": x must be [..., in_features], got a 0-dim tensor");
+  check_weight(op, "w1", w1, x);
+  check_weight(op, "w3", w3, x);
+  TORCH_CHECK_VALUE(w3.sizes().equals(w1.sizes()), "ffn_ext.", op,
+                    ": w3 must have the same shape as w1, got ", shape_str(w3.sizes()), " and ",
+                    shape_str(w1.sizes()));
+  TORCH_CHECK_VALUE(w1.size(0) >= 1, "ffn_ext.", op,
+                    ": w1 and w3 must have at least one row (out_features >= 1), got shape ",
+                    shape_str(w1.sizes()));
+  check_bias(op, "b1", b1, x, w1.size(0));
+  check_bias(op, "b3", b3, x, w1.size(0));
+  gate_desc(op, act, beta, Gate::GFwd);  // the activation, before any GEMM runs
+}
+
+// x as the [M, in] matrix of its rows (M = 0 or in = 0 allowed).
+Tensor rows_of(const Tensor& x) {
+  const int64_t in = x.size(-1);
+  int64_t m = 1;
+  for (int64_t i = 0; i + 1 < x.dim(); ++i) m *= x.size(i);
+  return x.reshape({m, in});
+}
+
+// ---- the packed projection h = [x W1ᵀ + b1 | x W3ᵀ + b3] ---------------------------------------
+// b follows a in one storage, both contiguous: the two as one tensor of twice a's leading size.
+Tensor adjacent(const Tensor& a, const Tensor& b) {
+  if (!a.is_contiguous() || !b.is_contiguous() || a.numel() == 0) return {};
+  if (!a.storage().is_alias_of(b.storage()) ||
+      b.storage_offset() != a.storage_offset() + a.numel())
+    return {};
+  std::vector<int64_t> size(a.sizes().begin(), a.sizes().end());
+  size[0] *= 2;
+  return a.as_strided(size, c10::contiguous_strides(size));
+}
+
+Tensor packed_bias(const OptTensor& b1, const OptTensor& b3, int64_t d) {
+  if (!given(b1) && !given(b3)) return {};
+  if (given(b1) && given(b3)) {
+    Tensor b13 = adjacent(*b1, *b3);
+    if (b13.defined()) return b13;
+  }
+  const Tensor ref = given(b1) ? *b1 : *b3;
+  return at::cat({given(b1) ? *b1 : at::zeros({d}, ref.options()),
+                  given(b3) ? *b3 : at::zeros({d}, ref.options())});
+}
+
+void linear_into(Tensor out, const Tensor& x2d, const Tensor& w, const Tensor& b) {
+  if (b.defined())
+    at::addmm_out(out, b, x2d, w.t());
+  else
+    at::mm_out(out, x2d, w.t());
+}
+
+Tensor packed_projection(const Tensor& x2d, const Tensor& w1, const Tensor& w3,
+                         const OptTensor& b1, const OptTensor& b3) {
+  const int64_t d = w1.size(0);
+  Tensor h = at::empty({x2d.size(0), 2 * d}, x2d.options());
+  if (Tensor w13 = adjacent(w1, w3); w13.defined()) {
+    linear_into(h, x2d, w13, packed_bias(b1, b3, d));
+  } else {
+    linear_into(h.narrow(1, 0, d), x2d, w1, given(b1) ? *b1 : Tensor());
+    linear_into(h.narrow(1, d, d), x2d, w3, given(b3) ? *b3 : Tensor());
+  }
+  return h;
+}
+
+std::vector<int64_t> out_shape(const Tensor& x, int64_t d) {
+  std::vector<int64_t> s(x.sizes().begin(), x.sizes().end());
+  s.back() = d;
+  return s;
+}
+
+Tensor packed_gating(const Tensor& h, Str act, double beta) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("ffn_ext::act_and_mul_packed", "")
+                             .typed<Tensor(const Tensor&, Str, double)>();
+  return op.call(h, act, beta);
+}
+
+Tensor packed_gating_backward(const Tensor& grad, const Tensor& h, Str act, double beta) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("ffn_ext::act_and_mul_packed_backward", "")
+                             .typed<Tensor(const Tensor&, const Tensor&, Str, double)>();
+  return op.call(grad, h, act, beta);
+}
+
+// ---- kernels (CompositeExplicitAutograd: any device with GEMMs and ffn_ext's gating) ----------
+std::tuple<Tensor, Tensor> forward_impl(std::string_view op, const Tensor& x, const Tensor& w1,
+                                        const Tensor& w3, const OptTensor& b1,
+                                        const OptTensor& b3, Str act, double beta) {
+  check_projection(op, x, w1, w3, b1, b3, act, beta);
+  const Tensor h = packed_projection(rows_of(x), w1, w3, b1, b3);
+  Tensor y = packed_gating(h, act, beta).view(out_shape(x, w1.size(0)));
+  return {y, h};
+}
+
+Tensor gated_linear(const Tensor& x, const Tensor& w1, const Tensor& w3, const OptTensor& b1,
+                    const OptTensor& b3, Str act, double beta) {
+  return std::get<0>(forward_impl(kOp, x, w1, w3, b1, b3, act, beta));
+}
+
+// (y, h): the forward that keeps h for the backward.
+std::tuple<Tensor, Tensor> gated_linear_forward(const Tensor& x, const Tensor& w1,
+                                                const Tensor& w3, const OptTensor& b1,
+                                                const OptTensor& b3, Str act, double beta) {
+  return forward_impl(kOp, x, w1, w3, b1, b3, act, beta);
+}
+
+// Gradients of (x, w1, w3, b1, b3); output_mask: (x, weights, biases). A gradient that is not
+// asked for (or a bias that is absent) comes back as an empty tensor.
+using Grads5 = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>;
+
+Grads5 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& x,
+                             const Tensor& w1, const Tensor& w3, const OptTensor& b1,
+                             const OptTensor& b3, Str act, double beta, std::array<bool, 3> mask) {
+  constexpr std::string_view op = "gated_linear_backward";
+  check_projection(op, x, w1, w3, b1, b3, act, beta);
+  const bool has_b1 = given(b1), has_b3 = given(b3);
+  const int64_t d = w1.size(0);
+  const std::vector<int64_t> ys = out_shape(x, d);
+  check_float_tensor(op, "grad", grad);
+  check_same_dtype(op, "grad", grad, "x", x);
+  check_same_device(op, "grad", grad, "x", x);
+  TORCH_CHECK_VALUE(grad.sizes().equals(ys), "ffn_ext.", op, ": grad must have shape ",
+                    shape_str(ys), ", got ", shape_str(grad.sizes()));
+  const Tensor x2d = rows_of(x);
+  const std::vector<int64_t> hs = {x2d.size(0), 2 * d};
+  check_float_tensor(op, "h", h);
+  check_same_dtype(op, "h", h, "x", x);
+  check_same_device(op, "h", h, "x", x);
+  TORCH_CHECK_VALUE(h.sizes().equals(hs), "ffn_ext.", op, ": h must have shape ", shape_str(hs),
+                    ", got ", shape_str(h.sizes()));
+
+  const Tensor dh = packed_gating_backward(grad.reshape({x2d.size(0), d}), h, act, beta);  // [M, 2d]
+  const Tensor none = x.new_empty({0});
+  Tensor dx = none, dw1 = none, dw3 = none, db1 = none, db3 = none;
+  if (mask[0]) {
+    if (Tensor w13 = adjacent(w1, w3); w13.defined()) {
+      dx = at::mm(dh, w13);
+    } else {
+      dx = at::mm(dh.narrow(1, 0, d), w1);
+      dx.addmm_(dh.narrow(1, d, d), w3);
+    }
+    dx = dx.view(x.sizes());
+  }
+  if (mask[1]) {
+    const Tensor dw13 = at::mm(dh.t(), x2d);  // [2d, in]
+    dw1 = dw13.narrow(0, 0, d);
+    dw3 = dw13.narrow(0, d, d);
+  }
+  if (mask[2] && (has_b1 || has_b3)) {
+    const Tensor db13 = dh.sum(0);
+    if (has_b1) db1 = db13.narrow(0, 0, d);
+    if (has_b3) db3 = db13.narrow(0, d, d);
+  }
+  return {dx, dw1, dw3, db1, db3};
+}
+
+// ---- autograd ------------------------------------------------------------------------------------
+struct BelowAutograd {
+  at::AutoDispatchBelowADInplaceOrView guard;
+};
+
+OptTensor opt(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
+Tensor tensor_or_undefined(const OptTensor& t) { return given(t) ? *t : Tensor(); }
+
+const auto& backward_op() {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("ffn_ext::gated_linear_backward", "")
+          .typed<Grads5(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        const OptTensor&, const OptTensor&, Str, double, std::array<bool, 3>)>();
+  return op;
+}
+
+// The backward in differentiable ops (ATen's, and ffn_ext's packed gating backward, which is
+// differentiable): what the second order differentiates. h is recomputed from x and the weights, so
+// that its dependence on them is part of the graph.
+std::array<Tensor, 5> backward_composite(const Tensor& grad, const Tensor& x, const Tensor& w1,
+                                         const Tensor& w3, const Tensor& b1, const Tensor& b3,
+                                         Str act, double beta) {
+  const int64_t d = w1.size(0);
+  const Tensor h = at::cat({at::linear(x, w1, opt(b1)), at::linear(x, w3, opt(b3))}, -1);
+  const Tensor dh = packed_gating_backward(grad, h, act, beta);
+  const Tensor dg = dh.narrow(-1, 0, d), du = dh.narrow(-1, d, d);
+  const Tensor x2d = rows_of(x);
+  const Tensor dg2d = dg.reshape({x2d.size(0), d}), du2d = du.reshape({x2d.size(0), d});
+  return {at::matmul(dg, w1) + at::matmul(du, w3), dg2d.t().mm(x2d), du2d.t().mm(x2d),
+          b1.defined() ? dg2d.sum(0) : Tensor(), b3.defined() ? du2d.sum(0) : Tensor()};
+}
+
+// Forward arguments: x, w1, w3, b1?, b3?, activation, beta. An absent bias is not an input of the
+// graph node, so needs_input_grad counts it out.
+struct GatedLinearFn : Function<GatedLinearFn> {
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& w1, const Tensor& w3,
+                        const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
+    static const auto fwd =
+        c10::Dispatcher::singleton()
+            .findSchemaOrThrow("ffn_ext::gated_linear_forward", "")
+            .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                              const OptTensor&, const OptTensor&, Str, double)>();
+    Tensor y, h;
+    {
+      BelowAutograd below;
+      std::tie(y, h) = fwd.call(x, w1, w3, b1, b3, act, beta);
+    }
+    ctx->save_for_backward({x, w1, w3, h, tensor_or_undefined(b1), tensor_or_undefined(b3)});
+    ctx->saved_data["act"] = std::string(act);
+    ctx->saved_data["beta"] = beta;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list g) {
+    const auto s = ctx->get_saved_variables();
+    const Tensor &x = s[0], &w1 = s[1], &w3 = s[2], &h = s[3], &b1 = s[4], &b3 = s[5];
+    auto needs = [&](int arg) {  // arg: 0..4 = x, w1, w3, b1, b3
+      if (arg >= 3 && !s[arg + 1].defined()) return false;
+      return ctx->needs_input_grad(arg == 4 && !b1.defined() ? 3 : arg);
+    };
+    // Through the dispatcher: the backward op has its own autograd (second order).
+    auto [dx, dw1, dw3, db1, db3] =
+        backward_op().call(g[0], h, x, w1, w3, opt(b1), opt(b3),
+                           ctx->saved_data["act"].toStringRef(), ctx->saved_data["beta"].toDouble(),
+                           {needs(0), needs(1) || needs(2), needs(3) || needs(4)});
+    auto keep = [&](int i, const Tensor& t) { return needs(i) ? t : Tensor(); };
+    return {keep(0, dx), keep(1, dw1), keep(2, dw3), keep(3, db1), keep(4, db3), Tensor(), Tensor()};
+  }
+};
+
+// Arguments: grad, h, x, w1, w3, b1?, b3?, activation, beta, output_mask. Its backward (the second
+// order of gated_linear) differentiates backward_composite; h gets no gradient of its own, since the
+// composite recomputes it from x, w1, w3 and the biases.
+struct GatedLinearBackwardFn : Function<GatedLinearBackwardFn> {
+  static variable_list forward(AutogradContext* ctx, const Tensor& grad, const Tensor& h,
+                               const Tensor& x, const Tensor& w1, const Tensor& w3,
+                               const OptTensor& b1, const OptTensor& b3, Str act, double beta,
+                               std::array<bool, 3> mask) {
+    Grads5 r;
+    {
+      BelowAutograd below;
+      r = backward_op().call(grad, h, x, w1, w3, b1, b3, act, beta, mask);
+    }
+    ctx->save_for_backward({grad, x, w1, w3, tensor_or_undefined(b1), tensor_or_undefined(b3)});
+    ctx->saved_data["act"] = std::string(act);
+    ctx->saved_data["beta"] = beta;
+    auto [dx, dw1, dw3, db1, db3] = r;
+    return {dx, dw1, dw3, db1, db3};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list gg) {
+    TORCH_CHECK_NOT_IMPLEMENTED(!at::GradMode::is_enabled(),
+                                "ffn_ext.gated_linear: third-order gradients are not implemented "
+                                "(the projection ops are differentiable twice)");
+    const auto s = ctx->get_saved_variables();
+    // Fresh leaves for the saved inputs; the composite backward is differentiated with respect to
+    // them, weighted by the incoming gradients gg of (dx, dw1, dw3, db1, db3).
+    std::vector<Tensor> leaves;
+    for (const auto& t : s) leaves.push_back(t.defined() ? t.detach().requires_grad_(true) : Tensor());
+    std::vector<Tensor> outs, weights, wrt;
+    {
+      at::AutoGradMode enable(true);
+      const auto r = backward_composite(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4],
+                                        leaves[5], ctx->saved_data["act"].toStringRef(),
+                                        ctx->saved_data["beta"].toDouble());
+      for (int k = 0; k < 5; ++k) {
+        if (r[k].defined() && k < (int)gg.size() && gg[k].defined() && gg[k].numel() == r[k].numel()) {
+          outs.push_back(r[k]);
+          weights.push_back(gg[k].reshape(r[k].sizes()));
+        }
+      }
+      for (const auto& t : leaves) if (t.defined()) wrt.push_back(t);
+      if (outs.empty()) return variable_list(10);
+      const auto grads = torch::autograd::grad(outs, wrt, weights, /*retain_graph=*/false,
+                                               /*create_graph=*/false, /*allow_unused=*/true);
+      // Back to the forward's argument positions: grad, h, x, w1, w3, b1, b3, act, beta, mask.
+      variable_list result(10);
+      size_t j = 0;
+      const int pos[6] = {0, 2, 3, 4, 5, 6};
+      for (int i = 0; i < 6; ++i)
+        if (leaves[i].defined()) result[pos[i]] = grads[j++];
+      return result;
+    }
+  }
+};
+
+Tensor gated_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3,
+                             const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
+  const bool grad = at::GradMode::is_enabled() &&
+                    (x.requires_grad() || w1.requires_grad() || w3.requires_grad() ||
+                     (given(b1) && b1->requires_grad()) || (given(b3) && b3->requires_grad()));
+  if (!grad) {
+    static const auto op = c10::Dispatcher::singleton()
+                               .findSchemaOrThrow("ffn_ext::gated_linear", "")
+                               .typed<Tensor(const Tensor&, const Tensor&, const Tensor&,
+                                             const OptTensor&, const OptTensor&, Str, double)>();
+    BelowAutograd below;
+    return op.call(x, w1, w3, b1, b3, act, beta);
+  }
+  return GatedLinearFn::apply(x, w1, w3, given(b1) ? b1 : std::nullopt,
+                              given(b3) ? b3 : std::nullopt, act, beta);
+}
+
+Grads5 gated_linear_backward_autograd(const Tensor& grad, const Tensor& h, const Tensor& x,
+                                      const Tensor& w1, const Tensor& w3, const OptTensor& b1,
+                                      const OptTensor& b3, Str act, double beta,
+                                      std::array<bool, 3> mask) {
+  const bool records = at::GradMode::is_enabled() &&
+                       (grad.requires_grad() || x.requires_grad() || w1.requires_grad() ||
+                        w3.requires_grad() || (given(b1) && b1->requires_grad()) ||
+                        (given(b3) && b3->requires_grad()));
+  if (!records) {
+    BelowAutograd below;
+    return backward_op().call(grad, h, x, w1, w3, b1, b3, act, beta, mask);
+  }
+  auto r = GatedLinearBackwardFn::apply(grad, h, x, w1, w3, given(b1) ? b1 : std::nullopt,
+                                        given(b3) ? b3 : std::nullopt, act, beta, mask);
+  return {r[0], r[1], r[2], r[3], r[4]};
+}
+
+// The internal forward is differentiated through gated_linear only.
+std::tuple<Tensor, Tensor> gated_linear_forward_autograd(const Tensor& x, const Tensor& w1,
+                                                         const Tensor& w3, const OptTensor& b1,
+                                                         const OptTensor& b3, Str act,
+                                                         double beta) {
+  const bool any = x.requires_grad() || w1.requires_grad() || w3.requires_grad() ||
+                   (given(b1) && b1->requires_grad()) || (given(b3) && b3->requires_grad());
+  TORCH_CHECK(!(at::GradMode::is_enabled() && any),
+              "ffn_ext.gated_linear_forward is internal to ffn_ext.gated_linear's autograd and "
+              "has no gradient of its own; differentiate ffn_ext.gated_linear");
+  BelowAutograd below;
+  return gated_linear_forward(x, w1, w3, b1, b3, act, beta);
+}
+
+// ---- autocast: as torch.nn.functional.linear (lower-precision floating point) -----------------
+template <c10::DeviceType DT>
+Tensor gated_linear_autocast(const Tensor& x, const Tensor& w1, const Tensor& w3,
+                             const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(at::autocast::get_autocast_dispatch_key_from_device_type(DT));
+  const at::ScalarType to = at::autocast::get_lower_precision_fp_from_device_type(DT);
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("ffn_ext::gated_linear", "")
+                             .typed<Tensor(const Tensor&, const Tensor&, const Tensor&,
+                                           const OptTensor&, const OptTensor&, Str, double)>();
+  using at::autocast::cached_cast;
+  return op.call(cached_cast(to, x, DT), cached_cast(to, w1, DT), cached_cast(to, w3, DT),
+                 cached_cast(to, b1, DT), cached_cast(to, b3, DT), act, beta);
+}
+
+}  // namespace
+}  // namespace ffn_ext
+
+TORCH_LIBRARY_IMPL(ffn_ext, CompositeExplicitAutograd, m) {
+  m.impl("gated_linear", &ffn_ext::gated_linear);
+  m.impl("gated_linear_forward", &ffn_ext::gated_linear_forward);
+  m.impl("gated_linear_backward", &ffn_ext::gated_linear_backward);
+}
+
+TORCH_LIBRARY_IMPL(ffn_ext, Autograd, m) {
+  m.impl("gated_linear", &ffn_ext::gated_linear_autograd);
+  m.impl("gated_linear_forward", &ffn_ext::gated_linear_forward_autograd);
+  m.impl("gated_linear_backward", &ffn_ext::gated_linear_backward_autograd);
+}
+
+TORCH_LIBRARY_IMPL(ffn_ext, AutocastCPU, m) {
+  m.impl("gated_linear", &ffn_ext::gated_linear_autocast<c10::DeviceType::CPU>);
+}
+
+TORCH_LIBRARY_IMPL(ffn_ext, AutocastCUDA, m) {
+  m.impl("gated_linear", &ffn_ext::gated_linear_autocast<c10::DeviceType::CUDA>);
+}

@@ -1,0 +1,104 @@
+"""Projection-level gated feed-forward ops, weights in torch.nn.Linear's layout ([out, in]):
+
+    swiglu(x, w1, w3, b1=None, b3=None)            silu(x @ w1.T + b1) * (x @ w3.T + b3)
+    geglu(x, w1, w3, b1=None, b3=None, approximate="none")
+    reglu(x, w1, w3, b1=None, b3=None)             relu(...) * (...)
+    gated_linear(x, w1, w3, b1=None, b3=None, activation="sigmoid", beta=1.0)
+                                                   GLU by default; "identity" is the bilinear form
+    ffn(x, w1, w2, w3=None, b1=None, b2=None, b3=None, activation="silu")
+                                                   the whole block: gated with w3, classic without
+
+x is [..., in_features]. The GEMMs are ATen's (cuBLAS on CUDA); the gating between them is
+ffn_ext's fused kernel, reading the two projections once and writing the result once. When w3
+directly follows w1 in memory (ffn_ext.nn.FeedForward allocates them so), one GEMM computes both
+projections. Autograd reaches x, both weights and both biases (second order too); the backward
+forms the packed gradient [dgate | dup] in one kernel and takes both weight gradients from one GEMM.
+
+Memory without autograd (torch.no_grad / inference_mode): beside the result ([..., d]), the call
+holds only the packed projections h ([M, 2d], M = x.numel() / in_features) and frees them before
+returning; nothing is kept. With autograd, h is saved for the backward (as eager PyTorch saves its
+two projections). Measured: tests/test_projection.py::test_inference_peak_memory.
+
+torch.autocast casts x, the weights and the biases as it casts torch.nn.functional.linear's.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from . import functional as _F
+from ._checks import check_approximate, check_projection, check_same_kind, shape_str
+
+__all__ = ["swiglu", "geglu", "reglu", "gated_linear", "ffn"]
+
+_ops = torch.ops.ffn_ext
+
+
+def _gated(op, x, w1, w3, b1, b3, activation, beta=1.0):
+    check_projection(op, x, w1, w3, b1, b3, activation, beta)
+    return _ops.gated_linear(x, w1, w3, b1, b3, activation, float(beta))
+
+
+def swiglu(x, w1, w3, b1=None, b3=None):
+    """silu(x @ w1.T + b1) * (x @ w3.T + b3): LLaMA's, Mistral's, Qwen's feed-forward gating."""
+    return _gated("swiglu", x, w1, w3, b1, b3, "silu")
+
+
+def geglu(x, w1, w3, b1=None, b3=None, approximate="none"):
+    """gelu(x @ w1.T + b1, approximate) * (x @ w3.T + b3): T5 v1.1, Gemma (tanh form), GLM."""
+    check_approximate("geglu", approximate)
+    return _gated("geglu", x, w1, w3, b1, b3, "gelu" if approximate == "none" else "gelu_tanh")
+
+
+def reglu(x, w1, w3, b1=None, b3=None):
+    """relu(x @ w1.T + b1) * (x @ w3.T + b3)."""
+    return _gated("reglu", x, w1, w3, b1, b3, "relu")
+
+
+def gated_linear(x, w1, w3, b1=None, b3=None, activation="sigmoid", beta=1.0):
+    """act(x @ w1.T + b1) * (x @ w3.T + b3); activation as for ffn_ext.act_and_mul: "sigmoid"
+    (GLU, the default), "gelu", "gelu_tanh", "silu", "swish" (with beta), "relu", "identity"
+    (bilinear)."""
+    return _gated("gated_linear", x, w1, w3, b1, b3, activation, beta)
+
+
+# The activations of the classic (ungated) block.
+_UNGATED = {
+    "silu": _F.silu,
+    "gelu": _F.gelu,
+    "gelu_tanh": lambda t: _F.gelu(t, approximate="tanh"),
+    "relu": _F.relu,
+    "sigmoid": torch.sigmoid,
+    "identity": lambda t: t,
+}
+
+
+def ffn(x, w1, w2, w3=None, b1=None, b2=None, b3=None, activation="silu"):
+    """The feed-forward block. With w3: (act(x W1ᵀ + b1) ⊗ (x W3ᵀ + b3)) W2ᵀ + b2 (SwiGLU for
+    activation="silu"); without: act(x W1ᵀ + b1) W2ᵀ + b2. w2 is [out_features, d]."""
+    op = "ffn"
+    if w3 is None:
+        if b3 is not None:
+            raise ValueError("ffn_ext.ffn: b3 is the bias of w3, which is None (the block is ungated)")
+        check_projection(op, x, w1, w1, b1, None, activation, 1.0)
+        if activation == "swish":
+            raise ValueError("ffn_ext.ffn: activation='swish' needs a beta; use 'silu', or ffn_ext.swish directly")
+    else:
+        check_projection(op, x, w1, w3, b1, b3, activation, 1.0)
+    _check_down(op, w2, b2, x, w1.shape[0])
+    if w3 is None:
+        z = _UNGATED[activation](F.linear(x, w1, b1))
+    else:
+        z = _ops.gated_linear(x, w1, w3, b1, b3, activation, 1.0)
+    return F.linear(z, w2, b2)
+
+
+def _check_down(op, w2, b2, x, d):
+    check_same_kind(op, "w2", w2, "x", x)
+    if w2.dim() != 2 or w2.shape[1] != d:
+        raise ValueError(
+            f"ffn_ext.{op}: w2 must be [out_features, d] with d = w1.shape[0] = {d}, got shape {shape_str(w2.shape)}"
+        )
+    if b2 is not None:
+        check_same_kind(op, "b2", b2, "x", x)
+        if b2.dim() != 1 or b2.shape[0] != w2.shape[0]:
+            raise ValueError(f"ffn_ext.{op}: b2 must be [out_features] = [{w2.shape[0]}], got shape {shape_str(b2.shape)}")
