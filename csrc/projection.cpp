@@ -186,16 +186,17 @@ std::tuple<Tensor, Tensor> gated_linear_forward(const Tensor& x, const Tensor& w
   return forward_impl(kOp, x, w1, w3, b1, b3, act, beta);
 }
 
-// Gradients of (x, w1, w3, b1, b3); output_mask: (x, weights, biases). A gradient that is not
-// asked for (or a bias that is absent) comes back as an empty tensor.
-using Grads5 = std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor>;
+// (grad_x, grad_w13, grad_b13); output_mask: (x, weights, biases). grad_w13 = [grad_w1; grad_w3]
+// ([2d, in]) and grad_b13 = [grad_b1 | grad_b3] ([2d]) are single tensors, since the outputs of an
+// op may not alias one another; the autograd kernel hands out their halves. A gradient not asked
+// for (or grad_b13 without biases) is an empty tensor.
+using Grads3 = std::tuple<Tensor, Tensor, Tensor>;
 
-Grads5 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& x,
+Grads3 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& x,
                              const Tensor& w1, const Tensor& w3, const OptTensor& b1,
                              const OptTensor& b3, Str act, double beta, std::array<bool, 3> mask) {
   constexpr std::string_view op = "gated_linear_backward";
   check_projection(op, x, w1, w3, b1, b3, act, beta);
-  const bool has_b1 = given(b1), has_b3 = given(b3);
   const int64_t d = w1.size(0);
   const std::vector<int64_t> ys = out_shape(x, d);
   check_float_tensor(op, "grad", grad);
@@ -213,7 +214,7 @@ Grads5 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& 
 
   const Tensor dh = packed_gating_backward(grad.reshape({x2d.size(0), d}), h, act, beta);  // [M, 2d]
   const Tensor none = x.new_empty({0});
-  Tensor dx = none, dw1 = none, dw3 = none, db1 = none, db3 = none;
+  Tensor dx = none, dw13 = none, db13 = none;
   if (mask[0]) {
     if (Tensor w13 = adjacent(w1, w3); w13.defined()) {
       dx = at::mm(dh, w13);
@@ -224,16 +225,10 @@ Grads5 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& 
     dx = dx.view(x.sizes());
   }
   if (mask[1]) {
-    const Tensor dw13 = at::mm(dh.t(), x2d);  // [2d, in]
-    dw1 = dw13.narrow(0, 0, d);
-    dw3 = dw13.narrow(0, d, d);
+    dw13 = at::mm(dh.t(), x2d);  // [2d, in]
   }
-  if (mask[2] && (has_b1 || has_b3)) {
-    const Tensor db13 = dh.sum(0);
-    if (has_b1) db1 = db13.narrow(0, 0, d);
-    if (has_b3) db3 = db13.narrow(0, d, d);
-  }
-  return {dx, dw1, dw3, db1, db3};
+  if (mask[2] && (given(b1) || given(b3))) db13 = dh.sum(0);
+  return {dx, dw13, db13};
 }
 
 // ---- autograd ------------------------------------------------------------------------------------
@@ -244,11 +239,20 @@ struct BelowAutograd {
 OptTensor opt(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
 Tensor tensor_or_undefined(const OptTensor& t) { return given(t) ? *t : Tensor(); }
 
+const auto& forward_op() {
+  static const auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("ffn_ext::gated_linear_forward", "")
+          .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                            const OptTensor&, const OptTensor&, Str, double)>();
+  return op;
+}
+
 const auto& backward_op() {
   static const auto op =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("ffn_ext::gated_linear_backward", "")
-          .typed<Grads5(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+          .typed<Grads3(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                         const OptTensor&, const OptTensor&, Str, double, std::array<bool, 3>)>();
   return op;
 }
@@ -256,17 +260,17 @@ const auto& backward_op() {
 // The backward in differentiable ops (ATen's, and ffn_ext's packed gating backward, which is
 // differentiable): what the second order differentiates. h is recomputed from x and the weights, so
 // that its dependence on them is part of the graph.
-std::array<Tensor, 5> backward_composite(const Tensor& grad, const Tensor& x, const Tensor& w1,
+std::array<Tensor, 3> backward_composite(const Tensor& grad, const Tensor& x, const Tensor& w1,
                                          const Tensor& w3, const Tensor& b1, const Tensor& b3,
                                          Str act, double beta) {
-  const int64_t d = w1.size(0);
+  // Symbolic sizes throughout: torch.compile may trace this as well.
+  const c10::SymInt d = w1.sym_size(0), in = x.sym_size(-1);
   const Tensor h = at::cat({at::linear(x, w1, opt(b1)), at::linear(x, w3, opt(b3))}, -1);
   const Tensor dh = packed_gating_backward(grad, h, act, beta);
-  const Tensor dg = dh.narrow(-1, 0, d), du = dh.narrow(-1, d, d);
-  const Tensor x2d = rows_of(x);
-  const Tensor dg2d = dg.reshape({x2d.size(0), d}), du2d = du.reshape({x2d.size(0), d});
-  return {at::matmul(dg, w1) + at::matmul(du, w3), dg2d.t().mm(x2d), du2d.t().mm(x2d),
-          b1.defined() ? dg2d.sum(0) : Tensor(), b3.defined() ? du2d.sum(0) : Tensor()};
+  const Tensor x2d = x.reshape_symint({-1, in});
+  const Tensor dh2d = dh.reshape_symint({-1, d * 2});
+  return {at::matmul(dh.narrow_symint(-1, 0, d), w1) + at::matmul(dh.narrow_symint(-1, d, d), w3),
+          dh2d.t().mm(x2d), b1.defined() || b3.defined() ? dh2d.sum(0) : Tensor()};
 }
 
 // Forward arguments: x, w1, w3, b1?, b3?, activation, beta. An absent bias is not an input of the
@@ -274,15 +278,10 @@ std::array<Tensor, 5> backward_composite(const Tensor& grad, const Tensor& x, co
 struct GatedLinearFn : Function<GatedLinearFn> {
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& w1, const Tensor& w3,
                         const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
-    static const auto fwd =
-        c10::Dispatcher::singleton()
-            .findSchemaOrThrow("ffn_ext::gated_linear_forward", "")
-            .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                              const OptTensor&, const OptTensor&, Str, double)>();
     Tensor y, h;
     {
       BelowAutograd below;
-      std::tie(y, h) = fwd.call(x, w1, w3, b1, b3, act, beta);
+      std::tie(y, h) = forward_op().call(x, w1, w3, b1, b3, act, beta);
     }
     ctx->save_for_backward({x, w1, w3, h, tensor_or_undefined(b1), tensor_or_undefined(b3)});
     ctx->saved_data["act"] = std::string(act);
@@ -298,12 +297,24 @@ struct GatedLinearFn : Function<GatedLinearFn> {
       return ctx->needs_input_grad(arg == 4 && !b1.defined() ? 3 : arg);
     };
     // Through the dispatcher: the backward op has its own autograd (second order).
-    auto [dx, dw1, dw3, db1, db3] =
+    const bool nx = needs(0), nw = needs(1) || needs(2), nb = needs(3) || needs(4);
+    auto [dx, dw13, db13] =
         backward_op().call(g[0], h, x, w1, w3, opt(b1), opt(b3),
                            ctx->saved_data["act"].toStringRef(), ctx->saved_data["beta"].toDouble(),
-                           {needs(0), needs(1) || needs(2), needs(3) || needs(4)});
+                           {nx, nw, nb});
     auto keep = [&](int i, const Tensor& t) { return needs(i) ? t : Tensor(); };
-    return {keep(0, dx), keep(1, dw1), keep(2, dw3), keep(3, db1), keep(4, db3), Tensor(), Tensor()};
+    // Symbolic sizes: torch.compile traces this backward too.
+    const c10::SymInt d = w1.sym_size(0);
+    auto half = [&](bool asked, const Tensor& t, int k) {
+      return asked ? t.narrow_symint(0, d * k, d) : Tensor();
+    };
+    return {keep(0, dx),
+            keep(1, half(nw, dw13, 0)),
+            keep(2, half(nw, dw13, 1)),
+            keep(3, half(nb, db13, 0)),
+            keep(4, half(nb, db13, 1)),
+            Tensor(),
+            Tensor()};
   }
 };
 
@@ -315,7 +326,7 @@ struct GatedLinearBackwardFn : Function<GatedLinearBackwardFn> {
                                const Tensor& x, const Tensor& w1, const Tensor& w3,
                                const OptTensor& b1, const OptTensor& b3, Str act, double beta,
                                std::array<bool, 3> mask) {
-    Grads5 r;
+    Grads3 r;
     {
       BelowAutograd below;
       r = backward_op().call(grad, h, x, w1, w3, b1, b3, act, beta, mask);
@@ -323,43 +334,45 @@ struct GatedLinearBackwardFn : Function<GatedLinearBackwardFn> {
     ctx->save_for_backward({grad, x, w1, w3, tensor_or_undefined(b1), tensor_or_undefined(b3)});
     ctx->saved_data["act"] = std::string(act);
     ctx->saved_data["beta"] = beta;
-    auto [dx, dw1, dw3, db1, db3] = r;
-    return {dx, dw1, dw3, db1, db3};
+    for (int k = 0; k < 3; ++k) ctx->saved_data["mask" + std::to_string(k)] = mask[k];
+    auto [dx, dw13, db13] = r;
+    return {dx, dw13, db13};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    TORCH_CHECK_NOT_IMPLEMENTED(!at::GradMode::is_enabled(),
-                                "ffn_ext.gated_linear: third-order gradients are not implemented "
-                                "(the projection ops are differentiable twice)");
     const auto s = ctx->get_saved_variables();
-    // Fresh leaves for the saved inputs; the composite backward is differentiated with respect to
-    // them, weighted by the incoming gradients gg of (dx, dw1, dw3, db1, db3).
-    std::vector<Tensor> leaves;
-    for (const auto& t : s) leaves.push_back(t.defined() ? t.detach().requires_grad_(true) : Tensor());
-    std::vector<Tensor> outs, weights, wrt;
-    {
-      at::AutoGradMode enable(true);
-      const auto r = backward_composite(leaves[0], leaves[1], leaves[2], leaves[3], leaves[4],
-                                        leaves[5], ctx->saved_data["act"].toStringRef(),
-                                        ctx->saved_data["beta"].toDouble());
-      for (int k = 0; k < 5; ++k) {
-        if (r[k].defined() && k < (int)gg.size() && gg[k].defined() && gg[k].numel() == r[k].numel()) {
-          outs.push_back(r[k]);
-          weights.push_back(gg[k].reshape(r[k].sizes()));
-        }
+    // The composite backward is differentiated with respect to the saved inputs, weighted by the
+    // incoming gradients gg of (dx, dw13, db13). With create_graph (grad mode on here) the
+    // result stays differentiable, down to ffn_ext's gating double backward, which refuses a third
+    // order; without it, fresh leaves keep the inner graph small.
+    const bool create = at::GradMode::is_enabled();
+    std::vector<Tensor> wrt;
+    for (const auto& t : s)
+      wrt.push_back(!t.defined() ? Tensor() : create ? t : t.detach().requires_grad_(true));
+    at::AutoGradMode enable(true);
+    const auto r = backward_composite(wrt[0], wrt[1], wrt[2], wrt[3], wrt[4], wrt[5],
+                                      ctx->saved_data["act"].toStringRef(),
+                                      ctx->saved_data["beta"].toDouble());
+    std::vector<Tensor> outs, weights, inputs;
+    for (int k = 0; k < 3; ++k) {
+      // An output the forward left empty (not asked for) has no incoming gradient to weigh.
+      const bool computed = ctx->saved_data["mask" + std::to_string(k)].toBool();
+      if (computed && r[k].defined() && k < (int)gg.size() && gg[k].defined()) {
+        outs.push_back(r[k]);
+        weights.push_back(gg[k]);
       }
-      for (const auto& t : leaves) if (t.defined()) wrt.push_back(t);
-      if (outs.empty()) return variable_list(10);
-      const auto grads = torch::autograd::grad(outs, wrt, weights, /*retain_graph=*/false,
-                                               /*create_graph=*/false, /*allow_unused=*/true);
-      // Back to the forward's argument positions: grad, h, x, w1, w3, b1, b3, act, beta, mask.
-      variable_list result(10);
-      size_t j = 0;
-      const int pos[6] = {0, 2, 3, 4, 5, 6};
-      for (int i = 0; i < 6; ++i)
-        if (leaves[i].defined()) result[pos[i]] = grads[j++];
-      return result;
     }
+    auto used = [&](int i) { return wrt[i].defined() && wrt[i].requires_grad(); };
+    for (int i = 0; i < 6; ++i) if (used(i)) inputs.push_back(wrt[i]);
+    variable_list result(10);  // grad, h, x, w1, w3, b1, b3, activation, beta, output_mask
+    if (outs.empty() || inputs.empty()) return result;
+    const auto grads = torch::autograd::grad(outs, inputs, weights, /*retain_graph=*/create,
+                                             /*create_graph=*/create, /*allow_unused=*/true);
+    const int pos[6] = {0, 2, 3, 4, 5, 6};
+    size_t j = 0;
+    for (int i = 0; i < 6; ++i)
+      if (used(i)) result[pos[i]] = grads[j++];
+    return result;
   }
 };
 
@@ -380,7 +393,7 @@ Tensor gated_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3
                               given(b3) ? b3 : std::nullopt, act, beta);
 }
 
-Grads5 gated_linear_backward_autograd(const Tensor& grad, const Tensor& h, const Tensor& x,
+Grads3 gated_linear_backward_autograd(const Tensor& grad, const Tensor& h, const Tensor& x,
                                       const Tensor& w1, const Tensor& w3, const OptTensor& b1,
                                       const OptTensor& b3, Str act, double beta,
                                       std::array<bool, 3> mask) {
@@ -394,7 +407,7 @@ Grads5 gated_linear_backward_autograd(const Tensor& grad, const Tensor& h, const
   }
   auto r = GatedLinearBackwardFn::apply(grad, h, x, w1, w3, given(b1) ? b1 : std::nullopt,
                                         given(b3) ? b3 : std::nullopt, act, beta, mask);
-  return {r[0], r[1], r[2], r[3], r[4]};
+  return {r[0], r[1], r[2]};
 }
 
 // The internal forward is differentiated through gated_linear only.
@@ -408,7 +421,7 @@ std::tuple<Tensor, Tensor> gated_linear_forward_autograd(const Tensor& x, const 
               "ffn_ext.gated_linear_forward is internal to ffn_ext.gated_linear's autograd and "
               "has no gradient of its own; differentiate ffn_ext.gated_linear");
   BelowAutograd below;
-  return gated_linear_forward(x, w1, w3, b1, b3, act, beta);
+  return forward_op().call(x, w1, w3, b1, b3, act, beta);
 }
 
 // ---- autocast: as torch.nn.functional.linear (lower-precision floating point) -----------------

@@ -55,10 +55,11 @@ TORCH_LIBRARY(ffn_ext, m) {
   // (y, h) with h = [x w1.T + b1 | x w3.T + b3] of shape [M, 2d] (M = x.numel() / in): the forward
   // that keeps h for the backward.
   m.def("gated_linear_forward(Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, str activation, float beta) -> (Tensor, Tensor)");
-  // Gradients of (x, w1, w3, b1, b3) from h; output_mask = (x, weights, biases). A gradient not
-  // asked for, or of an absent bias, is an empty tensor. (The biases are read for their presence
-  // only, h holds their values; its own gradient, the second order, needs them.)
-  m.def("gated_linear_backward(Tensor grad, Tensor h, Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, str activation, float beta, bool[3] output_mask) -> (Tensor, Tensor, Tensor, Tensor, Tensor)");
+  // Gradients from h: (grad_x, grad_w13 = [grad_w1; grad_w3] of shape [2d, in], grad_b13 =
+  // [grad_b1 | grad_b3] of shape [2d]); output_mask = (x, weights, biases). One not asked for, or
+  // grad_b13 without biases, is an empty tensor. (The biases are read for their presence only, h
+  // holds their values; the second order needs them.)
+  m.def("gated_linear_backward(Tensor grad, Tensor h, Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, str activation, float beta, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   // Build facts as "key=value" lines (no tensors: not an operator of the maths).
   m.def("_build_info() -> str", &build_info);
 }

@@ -187,7 +187,6 @@ def _gated_linear_backward(grad, h, x, w1, w3, b1, b3, activation, beta, output_
         raise ValueError(f"ffn_ext.{op}: h must have shape {shape_str((m, 2 * d))}, got {shape_str(h.shape)}")
     none = x.new_empty(0)
     dx = x.new_empty(x.shape) if output_mask[0] else none
-    dw1, dw3 = (w1.new_empty(w1.shape), w3.new_empty(w3.shape)) if output_mask[1] else (none, none)
-    db1 = x.new_empty(d) if output_mask[2] and b1 is not None else none
-    db3 = x.new_empty(d) if output_mask[2] and b3 is not None else none
-    return dx, dw1, dw3, db1, db3
+    dw13 = w1.new_empty((2 * d, w1.shape[1])) if output_mask[1] else none
+    db13 = x.new_empty(2 * d) if output_mask[2] and (b1 is not None or b3 is not None) else none
+    return dx, dw13, db13

@@ -1,0 +1,451 @@
+"""Projection-level ops (swiglu, geglu, reglu, gated_linear, ffn) and the nn modules: values
+against the float64 formulas of REFERENCE.md, gradients of every input (gradcheck, gradgradcheck),
+registration (opcheck), compile and export, autocast, presets, memory, and the error texts."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import ffn_ext
+import ffn_ext.reference as R
+from conftest import DEVICES, FLOAT_DTYPES, HAS_CUDA, LOWP, requires_cuda, ulp
+
+ops = torch.ops.ffn_ext
+BETA = 1.3
+
+# activation of the gating op -> (float64 f, float64 f', PyTorch's own f in any dtype)
+ACTS = {
+    "silu": (R.silu, R.silu_d1, F.silu),
+    "gelu": (R.gelu, R.gelu_d1, F.gelu),
+    "gelu_tanh": (R.gelu_tanh, R.gelu_tanh_d1, lambda t: F.gelu(t, approximate="tanh")),
+    "relu": (R.relu, R.relu_d1, F.relu),
+    "sigmoid": (R.sigmoid, lambda t: R.sigmoid(t) * R.sigmoid(-t), torch.sigmoid),
+    "identity": (lambda t: t, lambda t: torch.ones_like(t), lambda t: t),
+    "swish": (lambda t: R.swish(t, BETA), lambda t: R.swish_dx(t, BETA), lambda t: t * torch.sigmoid(BETA * t)),
+}
+
+# the public functions and the activation each one means
+CALLS = {
+    "swiglu": (lambda x, w1, w3, b1, b3: ffn_ext.swiglu(x, w1, w3, b1, b3), "silu"),
+    "geglu": (lambda x, w1, w3, b1, b3: ffn_ext.geglu(x, w1, w3, b1, b3), "gelu"),
+    "geglu_tanh": (lambda x, w1, w3, b1, b3: ffn_ext.geglu(x, w1, w3, b1, b3, approximate="tanh"), "gelu_tanh"),
+    "reglu": (lambda x, w1, w3, b1, b3: ffn_ext.reglu(x, w1, w3, b1, b3), "relu"),
+    "glu": (lambda x, w1, w3, b1, b3: ffn_ext.gated_linear(x, w1, w3, b1, b3), "sigmoid"),
+    "bilinear": (lambda x, w1, w3, b1, b3: ffn_ext.gated_linear(x, w1, w3, b1, b3, "identity"), "identity"),
+    "swish": (lambda x, w1, w3, b1, b3: ffn_ext.gated_linear(x, w1, w3, b1, b3, "swish", BETA), "swish"),
+}
+
+
+def _weights(d, k, dtype, device, adjacent=False, bias="both", requires_grad=False):
+    """w1, w3 [d, k] (adjacent: views of one [2d, k] tensor), b1, b3 [d] or None."""
+    s = 1 / math.sqrt(k)
+    if adjacent:
+        w13 = (torch.randn(2 * d, k, dtype=torch.float64) * s).to(dtype).to(device)
+        w13.requires_grad_(requires_grad)
+        w1, w3 = w13[:d], w13[d:]
+    else:
+        w1, w3 = ((torch.randn(d, k, dtype=torch.float64) * s).to(dtype).to(device).requires_grad_(requires_grad)
+                  for _ in range(2))
+    b1 = torch.randn(d, dtype=dtype, device=device).requires_grad_(requires_grad) if bias in ("both", "b1") else None
+    b3 = torch.randn(d, dtype=dtype, device=device).requires_grad_(requires_grad) if bias in ("both", "b3") else None
+    return w1, w3, b1, b3
+
+
+def _lin64(x, w, b):
+    y = x.double().cpu() @ w.double().cpu().T
+    return y if b is None else y + b.double().cpu()
+
+
+def _reference(act, x, w1, w3, b1, b3):
+    f = ACTS[act][0]
+    return f(_lin64(x, w1, b1)) * _lin64(x, w3, b3)
+
+
+def _own(act, x, w1, w3, b1, b3):
+    """PyTorch eager in the inputs' dtype."""
+    return ACTS[act][2](F.linear(x, w1, b1)) * F.linear(x, w3, b3)
+
+
+def _gemm_scale(act, x, w1, w3, b1, b3):
+    """How much y moves when each projection moves by one unit of rounding of its terms:
+    |f'(g)| |u| A1 + |f(g)| A3, with A = |x| |w|^T + |b| (the sum of the GEMM's term sizes)."""
+    f, d1 = ACTS[act][0], ACTS[act][1]
+    x64 = x.double().cpu()
+    g, u = _lin64(x, w1, b1), _lin64(x, w3, b3)
+
+    def a(w, b):
+        s = x64.abs() @ w.double().cpu().abs().T
+        return s if b is None else s + b.double().cpu().abs()
+
+    return d1(g).abs() * u.abs() * a(w1, b1) + f(g).abs() * a(w3, b3)
+
+
+def assert_projection_accurate(y, act, x, w1, w3, b1, b3):
+    """Error <= 2x PyTorch's own same-dtype error + 1 ulp + a GEMM rounding term (our GEMMs may
+    sum in another order: one [2d] GEMM instead of two), eps * sqrt(K) * the GEMM scale."""
+    ref = _reference(act, x, w1, w3, b1, b3)
+    assert y.shape == ref.shape and y.dtype == x.dtype
+    err = (y.detach().double().cpu() - ref).abs()
+    k = x.shape[-1]
+    gemm = 4 * torch.finfo(y.dtype).eps * math.sqrt(k) * _gemm_scale(act, x, w1, w3, b1, b3)
+    if y.dtype == torch.float64:
+        bound = gemm + 1e-300
+    else:
+        own = (_own(act, x, w1, w3, b1, b3).detach().double().cpu() - ref).abs()
+        bound = 2 * own + ulp(ref, y.dtype) + gemm
+    bad = ~(err <= bound)
+    assert not bad.any(), (
+        f"{int(bad.sum())} of {bad.numel()} out of tolerance ({y.dtype}, {act}); max err "
+        f"{err.max().item():.3e}, first at {bad.nonzero()[0].tolist()}: err "
+        f"{err[bad][0].item():.3e} bound {bound[bad][0].item():.3e}"
+    )
+
+
+@pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
+@pytest.mark.parametrize("bias", ["none", "both", "b1", "b3"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("call", list(CALLS))
+def test_values(call, dtype, bias, adjacent, device):
+    fn, act = CALLS[call]
+    x = torch.randn(2, 5, 48, dtype=dtype, device=device)
+    w1, w3, b1, b3 = _weights(40, 48, dtype, device, adjacent, bias)
+    y = fn(x, w1, w3, b1, b3)
+    assert y.shape == (2, 5, 40)
+    assert_projection_accurate(y, act, x, w1, w3, b1, b3)
+
+
+@pytest.mark.parametrize("shape", [(48,), (7, 48), (2, 3, 4, 48), (0, 48), (3, 0, 48)], ids=str)
+def test_leading_shapes(shape, device):
+    x = torch.randn(shape, device=device)
+    w1, w3, b1, b3 = _weights(24, 48, torch.float32, device, bias="both")
+    y = ffn_ext.swiglu(x, w1, w3, b1, b3)
+    assert y.shape == (*shape[:-1], 24)
+    assert_projection_accurate(y, "silu", x, w1, w3, b1, b3)
+
+
+def test_non_contiguous_x_and_weights(device):
+    x = torch.randn(48, 6, device=device).t()  # [6, 48], transposed
+    w1 = torch.randn(48, 40, device=device).t()  # [40, 48], transposed
+    w3 = torch.randn(40, 96, device=device)[:, ::2]  # strided columns
+    y = ffn_ext.swiglu(x, w1, w3)
+    assert_projection_accurate(y, "silu", x, w1, w3, None, None)
+
+
+def test_adjacent_weights_match_separate(device):
+    x = torch.randn(9, 32, device=device, dtype=torch.float64)
+    w1, w3, b1, b3 = _weights(16, 32, torch.float64, device, adjacent=True)
+    y_adj = ffn_ext.swiglu(x, w1, w3, b1, b3)
+    y_sep = ffn_ext.swiglu(x, w1.clone(), w3.clone(), b1, b3)
+    torch.testing.assert_close(y_adj, y_sep, rtol=1e-13, atol=1e-13)
+
+
+# ---- gradients -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
+@pytest.mark.parametrize("call", list(CALLS))
+def test_gradcheck_every_input(call, adjacent, device):
+    fn = CALLS[call][0]
+    x = torch.randn(2, 3, 6, dtype=torch.float64, device=device, requires_grad=True)
+    w1, w3, b1, b3 = _weights(5, 6, torch.float64, device, adjacent, "both", requires_grad=True)
+    if adjacent:
+        w13 = w1._base
+        assert torch.autograd.gradcheck(lambda x, w, b1, b3: fn(x, w[:5], w[5:], b1, b3), (x, w13, b1, b3))
+    else:
+        assert torch.autograd.gradcheck(fn, (x, w1, w3, b1, b3))
+
+
+@pytest.mark.parametrize("bias", ["none", "b1", "b3"])
+def test_gradcheck_partial_biases_and_frozen_weights(bias, device):
+    x = torch.randn(4, 6, dtype=torch.float64, device=device, requires_grad=True)
+    w1, w3, b1, b3 = _weights(5, 6, torch.float64, device, bias=bias)
+    w1.requires_grad_(True)  # w3 frozen
+    args = [x, w1] + [b for b in (b1, b3) if b is not None]
+    for b in args[2:]:
+        b.requires_grad_(True)
+
+    def fn(x, w1, *bs):
+        it = iter(bs)
+        return ffn_ext.swiglu(x, w1, w3, next(it) if b1 is not None else None, next(it) if b3 is not None else None)
+
+    assert torch.autograd.gradcheck(fn, tuple(args))
+
+
+@pytest.mark.parametrize("call", ["swiglu", "geglu_tanh", "glu", "swish"])
+def test_gradgradcheck(call, device):
+    fn = CALLS[call][0]
+    x = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
+    w1, w3, b1, b3 = _weights(4, 5, torch.float64, device, False, "both", requires_grad=True)
+    assert torch.autograd.gradgradcheck(fn, (x, w1, w3, b1, b3))
+
+
+def test_third_order_refused(device):
+    x = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
+    w1, w3, _, _ = _weights(4, 5, torch.float64, device, bias="none")
+    (gx,) = torch.autograd.grad(ffn_ext.swiglu(x, w1, w3).sum(), x, create_graph=True)
+    (ggx,) = torch.autograd.grad(gx.square().sum(), x, create_graph=True)
+    with pytest.raises(NotImplementedError, match="third-order gradients are not implemented"):
+        torch.autograd.grad(ggx.square().sum(), x)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_backward_values(dtype, device):
+    """Gradients in fp32/bf16 against float64 autograd of the formula: at most twice PyTorch's own
+    same-dtype error plus 8 eps of the gradient's largest value."""
+    x = torch.randn(6, 32, dtype=dtype, device=device)
+    w1, w3, b1, b3 = _weights(24, 32, dtype, device, adjacent=True)
+    dy = torch.randn(6, 24, dtype=dtype, device=device)
+
+    def grads(f, *ts):
+        ts = [t.detach().clone().requires_grad_(True) for t in ts]
+        return torch.autograd.grad(f(*ts), ts, dy.to(ts[0].dtype))
+
+    ins = (x, w1, w3, b1, b3)
+    got = grads(ffn_ext.swiglu, *ins)
+    own = grads(lambda *a: _own("silu", *a), *ins)
+    ref = grads(lambda *a: _own("silu", *a), *(t.double() for t in ins))
+    for name, g, o, r in zip(("x", "w1", "w3", "b1", "b3"), got, own, ref):
+        err = (g.double() - r).abs().max().item()
+        bound = 2 * (o.double() - r).abs().max().item() + 8 * torch.finfo(dtype).eps * r.abs().max().item()
+        assert err <= bound, (name, err, bound)
+
+
+def test_frozen_weights_skip_their_gemm(device):
+    """Only what is asked for is computed: with frozen weights the backward op returns empty
+    weight gradients."""
+    x = torch.randn(4, 8, device=device)
+    w1, w3, b1, b3 = _weights(6, 8, torch.float32, device, adjacent=True)
+    y, h = ops.gated_linear_forward(x, w1, w3, b1, b3, "silu", 1.0)
+    dx, dw13, db13 = ops.gated_linear_backward(torch.ones_like(y), h, x, w1, w3, b1, b3, "silu", 1.0,
+                                               [True, False, False])
+    assert dx.shape == x.shape and dw13.numel() == 0 and db13.numel() == 0
+    dx, dw13, db13 = ops.gated_linear_backward(torch.ones_like(y), h, x, w1, w3, b1, b3, "silu", 1.0,
+                                               [False, True, True])
+    assert dx.numel() == 0 and dw13.shape == (12, 8) and db13.shape == (12,)
+
+
+# ---- inference ---------------------------------------------------------------------------------------
+def test_inference_keeps_nothing(device):
+    x = torch.randn(4, 8, device=device)
+    w1, w3, b1, b3 = _weights(6, 8, torch.float32, device, requires_grad=True)
+    with torch.no_grad():
+        y = ffn_ext.swiglu(x, w1, w3, b1, b3)
+    assert y.grad_fn is None and not y.requires_grad
+    with torch.inference_mode():
+        y = ffn_ext.swiglu(x, w1, w3, b1, b3)
+    assert y.is_inference()
+
+
+@requires_cuda
+@pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
+def test_inference_peak_memory(adjacent):
+    """Peak extra memory of a no-grad call: the result (M d) plus the packed projections h (2 M d)."""
+    m, k, d = 512, 1024, 2048
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    w1, w3, _, _ = _weights(d, k, torch.bfloat16, "cuda", adjacent, "none")
+    with torch.no_grad():
+        ffn_ext.swiglu(x, w1, w3)  # warm-up (cuBLAS workspace)
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        y = ffn_ext.swiglu(x, w1, w3)
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() - base
+    out_bytes, h_bytes = y.numel() * 2, 2 * m * d * 2
+    assert torch.cuda.memory_allocated() - base == out_bytes  # nothing kept beyond the result
+    assert peak <= out_bytes + h_bytes, (peak, out_bytes, h_bytes)
+
+
+# ---- registration, compile, export, autocast -----------------------------------------------------------
+def test_opcheck(device):
+    x = torch.randn(4, 3, 16, device=device)
+    w1, w3, b1, b3 = _weights(8, 16, torch.float32, device)
+    torch.library.opcheck(ops.gated_linear, (x, w1, w3, b1, None, "silu", 1.0))
+    xg = x.clone().requires_grad_(True)
+    torch.library.opcheck(ops.gated_linear, (xg, w1.requires_grad_(True), w3, b1, b3, "gelu", 1.0))
+    y, h = ops.gated_linear_forward(x, w1.detach(), w3, b1, b3, "relu", 1.0)
+    torch.library.opcheck(ops.gated_linear_forward, (x, w1.detach(), w3, b1, b3, "relu", 1.0))
+    torch.library.opcheck(ops.gated_linear_backward,
+                          (torch.randn_like(y), h, x, w1.detach(), w3, b1, None, "relu", 1.0, [True, True, True]))
+
+
+def test_compile_fullgraph_forward_and_backward(device):
+    x = torch.randn(3, 16, device=device, requires_grad=True)
+    w1, w3, b1, b3 = _weights(8, 16, torch.float32, device, adjacent=True, requires_grad=True)
+    w13 = w1._base
+
+    def f(x, w, b1, b3):
+        return ffn_ext.swiglu(x, w[:8], w[8:], b1, b3)
+
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x, w13, b1, b3), f(x, w13, b1, b3), rtol=0, atol=0)
+    got = torch.autograd.grad(compiled(x, w13, b1, b3).sum(), (x, w13, b1, b3))
+    want = torch.autograd.grad(f(x, w13, b1, b3).sum(), (x, w13, b1, b3))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
+def test_compile_and_export_module(device):
+    m = ffn_ext.nn.FeedForward(16, 24, "geglu_tanh", bias=True, device=device)
+    x = torch.randn(2, 5, 16, device=device)
+    compiled = torch.compile(m, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x), m(x), rtol=0, atol=0)
+    ep = torch.export.export(m, (x,))
+    assert any("ffn_ext.gated_linear" in str(n.target) for n in ep.graph.nodes)
+    torch.testing.assert_close(ep.module()(x), m(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dev", ["cpu"] + (["cuda"] if HAS_CUDA else []))
+def test_autocast_like_linear(dev):
+    """Under autocast the inputs are cast as F.linear's are (fp32 -> the autocast dtype); float64
+    is left alone, as autocast leaves it for F.linear."""
+    dtype = torch.bfloat16 if dev == "cpu" else torch.float16
+    x = torch.randn(4, 16, device=dev)
+    w1, w3, b1, b3 = _weights(8, 16, torch.float32, dev)
+    with torch.autocast(dev, dtype=dtype):
+        y = ffn_ext.swiglu(x, w1, w3, b1, b3)
+        assert F.linear(x, w1, b1).dtype == dtype
+        y64 = ffn_ext.swiglu(x.double(), w1.double(), w3.double())
+    assert y.dtype == dtype and y64.dtype == torch.float64
+    want = ffn_ext.swiglu(x.to(dtype), w1.to(dtype), w3.to(dtype), b1.to(dtype), b3.to(dtype))
+    torch.testing.assert_close(y, want, rtol=0, atol=0)
+    # training under autocast: gradients reach the fp32 leaves in fp32
+    xg = x.clone().requires_grad_(True)
+    with torch.autocast(dev, dtype=dtype):
+        out = ffn_ext.swiglu(xg, w1.requires_grad_(True), w3, b1, b3)
+    (gx,) = torch.autograd.grad(out.float().sum(), xg)
+    assert gx.dtype == torch.float32
+
+
+# ---- the whole block -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("gated", [True, False], ids=["gated", "classic"])
+@pytest.mark.parametrize("activation", ["silu", "gelu", "gelu_tanh", "relu"])
+def test_ffn_block(gated, activation, device):
+    x = torch.randn(2, 3, 16, dtype=torch.float64, device=device, requires_grad=True)
+    w1, w3, b1, b3 = _weights(24, 16, torch.float64, device, bias="both", requires_grad=True)
+    w2 = torch.randn(16, 24, dtype=torch.float64, device=device, requires_grad=True)
+    b2 = torch.randn(16, dtype=torch.float64, device=device, requires_grad=True)
+    f = ACTS[activation][0]
+    if gated:
+        y = ffn_ext.ffn(x, w1, w2, w3, b1, b2, b3, activation=activation)
+        z = f(_lin64(x, w1, b1)) * _lin64(x, w3, b3)
+    else:
+        y = ffn_ext.ffn(x, w1, w2, None, b1, b2, activation=activation)
+        z = f(_lin64(x, w1, b1))
+    ref = _lin64(z, w2, b2)
+    torch.testing.assert_close(y.detach().cpu(), ref, rtol=1e-12, atol=1e-12)
+    args = (x, w1, w2, w3, b1, b2, b3) if gated else (x, w1, w2, None, b1, b2)
+    assert torch.autograd.gradcheck(lambda *a: ffn_ext.ffn(*a, activation=activation), args)
+
+
+# ---- modules -------------------------------------------------------------------------------------------
+# preset -> the float64 formula of its block (independent of ffn_ext.nn's tables)
+PRESET_FORMULAS = {
+    "llama": (R.silu, True), "mistral": (R.silu, True), "qwen": (R.silu, True), "palm": (R.silu, True),
+    "gemma": (R.gelu_tanh, True), "t5-v1.1": (R.gelu_tanh, True), "glm": (R.gelu, True),
+    "gpt2": (R.gelu_tanh, False), "bert": (R.gelu, False), "opt": (R.relu, False),
+}
+
+
+@pytest.mark.parametrize("name", list(PRESET_FORMULAS))
+def test_presets(name, device):
+    f, gated = PRESET_FORMULAS[name]
+    m = ffn_ext.nn.FeedForward.from_preset(name, 16, 40, device=device, dtype=torch.float64)
+    assert (m.w3 is not None) == gated
+    x = torch.randn(3, 16, dtype=torch.float64, device=device)
+    z = f(_lin64(x, m.w1, m.b1))
+    if gated:
+        z = z * _lin64(x, m.w3, m.b3)
+    torch.testing.assert_close(m(x).detach().cpu(), _lin64(z, m.w2, m.b2), rtol=1e-12, atol=1e-12)
+
+
+def test_feedforward_parameters_and_layout(device):
+    m = ffn_ext.nn.FeedForward(16, 40, device=device)
+    assert set(dict(m.named_parameters())) == {"w1", "w2", "w3"}
+    assert m.w1.shape == (40, 16) and m.w3.shape == (40, 16) and m.w2.shape == (16, 40)
+    bound = 1 / math.sqrt(16)  # nn.Linear's initialisation bound
+    assert m.w1.abs().max() <= bound and m.w1.std() > bound / 4
+
+    def joined(mod):
+        return (mod.w1.untyped_storage().data_ptr() == mod.w3.untyped_storage().data_ptr()
+                and mod.w3.storage_offset() == mod.w1.storage_offset() + mod.w1.numel())
+
+    assert joined(m)
+    x = torch.randn(5, 16, device=device)
+    y = m(x)
+    m.double()  # .to() gives every parameter its own storage; the module joins w1 and w3 again
+    assert joined(m) and m.w1.dtype == torch.float64
+    torch.testing.assert_close(m(x.double()).float(), y, rtol=1e-5, atol=1e-5)
+    sd = {k: v.detach().clone().float() for k, v in m.state_dict().items()}
+    m2 = ffn_ext.nn.FeedForward(16, 40, device=device)
+    m2.load_state_dict(sd, assign=True)
+    assert joined(m2)
+    torch.testing.assert_close(m2(x), y, rtol=1e-5, atol=1e-5)
+    # training: the gradients land on w1, w3, w2
+    m2(x).sum().backward()
+    assert all(p.grad is not None for p in m2.parameters())
+
+
+def test_activation_modules(device):
+    x = torch.randn(4, 6, device=device, dtype=torch.float64)
+    torch.testing.assert_close(ffn_ext.nn.GELU("tanh")(x), ffn_ext.gelu(x, approximate="tanh"))
+    torch.testing.assert_close(ffn_ext.nn.SiLU()(x), ffn_ext.silu(x))
+    torch.testing.assert_close(ffn_ext.nn.ReLU()(x), ffn_ext.relu(x))
+    torch.testing.assert_close(ffn_ext.nn.Swish(1.5)(x), R.swish(x.cpu(), 1.5).to(device))
+    s = ffn_ext.nn.Swish(1.5, learnable=True, channels=6, device=device, dtype=torch.float64)
+    assert isinstance(s.beta, torch.nn.Parameter) and s.beta.shape == (6,)
+    s(x).sum().backward()
+    assert s.beta.grad is not None and s.beta.grad.shape == (6,)
+    s0 = ffn_ext.nn.Swish(0.5, learnable=True)
+    assert s0.beta.dim() == 0
+
+
+# ---- errors --------------------------------------------------------------------------------------------
+def test_errors():
+    x = torch.randn(4, 16)
+    w = torch.randn(8, 16)
+    with pytest.raises(ValueError, match=r"ffn_ext.swiglu: w1 must be \[out_features, in_features\] with "
+                       r"in_features = x.shape\[-1\] = 16, got shape \[8, 12\] for x of shape \[4, 16\]"):
+        ffn_ext.swiglu(x, torch.randn(8, 12), w)
+    with pytest.raises(ValueError, match=r"ffn_ext.geglu: w3 must have the same shape as w1, got \[9, 16\] and \[8, 16\]"):
+        ffn_ext.geglu(x, w, torch.randn(9, 16))
+    with pytest.raises(ValueError, match=r"ffn_ext.reglu: b3 must be \[out_features\] = \[8\], got shape \[16\]"):
+        ffn_ext.reglu(x, w, w, None, torch.randn(16))
+    with pytest.raises(TypeError, match=r"ffn_ext.swiglu: w3 must have the same dtype as x \(torch.float32\), got torch.float64"):
+        ffn_ext.swiglu(x, w, w.double())
+    with pytest.raises(ValueError, match="ffn_ext.gated_linear: activation must be one of 'sigmoid'"):
+        ffn_ext.gated_linear(x, w, w, activation="tanh")
+    with pytest.raises(ValueError, match="ffn_ext.swiglu: x must be \\[..., in_features\\], got a 0-dim tensor"):
+        ffn_ext.swiglu(torch.tensor(1.0), w, w)
+    with pytest.raises(ValueError, match="ffn_ext.geglu: approximate must be one of 'none', 'tanh', got 'erf'"):
+        ffn_ext.geglu(x, w, w, approximate="erf")
+    with pytest.raises(ValueError, match=r"ffn_ext.ffn: w2 must be \[out_features, d\] with d = w1.shape\[0\] = 8, got shape \[16, 9\]"):
+        ffn_ext.ffn(x, w, torch.randn(16, 9), w)
+    with pytest.raises(ValueError, match="at least one row"):
+        ffn_ext.swiglu(x, torch.randn(0, 16), torch.randn(0, 16))
+    with pytest.raises(ValueError, match="ffn_ext.nn.FeedForward: activation must be one of 'swiglu'"):
+        ffn_ext.nn.FeedForward(4, 8, "swish")
+    with pytest.raises(ValueError, match="from_preset: name must be one of 'llama'"):
+        ffn_ext.nn.FeedForward.from_preset("gpt5", 4, 8)
+
+
+@pytest.mark.parametrize("via", ["op", "fake"])
+def test_op_errors_before_any_gemm(via):
+    """torch.ops.ffn_ext.gated_linear (and its fake kernel) refuse bad input with the same text."""
+    dev = "meta" if via == "fake" else "cpu"
+    x = torch.randn(4, 16, device=dev)
+    w = torch.randn(8, 16, device=dev)
+    with pytest.raises(ValueError, match=r"ffn_ext.gated_linear: w1 must be \[out_features, in_features\] with "
+                       r"in_features = x.shape\[-1\] = 16, got shape \[8, 3\] for x of shape \[4, 16\]"):
+        ops.gated_linear(x, torch.randn(8, 3, device=dev), w, None, None, "silu", 1.0)
+    with pytest.raises(ValueError, match="ffn_ext.gated_linear: activation must be one of"):
+        ops.gated_linear(x, w, w, None, None, "mish", 1.0)
+    with pytest.raises(ValueError, match=r"ffn_ext.gated_linear: b1 must be \[out_features\] = \[8\], got shape \[2, 8\]"):
+        ops.gated_linear(x, w, w, torch.randn(2, 8, device=dev), None, "silu", 1.0)
+
+
+@requires_cuda
+def test_mixed_devices_refused():
+    x = torch.randn(4, 16, device="cuda")
+    with pytest.raises(RuntimeError, match=r"ffn_ext.swiglu: w1 must be on the same device as x \(cuda:0\), got cpu"):
+        ffn_ext.swiglu(x, torch.randn(8, 16), torch.randn(8, 16, device="cuda"))
