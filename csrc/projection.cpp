@@ -9,8 +9,8 @@
 // between them is ffn_ext's packed kernel, so no separate activation or multiply pass is made. The
 // two projections are written side by side into one packed h = [x W1ᵀ + b1 | x W3ᵀ + b3] of shape
 // [M, 2d]:
-//  * when w3 directly follows w1 in one storage (ffn_ext.nn.FeedForward keeps them so), one GEMM
-//    with the [2d, in] matrix they form computes both;
+//  * on CUDA, when w3 directly follows w1 in one storage (ffn_ext.nn.FeedForward keeps them so),
+//    one GEMM with the [2d, in] matrix they form computes both (see fused_weights);
 //  * otherwise two GEMMs write the two halves in place (row stride 2d, which cuBLAS and ATen's CPU
 //    GEMM take without a copy).
 // Inference keeps nothing: the peak extra memory is h, the projections' output (2 M d elements),
@@ -131,11 +131,19 @@ void linear_into(Tensor out, const Tensor& x2d, const Tensor& w, const Tensor& b
     at::mm_out(out, x2d, w.t());
 }
 
+// w1 and w3 as one [2d, in] matrix, when they are adjacent and the device gains from one GEMM.
+// On CPU it does not: one [2048 x 1024] x [1024 x 7168] fp32 GEMM took 178-180 ms against 156-164
+// ms for the two [.. x 3584] halves (2-core AVX-512 EPYC, torch 2.14.1, 2026-11-26), so CPU
+// always runs two. On CUDA one cuBLAS call replaces two (one launch less at decode sizes).
+Tensor fused_weights(const Tensor& w1, const Tensor& w3) {
+  return w1.is_cuda() ? adjacent(w1, w3) : Tensor();
+}
+
 Tensor packed_projection(const Tensor& x2d, const Tensor& w1, const Tensor& w3,
                          const OptTensor& b1, const OptTensor& b3) {
   const int64_t d = w1.size(0);
   Tensor h = at::empty({x2d.size(0), 2 * d}, x2d.options());
-  if (Tensor w13 = adjacent(w1, w3); w13.defined()) {
+  if (Tensor w13 = fused_weights(w1, w3); w13.defined()) {
     linear_into(h, x2d, w13, packed_bias(b1, b3, d));
   } else {
     linear_into(h.narrow(1, 0, d), x2d, w1, given(b1) ? *b1 : Tensor());
@@ -216,7 +224,7 @@ Grads3 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& 
   const Tensor none = x.new_empty({0});
   Tensor dx = none, dw13 = none, db13 = none;
   if (mask[0]) {
-    if (Tensor w13 = adjacent(w1, w3); w13.defined()) {
+    if (Tensor w13 = fused_weights(w1, w3); w13.defined()) {
       dx = at::mm(dh, w13);
     } else {
       dx = at::mm(dh.narrow(1, 0, d), w1);

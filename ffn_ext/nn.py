@@ -6,8 +6,8 @@
 
 FeedForward's parameters are named as in LLaMA: w1 (gate projection, [d_ff, d_model]), w3 (up
 projection, gated blocks only) and w2 (down projection, [d_model, d_ff]); b1, b3, b2 with
-bias=True. Gated blocks keep w3 directly after w1 in one allocation, so that one GEMM computes both
-projections (ffn_ext.projection); the two stay separate parameters (state dicts as LLaMA's), and
+bias=True. Gated blocks keep w3 directly after w1 in one allocation, so that on CUDA one GEMM
+computes both projections (ffn_ext.projection); the two stay separate parameters (state dicts as LLaMA's), and
 the module re-joins them after .to() / .half() / load_state_dict(assign=True) split them.
 Correctness never depends on it: separate weights take two GEMMs.
 """

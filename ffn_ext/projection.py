@@ -9,15 +9,15 @@
                                                    the whole block: gated with w3, classic without
 
 x is [..., in_features]. The GEMMs are ATen's (cuBLAS on CUDA); the gating between them is
-ffn_ext's fused kernel, reading the two projections once and writing the result once. When w3
-directly follows w1 in memory (ffn_ext.nn.FeedForward allocates them so), one GEMM computes both
-projections. Autograd reaches x, both weights and both biases (second order too); the backward
+ffn_ext's fused kernel, reading the two projections once and writing the result once. On CUDA,
+when w3 directly follows w1 in memory (ffn_ext.nn.FeedForward allocates them so), one GEMM computes
+both projections (on CPU two GEMMs measured faster). Autograd reaches x, both weights and both biases (second order too); the backward
 forms the packed gradient [dgate | dup] in one kernel and takes both weight gradients from one GEMM.
 
 Memory without autograd (torch.no_grad / inference_mode): beside the result ([..., d]), the call
 holds only the packed projections h ([M, 2d], M = x.numel() / in_features) and frees them before
 returning; nothing is kept. With autograd, h is saved for the backward (as eager PyTorch saves its
-two projections). Measured: tests/test_projection.py::test_inference_peak_memory.
+two projections). Checked on CUDA by tests/test_projection.py::test_cuda_inference_peak_memory.
 
 torch.autocast casts x, the weights and the biases as it casts torch.nn.functional.linear's.
 """

@@ -238,7 +238,7 @@ def test_inference_keeps_nothing(device):
 
 @requires_cuda
 @pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
-def test_inference_peak_memory(adjacent):
+def test_cuda_inference_peak_memory(adjacent):
     """Peak extra memory of a no-grad call: the result (M d) plus the packed projections h (2 M d)."""
     m, k, d = 512, 1024, 2048
     x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
@@ -445,7 +445,7 @@ def test_op_errors_before_any_gemm(via):
 
 
 @requires_cuda
-def test_mixed_devices_refused():
+def test_cuda_mixed_devices_refused():
     x = torch.randn(4, 16, device="cuda")
     with pytest.raises(RuntimeError, match=r"ffn_ext.swiglu: w1 must be on the same device as x \(cuda:0\), got cpu"):
         ffn_ext.swiglu(x, torch.randn(8, 16), torch.randn(8, 16, device="cuda"))

@@ -92,6 +92,11 @@ timeout ${GLU_TIMEOUT:-150} python3 "$SRC/benchmarks/bench_glu.py" --device cuda
 echo "exit $?"; grep -E "rows=8 d=14336|rows=8192 d=14336" "$LOG/bench_glu.log" | head -8
 
 pack
+step "projection benchmark (swiglu vs eager, compile, one-GEMM floor; whole block)"
+timeout ${FFN_TIMEOUT:-150} python3 "$SRC/benchmarks/bench_ffn.py" --device cuda --out-dir "$LOG" > "$LOG/bench_ffn.log" 2>&1
+echo "exit $?"; grep -E "^\| bf16" "$LOG/bench_ffn.log" | head -8
+
+pack
 step "same-run comparisons: fp16/bf16 maths, grid geometry (1 GB, no compile)"
 for cfg in "default:" "exact_lowp:FFN_EXT_CUDA_EXACT_LOWP=1" "grid64:FFN_EXT_CUDA_GRID_WAVES=64"; do
   name=${cfg%%:*}; envs=${cfg#*:}
