@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import Timer, environment, print_row, save  # noqa: E402
+from common import add_common_args, setup, print_row, save  # noqa: E402
 
 aten = torch.ops.aten
 ops = torch.ops.ffn_ext
@@ -51,20 +51,13 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_common_args(ap, ",".join(DTYPES))
     ap.add_argument("--min-mb", type=float, default=1)
     ap.add_argument("--max-mb", type=float, default=1024)
     ap.add_argument("--ops", default=",".join(OPS))
-    ap.add_argument("--dtypes", default=",".join(DTYPES))
-    ap.add_argument("--reps", type=int, default=None)
-    ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--out-dir", default=None, help="where the .json and .md go (default benchmarks/results)")
     args = ap.parse_args()
 
-    dev = torch.device(args.device)
-    cuda = dev.type == "cuda"
-    timer = Timer(dev, reps=args.reps or (30 if cuda else 7))
-    env = environment(dev)
+    dev, cuda, timer, env = setup(args, 30, 7)
     sizes, mb = [], args.min_mb
     while mb <= args.max_mb:
         sizes.append(mb)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import Timer, environment, print_row, save  # noqa: E402
+from common import add_common_args, setup, print_row, save  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -37,19 +37,12 @@ def eager_block(x, w1, w3, w2):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_common_args(ap, "bf16")
     ap.add_argument("--dims", default="4096x14336", help="in_features x d (d_model x d_ff)")
     ap.add_argument("--tokens", default="1,8,64,512,2048,8192")
-    ap.add_argument("--dtypes", default="bf16")
-    ap.add_argument("--reps", type=int, default=None)
-    ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--out-dir", default=None)
     args = ap.parse_args()
 
-    dev = torch.device(args.device)
-    cuda = dev.type == "cuda"
-    timer = Timer(dev, reps=args.reps or (30 if cuda else 5))
-    env = environment(dev)
+    dev, cuda, timer, env = setup(args, 30, 5)
     k, d = (int(v) for v in args.dims.split("x"))
     c_swiglu = None if args.no_compile else torch.compile(eager_swiglu, dynamic=False)
     c_block = None if args.no_compile else torch.compile(eager_block, dynamic=False)

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import Timer, environment, graph_time, print_row, save  # noqa: E402
+from common import add_common_args, setup, graph_time, print_row, save  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
@@ -44,18 +44,11 @@ def eager_packed(h):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_common_args(ap, "bf16,fp16,fp32")
     ap.add_argument("--shapes", default=SHAPES, help="comma-separated rows x d")
-    ap.add_argument("--dtypes", default="bf16,fp16,fp32")
-    ap.add_argument("--reps", type=int, default=None)
-    ap.add_argument("--no-compile", action="store_true")
-    ap.add_argument("--out-dir", default=None)
     args = ap.parse_args()
 
-    dev = torch.device(args.device)
-    cuda = dev.type == "cuda"
-    timer = Timer(dev, reps=args.reps or (50 if cuda else 10))
-    env = environment(dev)
+    dev, cuda, timer, env = setup(args, 50, 10)
     env["liger"] = LigerSiLUMulFunction is not None and cuda
     compiled = None if args.no_compile else torch.compile(eager_packed, dynamic=False)
 

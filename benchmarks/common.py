@@ -76,6 +76,22 @@ def graph_time(fn, calls=20, reps=20):
     return statistics.median(times)
 
 
+def add_common_args(ap, dtypes):
+    """The options every benchmark script takes: --device, --dtypes, --reps, --no-compile, --out-dir."""
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--dtypes", default=dtypes)
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--no-compile", action="store_true")
+    ap.add_argument("--out-dir", default=None, help="where the .json and .md go (default benchmarks/results)")
+
+
+def setup(args, cuda_reps, cpu_reps):
+    """(device, is_cuda, Timer, environment) from the common options."""
+    dev = torch.device(args.device)
+    cuda = dev.type == "cuda"
+    return dev, cuda, Timer(dev, reps=args.reps or (cuda_reps if cuda else cpu_reps)), environment(dev)
+
+
 def environment(device):
     env = {
         "date": datetime.date.today().isoformat(),
