@@ -13,6 +13,7 @@ Results go to benchmarks/results/activation-<device>-<date>.{json,md}.
 import argparse
 import os
 import sys
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,64 @@ OPS = {
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def count(cfg):
+    """Rows run() will measure (for the suite's progress bar)."""
+    return len(cfg.dtypes) * len(cfg.sizes_mb) * len(cfg.ops) * 2
+
+
+def run(cfg, timer, progress=None):
+    """cfg: device, dtypes (names), sizes_mb, ops, compile (bool). Returns the measured rows."""
+    dev, cuda = cfg.device, cfg.device.type == "cuda"
+    compiled = {}
+    if cfg.compile:
+        for name in cfg.ops:
+            _, _, ef, eb = OPS[name]
+            compiled[name] = (torch.compile(ef, dynamic=True), torch.compile(eb, dynamic=True))
+    rows = []
+    for dname in cfg.dtypes:
+        dtype = DTYPES[dname]
+        es = torch.tensor([], dtype=dtype).element_size()
+        for mb in cfg.sizes_mb:
+            n = int(mb * 2**20) // es
+            x = torch.randn(n, dtype=dtype, device=dev)
+            g = torch.randn(n, dtype=dtype, device=dev)
+            dst = torch.empty_like(x)
+            t_copy = timer(lambda: dst.copy_(x), reps=max(5, timer.reps // 2))
+            copy_bw = 2 * n * es / t_copy
+            for name in cfg.ops:
+                ff, fb, ef, eb = OPS[name]
+                for direction, ours, eager, nbytes, args_ in (
+                    ("fwd", ff, ef, 2 * n * es, (x,)),
+                    ("bwd", fb, eb, 3 * n * es, (g, x)),
+                ):
+                    t_ours = timer(lambda: ours(*args_))
+                    t_eager = timer(lambda: eager(*args_))
+                    row = {
+                        "family": "activation", "op": name, "dtype": dname, "MB": mb, "dir": direction,
+                        "ffn_ext_us": t_ours * 1e6, "eager_us": t_eager * 1e6,
+                        "GB/s": nbytes / t_ours / 1e9, "copy_GB/s": copy_bw / 1e9,
+                        "of_copy": nbytes / t_ours / copy_bw,
+                        "vs_eager": t_eager / t_ours,
+                    }
+                    if compiled:
+                        comp = compiled[name][0 if direction == "fwd" else 1]
+                        t_comp = timer(lambda: comp(*args_))
+                        row["compile_us"] = t_comp * 1e6
+                        row["vs_compile"] = t_comp / t_ours
+                    rows.append(row)
+                    print_row(row)
+                    if progress:
+                        progress(f"activation {name} {dname} {mb:g} MB {direction}")
+            del x, g, dst
+            if cuda:
+                torch.cuda.empty_cache()
+    return rows
+
+
+COLUMNS = ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "GB/s", "copy_GB/s",
+           "of_copy", "vs_eager", "vs_compile"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     add_common_args(ap, ",".join(DTYPES))
@@ -62,52 +121,11 @@ def main():
     while mb <= args.max_mb:
         sizes.append(mb)
         mb *= 4
-    compiled = {}
-    if not args.no_compile:
-        for name in args.ops.split(","):
-            _, _, ef, eb = OPS[name]
-            compiled[name] = (torch.compile(ef, dynamic=True), torch.compile(eb, dynamic=True))
-
-    rows = []
-    for dname in args.dtypes.split(","):
-        dtype = DTYPES[dname]
-        es = torch.tensor([], dtype=dtype).element_size()
-        for mb in sizes:
-            n = int(mb * 2**20) // es
-            x = torch.randn(n, dtype=dtype, device=dev)
-            g = torch.randn(n, dtype=dtype, device=dev)
-            dst = torch.empty_like(x)
-            t_copy = timer(lambda: dst.copy_(x), reps=max(5, timer.reps // 2))
-            copy_bw = 2 * n * es / t_copy
-            for name in args.ops.split(","):
-                ff, fb, ef, eb = OPS[name]
-                for direction, ours, eager, nbytes, args_ in (
-                    ("fwd", ff, ef, 2 * n * es, (x,)),
-                    ("bwd", fb, eb, 3 * n * es, (g, x)),
-                ):
-                    t_ours = timer(lambda: ours(*args_))
-                    t_eager = timer(lambda: eager(*args_))
-                    row = {
-                        "op": name, "dtype": dname, "MB": mb, "dir": direction,
-                        "ffn_ext_us": t_ours * 1e6, "eager_us": t_eager * 1e6,
-                        "GB/s": nbytes / t_ours / 1e9, "copy_GB/s": copy_bw / 1e9,
-                        "of_copy": nbytes / t_ours / copy_bw,
-                        "vs_eager": t_eager / t_ours,
-                    }
-                    if compiled:
-                        comp = compiled[name][0 if direction == "fwd" else 1]
-                        t_comp = timer(lambda: comp(*args_))
-                        row["compile_us"] = t_comp * 1e6
-                        row["vs_compile"] = t_comp / t_ours
-                    rows.append(row)
-                    print_row(row)
-            del x, g, dst
-            if cuda:
-                torch.cuda.empty_cache()
-    cols = ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "GB/s", "copy_GB/s",
-            "of_copy", "vs_eager", "vs_compile"]
-    save("activation", dev, env, rows, cols, "Element-wise activations: ffn_ext vs eager vs torch.compile",
-                    out_dir=args.out_dir)
+    cfg = SimpleNamespace(device=dev, dtypes=args.dtypes.split(","), sizes_mb=sizes,
+                          ops=args.ops.split(","), compile=not args.no_compile)
+    rows = run(cfg, timer)
+    save("activation", dev, env, rows, COLUMNS, "Element-wise activations: ffn_ext vs eager vs torch.compile",
+         out_dir=args.out_dir)
 
 
 if __name__ == "__main__":

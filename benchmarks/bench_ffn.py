@@ -1,30 +1,41 @@
-"""Projection-level SwiGLU: ffn_ext.swiglu(x, w1, w3) vs PyTorch eager F.silu(x @ w1.T) * (x @ w3.T)
-vs torch.compile of the same function, against the one-GEMM floor x @ [w1; w3].T measured in the
-same run; and the whole block with the down projection w2 (ffn_ext.nn.FeedForward vs eager vs
-compile).
+"""Projection-level SwiGLU and the whole feed-forward block, forward (inference) and forward+backward
+(training):
+
+  projection: ffn_ext.swiglu(x, w1, w3) vs PyTorch eager F.silu(x @ w1.T) * (x @ w3.T) vs
+              torch.compile of it, against the GEMM floor measured in the same run: x @ [w1; w3].T
+              forward; forward+backward adds dx = dh [w1; w3] and d[w1; w3] = dhᵀ x (three GEMMs);
+  block:      ffn_ext.nn.FeedForward (swiglu, then w2) vs eager vs compile vs Liger-Kernel's
+              LigerSwiGLUMLP (where importable, CUDA).
 
     python benchmarks/bench_ffn.py --device cuda                      # LLaMA-3-8B: in 4096, d 14336, bf16
     python benchmarks/bench_ffn.py --device cpu --dims 1024x3584 --tokens 1,16,256 --dtypes fp32
 
-For each token count M: times (no autograd, inference mode), "vs_eager" / "vs_compile" (time
-ratios, > 1: ffn_ext faster), and "of_floor" = floor time / ffn_ext time (1.0 would mean the gating
-costs nothing beyond the GEMM). The weights are allocated as FeedForward allocates them (w3 right
-after w1), so on CUDA swiglu runs one GEMM. TFLOP/s counts 2 M in 2d for the projections (and
-2 M d in more for the block's w2). Results: benchmarks/results/ffn-<device>-<date>.{json,md}.
+For each token count M: times, "vs_eager" / "vs_compile" / "vs_liger" (time ratios, > 1: ffn_ext
+faster) and "of_floor" = floor time / ffn_ext time (1.0: the gating costs nothing beyond the
+GEMMs). The weights are allocated as FeedForward allocates them (w3 right after w1), so on CUDA
+swiglu runs one GEMM. TFLOP/s counts 2 M in 2d per projection GEMM (x3 with the backward) and
+2 M d in for w2. fwd+bwd rows give the peak memory of one forward+backward on CUDA ("peak_MB_*").
+Results: benchmarks/results/ffn-<device>-<date>.{json,md}.
 """
 
 import argparse
 import os
 import sys
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import add_common_args, setup, print_row, save  # noqa: E402
+from common import add_common_args, peak_mb, print_row, save, setup  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+try:  # Liger-Kernel (Triton, CUDA only); optional
+    from liger_kernel.transformers.swiglu import LigerSwiGLUMLP  # type: ignore
+except Exception:  # noqa: BLE001  (absent, or fails to import without a GPU)
+    LigerSwiGLUMLP = None
 
 
 def eager_swiglu(x, w1, w3):
@@ -35,6 +46,110 @@ def eager_block(x, w1, w3, w2):
     return (F.silu(x @ w1.T) * (x @ w3.T)) @ w2.T
 
 
+def _liger_block(m, k, d):
+    cfg = SimpleNamespace(hidden_size=k, intermediate_size=d, hidden_act="silu")
+    lm = LigerSwiGLUMLP(cfg).to(device=m.w1.device, dtype=m.w1.dtype)
+    with torch.no_grad():
+        lm.gate_proj.weight.copy_(m.w1)
+        lm.up_proj.weight.copy_(m.w3)
+        lm.down_proj.weight.copy_(m.w2)
+    return lm
+
+
+def count(cfg):
+    return len(cfg.dtypes) * len(cfg.tokens) * 2 * len(getattr(cfg, "families", ("projection", "block")))
+
+
+def run(cfg, timer, progress=None):
+    """cfg: device, dtypes (names), dims ((in, d)), tokens ([M]), compile (bool), and optionally
+    families (a subset of ("projection", "block")). Returns the rows."""
+    dev, cuda = cfg.device, cfg.device.type == "cuda"
+    k, d = cfg.dims
+    c_swiglu = torch.compile(eager_swiglu, dynamic=False) if cfg.compile else None
+    c_block = torch.compile(eager_block, dynamic=False) if cfg.compile else None
+    rows_out = []
+    for dname in cfg.dtypes:
+        dtype = DTYPES[dname]
+        m = ffn_ext.nn.FeedForward(k, d, "swiglu", device=dev, dtype=dtype)
+        w1, w3, w2 = m.w1, m.w3, m.w2
+        w13 = torch.cat([w1.detach(), w3.detach()])  # the floor's operand
+        liger = _liger_block(m, k, d) if (LigerSwiGLUMLP is not None and cuda) else None
+        for n in cfg.tokens:
+            x = torch.randn(n, k, dtype=dtype, device=dev)
+            xr = x.clone().requires_grad_(True)
+            dy, dz = torch.randn(n, d, dtype=dtype, device=dev), torch.randn(n, k, dtype=dtype, device=dev)
+            dh = torch.randn(n, 2 * d, dtype=dtype, device=dev)
+            wd, w1d, w3d, w2d = w13, w1.detach(), w3.detach(), w2.detach()
+            params = (xr, w1, w3)
+
+            def train(fn, grad, *ins):
+                return lambda: torch.autograd.grad(fn(*ins), ins, grad)
+
+            families = {
+                "projection": {
+                    "fwd": {"ffn_ext": lambda: ffn_ext.swiglu(x, w1d, w3d), "eager": lambda: eager_swiglu(x, w1d, w3d),
+                            "floor": lambda: x @ wd.T},
+                    "fwd+bwd": {"ffn_ext": train(ffn_ext.swiglu, dy, *params), "eager": train(eager_swiglu, dy, *params),
+                                "floor": lambda: (x @ wd.T, dh @ wd, dh.T @ x)},
+                },
+                "block": {
+                    "fwd": {"ffn_ext": lambda: m(x), "eager": lambda: eager_block(x, w1d, w3d, w2d)},
+                    "fwd+bwd": {"ffn_ext": lambda: torch.autograd.grad(m(xr), (xr, w1, w3, w2), dz),
+                                "eager": train(eager_block, dz, xr, w1, w3, w2)},
+                },
+            }
+            if c_swiglu is not None:
+                families["projection"]["fwd"]["compile"] = lambda: c_swiglu(x, w1d, w3d)
+                families["projection"]["fwd+bwd"]["compile"] = train(c_swiglu, dy, *params)
+                families["block"]["fwd"]["compile"] = lambda: c_block(x, w1d, w3d, w2d)
+                families["block"]["fwd+bwd"]["compile"] = train(c_block, dz, xr, w1, w3, w2)
+            if liger is not None:
+                families["block"]["fwd"]["liger"] = lambda: liger(x)
+                families["block"]["fwd+bwd"]["liger"] = lambda: torch.autograd.grad(liger(xr), (xr, *liger.parameters()), dz)
+            for family in [f for f in families if f not in getattr(cfg, "families", families)]:
+                del families[family]
+            for family, dirs in families.items():
+                for direction, cands in dirs.items():
+                    if direction == "fwd":
+                        with torch.inference_mode():
+                            times = {name: timer(fn) for name, fn in cands.items()}
+                    else:
+                        times = {name: timer(fn) for name, fn in cands.items()}
+                    ours = times["ffn_ext"]
+                    flops = 2 * n * k * 2 * d * (1 if direction == "fwd" else 3)
+                    if family == "block":
+                        flops += 2 * n * d * k * (1 if direction == "fwd" else 3)
+                    row = {"family": family, "op": "swiglu" if family == "projection" else "FeedForward",
+                           "dtype": dname, "M": n, "in": k, "d": d, "dir": direction,
+                           "ffn_ext_us": ours * 1e6, "TFLOP/s": flops / ours / 1e12}
+                    for name, t in times.items():
+                        if name == "ffn_ext":
+                            continue
+                        row[f"{name}_us"] = t * 1e6
+                        if name == "floor":
+                            row["of_floor"] = t / ours
+                        else:
+                            row[f"vs_{name}"] = t / ours
+                    if direction == "fwd+bwd":
+                        for name, fn in cands.items():
+                            if name != "floor":
+                                row[f"peak_MB_{name}"] = peak_mb(fn, dev)
+                    rows_out.append(row)
+                    print_row(row)
+                    if progress:
+                        progress(f"{family} M={n} {dname} {direction}")
+            del x, xr, dy, dz, dh, families
+        del m, w1, w3, w2, w13, liger
+        if cuda:
+            torch.cuda.empty_cache()
+    return rows_out
+
+
+COLUMNS = ["family", "dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us",
+           "floor_us", "TFLOP/s", "vs_eager", "vs_compile", "vs_liger", "of_floor",
+           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger"]
+
+
 def main():
     ap = argparse.ArgumentParser()
     add_common_args(ap, "bf16")
@@ -43,51 +158,13 @@ def main():
     args = ap.parse_args()
 
     dev, cuda, timer, env = setup(args, 30, 5)
-    k, d = (int(v) for v in args.dims.split("x"))
-    c_swiglu = None if args.no_compile else torch.compile(eager_swiglu, dynamic=False)
-    c_block = None if args.no_compile else torch.compile(eager_block, dynamic=False)
-
-    rows_out = []
-    for dname in args.dtypes.split(","):
-        dtype = DTYPES[dname]
-        m = ffn_ext.nn.FeedForward(k, d, "swiglu", device=dev, dtype=dtype).requires_grad_(False)
-        w1, w3, w2 = m.w1, m.w3, m.w2
-        w13 = w1._base if w1._base is not None else torch.cat([w1, w3])
-        for n in (int(t) for t in args.tokens.split(",")):
-            x = torch.randn(n, k, dtype=dtype, device=dev)
-            with torch.inference_mode():
-                cands = {
-                    "ffn_ext": lambda: ffn_ext.swiglu(x, w1, w3),
-                    "eager": lambda: eager_swiglu(x, w1, w3),
-                    "floor": lambda: x @ w13.T,
-                }
-                if c_swiglu is not None:
-                    cands["compile"] = lambda: c_swiglu(x, w1, w3)
-                times = {name: timer(fn) for name, fn in cands.items()}
-                block = {"ffn_ext": lambda: m(x), "eager": lambda: eager_block(x, w1, w3, w2)}
-                if c_block is not None:
-                    block["compile"] = lambda: c_block(x, w1, w3, w2)
-                btimes = {name: timer(fn) for name, fn in block.items()}
-            ours, flops = times["ffn_ext"], 2 * n * k * 2 * d
-            row = {"dtype": dname, "M": n, "in": k, "d": d, "ffn_ext_us": ours * 1e6,
-                   "eager_us": times["eager"] * 1e6, "compile_us": times.get("compile", float("nan")) * 1e6,
-                   "floor_us": times["floor"] * 1e6, "TFLOP/s": flops / ours / 1e12,
-                   "vs_eager": times["eager"] / ours, "vs_compile": times.get("compile", float("nan")) / ours,
-                   "of_floor": times["floor"] / ours,
-                   "block_ffn_ext_us": btimes["ffn_ext"] * 1e6, "block_eager_us": btimes["eager"] * 1e6,
-                   "block_vs_eager": btimes["eager"] / btimes["ffn_ext"],
-                   "block_vs_compile": btimes.get("compile", float("nan")) / btimes["ffn_ext"]}
-            rows_out.append(row)
-            print_row(row)
-            del x
-        del m, w1, w3, w2, w13
-        if cuda:
-            torch.cuda.empty_cache()
-    cols = ["dtype", "M", "in", "d", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "TFLOP/s",
-            "vs_eager", "vs_compile", "of_floor", "block_ffn_ext_us", "block_eager_us", "block_vs_eager",
-            "block_vs_compile"]
-    save("ffn", dev, env, rows_out, cols,
-         "SwiGLU projection: ffn_ext.swiglu vs eager vs torch.compile vs the one-GEMM floor; whole block with w2",
+    env["liger"] = LigerSwiGLUMLP is not None and cuda
+    cfg = SimpleNamespace(device=dev, dtypes=args.dtypes.split(","), compile=not args.no_compile,
+                          dims=tuple(int(v) for v in args.dims.split("x")),
+                          tokens=[int(t) for t in args.tokens.split(",")])
+    rows = run(cfg, timer)
+    save("ffn", dev, env, rows, COLUMNS,
+         "SwiGLU projection (vs eager, compile, the GEMM floor) and the whole block (vs eager, compile, Liger)",
          out_dir=args.out_dir)
 
 

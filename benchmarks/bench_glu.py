@@ -10,6 +10,8 @@ For each shape (rows x d), dtype and activation:
         Bytes: 3 rows d elements (read gate and up, write y).
   fwd+bwd: torch.autograd.grad of the output w.r.t. h (no gradient accumulation is timed).
         Bytes of the backward alone: 5 rows d elements (read dy, gate, up; write dgate, dup).
+fwd+bwd rows also give the peak memory of one forward+backward on CUDA ("peak_MB_*": allocated
+beyond what was allocated before the call), for ffn_ext, eager and Liger.
 Shapes of at most 128 rows (decode) are also timed under CUDA-graph replay ("graph_us": the kernel
 alone, back to back, without launch or Python cost), for ffn_ext (out=) and eager.
 Bandwidth is reported as the fraction of a device-to-device copy of 3 rows d elements measured in
@@ -20,13 +22,14 @@ faster). Results: benchmarks/results/glu-<device>-<date>.{json,md}.
 import argparse
 import os
 import sys
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import add_common_args, setup, graph_time, print_row, save  # noqa: E402
+from common import add_common_args, graph_time, peak_mb, print_row, save, setup  # noqa: E402
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
@@ -42,25 +45,25 @@ def eager_packed(h):
     return F.silu(h[..., :d]) * h[..., d:]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    add_common_args(ap, "bf16,fp16,fp32")
-    ap.add_argument("--shapes", default=SHAPES, help="comma-separated rows x d")
-    args = ap.parse_args()
+def count(cfg):
+    return len(cfg.dtypes) * len(cfg.shapes) * 2
 
-    dev, cuda, timer, env = setup(args, 50, 10)
-    env["liger"] = LigerSiLUMulFunction is not None and cuda
-    compiled = None if args.no_compile else torch.compile(eager_packed, dynamic=False)
 
+def run(cfg, timer, progress=None):
+    """cfg: device, dtypes (names), shapes ([(rows, d)]), compile (bool). Returns the rows."""
+    dev, cuda = cfg.device, cfg.device.type == "cuda"
+    liger = LigerSiLUMulFunction is not None and cuda
+    compiled = torch.compile(eager_packed, dynamic=False) if cfg.compile else None
     rows_out = []
-    for dname in args.dtypes.split(","):
+    for dname in cfg.dtypes:
         dtype = DTYPES[dname]
         es = torch.tensor([], dtype=dtype).element_size()
-        for shape in args.shapes.split(","):
-            rows, d = (int(v) for v in shape.split("x"))
+        for rows, d in cfg.shapes:
             need = rows * d * es * 12  # h, its grad, y, dy, copies
             if cuda and need > 0.8 * torch.cuda.mem_get_info()[0]:
-                print(f"skip {shape} {dname}: needs {need / 2**30:.1f} GiB", flush=True)
+                print(f"skip {rows}x{d} {dname}: needs {need / 2**30:.1f} GiB", flush=True)
+                if progress:
+                    progress(f"gating {rows}x{d} {dname} skipped", 2)
                 continue
             h = torch.randn(rows, 2 * d, dtype=dtype, device=dev)
             dy = torch.randn(rows, d, dtype=dtype, device=dev)
@@ -80,7 +83,7 @@ def main():
             }
             if compiled is not None:
                 cands["compile"] = (lambda: compiled(h), fb(compiled))
-            if env["liger"]:
+            if liger:
                 g, u = h[:, :d].contiguous(), h[:, d:].contiguous()
                 gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
                 cands["liger"] = (
@@ -92,13 +95,16 @@ def main():
                 times = {name: timer(c[k]) for name, c in cands.items()}
                 ours = times["ffn_ext"]
                 nbytes = fwd_bytes if direction == "fwd" else fwd_bytes + 5 * rows * d * es
-                row = {"dtype": dname, "rows": rows, "d": d, "dir": direction,
-                       "ffn_ext_us": ours * 1e6, "GB/s": nbytes / ours / 1e9,
+                row = {"family": "gating", "op": "silu_and_mul", "dtype": dname, "rows": rows, "d": d,
+                       "dir": direction, "ffn_ext_us": ours * 1e6, "GB/s": nbytes / ours / 1e9,
                        "of_copy": nbytes / ours / copy_bw}
                 for name, t in times.items():
                     if name != "ffn_ext":
                         row[f"{name}_us"] = t * 1e6
                         row[f"vs_{name}"] = t / ours
+                if direction == "fwd+bwd":
+                    for name, c in cands.items():  # peak memory of one forward+backward (CUDA)
+                        row[f"peak_MB_{name}"] = peak_mb(c[1], dev)
                 if cuda and direction == "fwd" and rows <= 128:
                     out = torch.empty(rows, d, dtype=dtype, device=dev)
                     gv, uv = h[:, :d], h[:, d:]
@@ -106,13 +112,32 @@ def main():
                     row["eager_graph_us"] = graph_time(lambda: torch.mul(F.silu(gv), uv, out=out)) * 1e6
                 rows_out.append(row)
                 print_row(row)
-            del h, dy, src, dst, hr
+                if progress:
+                    progress(f"gating {rows}x{d} {dname} {direction}")
+            del h, dy, src, dst, hr, cands
             if cuda:
                 torch.cuda.empty_cache()
-    cols = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
-            "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us"]
-    save("glu", dev, env, rows_out, cols, "SiLU gating (silu_and_mul): ffn_ext vs eager vs torch.compile vs Liger",
-                    out_dir=args.out_dir)
+    return rows_out
+
+
+COLUMNS = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
+           "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us",
+           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger"]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    add_common_args(ap, "bf16,fp16,fp32")
+    ap.add_argument("--shapes", default=SHAPES, help="comma-separated rows x d")
+    args = ap.parse_args()
+
+    dev, cuda, timer, env = setup(args, 50, 10)
+    env["liger"] = LigerSiLUMulFunction is not None and cuda
+    cfg = SimpleNamespace(device=dev, dtypes=args.dtypes.split(","), compile=not args.no_compile,
+                          shapes=[tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")])
+    rows = run(cfg, timer)
+    save("glu", dev, env, rows, COLUMNS, "SiLU gating (silu_and_mul): ffn_ext vs eager vs torch.compile vs Liger",
+         out_dir=args.out_dir)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import time
 
 import torch
@@ -74,6 +75,36 @@ def graph_time(fn, calls=20, reps=20):
         end.synchronize()
         times.append(start.elapsed_time(end) / 1e3 / calls)
     return statistics.median(times)
+
+
+def peak_mb(fn, device):
+    """Peak memory (MiB) that one call of fn allocates beyond what was allocated before it (CUDA's
+    caching allocator statistics); None on a CPU, which keeps no such statistics."""
+    if torch.device(device).type != "cuda":
+        return None
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+class Progress:
+    """A one-line progress bar on stderr: progress(label[, steps]) after each measured row."""
+
+    def __init__(self, total, width=30):
+        self.total, self.done, self.width, self.t0 = max(1, total), 0, width, time.perf_counter()
+
+    def __call__(self, label, steps=1):
+        self.done = min(self.total, self.done + steps)
+        filled = self.width * self.done // self.total
+        elapsed = time.perf_counter() - self.t0
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} "
+                         f"{elapsed:6.0f}s  {label[:60]:<60}")
+        if self.done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
 
 
 def add_common_args(ap, dtypes):

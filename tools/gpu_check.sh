@@ -4,8 +4,8 @@
 # Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise), the error-path tests alone
 # (serially, with a native backtrace if one crashes), the CUDA test cases (pytest-xdist), the
 # fp16/bf16 cases again with FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel
-# tests, racecheck on the gating tests, the benchmarks (element-wise and gating, the latter against
-# Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), and a same-run
+# and gating tests, racecheck on the gating tests, the benchmark suite (benchmarks/run_all.py,
+# against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), and a same-run
 # comparison of the fp16/bf16 maths and of the grid geometry.
 set -uo pipefail
 OUT=${OUT:-/tmp/ffn_out}
@@ -82,23 +82,15 @@ timeout ${RACE_TIMEOUT:-60} compute-sanitizer --tool racecheck --error-exitcode 
 echo "exit $?"; tail -3 "$LOG/racecheck.log"
 
 pack
-step benchmark
-timeout ${BENCH_TIMEOUT:-120} python3 "$SRC/benchmarks/bench_activation.py" --device cuda --out-dir "$LOG" ${BENCH_ARGS:-} > "$LOG/bench.log" 2>&1
-echo "exit $?"; tail -2 "$LOG/bench.log"
+step "benchmark suite (benchmarks/run_all.py: activation, gating, projection, block)"
+# One call; it rewrites its report after every family, so a time limit keeps the finished ones.
+timeout ${BENCH_TIMEOUT:-300} python3 "$SRC/benchmarks/run_all.py" --device cuda --out-dir "$LOG/suite" ${BENCH_ARGS:-} \
+  > "$LOG/suite.log" 2> "$LOG/suite.err"
+echo "exit $?"; sed -n '/## Summary/,/^$/p' "$LOG/suite.log" | head -12
 
 pack
-step "gating benchmark"
-timeout ${GLU_TIMEOUT:-150} python3 "$SRC/benchmarks/bench_glu.py" --device cuda --out-dir "$LOG" > "$LOG/bench_glu.log" 2>&1
-echo "exit $?"; grep -E "rows=8 d=14336|rows=8192 d=14336" "$LOG/bench_glu.log" | head -8
-
-pack
-step "projection benchmark (swiglu vs eager, compile, one-GEMM floor; whole block)"
-timeout ${FFN_TIMEOUT:-150} python3 "$SRC/benchmarks/bench_ffn.py" --device cuda --out-dir "$LOG" > "$LOG/bench_ffn.log" 2>&1
-echo "exit $?"; grep -E "^\| bf16" "$LOG/bench_ffn.log" | head -8
-
-pack
-step "same-run comparisons: fp16/bf16 maths, grid geometry (1 GB, no compile)"
-for cfg in "default:" "exact_lowp:FFN_EXT_CUDA_EXACT_LOWP=1" "grid64:FFN_EXT_CUDA_GRID_WAVES=64"; do
+step "same-run comparisons: fp16/bf16 maths, grid geometry (1 GB, no compile; COMPARE=0 skips)"
+[[ "${COMPARE:-1}" == 0 ]] || for cfg in "default:" "exact_lowp:FFN_EXT_CUDA_EXACT_LOWP=1" "grid64:FFN_EXT_CUDA_GRID_WAVES=64"; do
   name=${cfg%%:*}; envs=${cfg#*:}
   env $envs timeout 40 python3 "$SRC/benchmarks/bench_activation.py" --device cuda --no-compile --min-mb 1024 --max-mb 1024 \
     --dtypes bf16,fp32 --ops gelu,silu,relu --out-dir "$LOG/$name" > "$LOG/cmp_$name.log" 2>&1
