@@ -122,7 +122,7 @@ def report(env, rows, families, plots):
         lines.append(f"| {fam} | {len(fr)} | {_fmt(med(vb))} | {_fmt(vb[0] if vb else None)} | {_fmt(med(ol))} | "
                      f"{sum(1 for r in fr if r['flag'])} |")
     for name in plots:
-        lines += ["", f"![{name}]({os.path.basename(name)})"]
+        lines += ["", f"![{os.path.basename(name)}]({os.path.basename(name)})"]
     for fam in families:
         fr = [r for r in rows if r["family"] == fam]
         cols = TABLE_COLUMNS[fam]
