@@ -116,8 +116,20 @@ def add_common_args(ap, dtypes):
     ap.add_argument("--out-dir", default=None, help="where the .json and .md go (default benchmarks/results)")
 
 
+def allow_recompiles(n=1024):
+    """The benchmarks compile one function per shape, dtype and grad mode (dynamic=False); past
+    dynamo's recompile limit (8 per function) it would silently run eager, and the "compile"
+    figures would be eager's."""
+    cfg = torch._dynamo.config
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                 "accumulated_cache_size_limit"):
+        if hasattr(cfg, name):
+            setattr(cfg, name, max(getattr(cfg, name), n))
+
+
 def setup(args, cuda_reps, cpu_reps):
     """(device, is_cuda, Timer, environment) from the common options."""
+    allow_recompiles()
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     return dev, cuda, Timer(dev, reps=args.reps or (cuda_reps if cuda else cpu_reps)), environment(dev)

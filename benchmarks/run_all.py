@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_activation  # noqa: E402
 import bench_ffn  # noqa: E402
 import bench_glu  # noqa: E402
-from common import Progress, Timer, environment  # noqa: E402
+from common import Progress, Timer, allow_recompiles, environment  # noqa: E402
 
 FAMILIES = ("activation", "gating", "projection", "block")
 PEERS = ("eager", "compile", "liger")
@@ -197,8 +197,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     families = [f for f in args.only.split(",") if f]
     unknown = [f for f in families if f not in FAMILIES]
-    if unknown:
-        ap.error(f"--only: unknown families {unknown}; choose from {', '.join(FAMILIES)}")
+    if unknown or not families:
+        ap.error(f"--only: unknown families {unknown or args.only!r}; choose from {', '.join(FAMILIES)}")
+    allow_recompiles()
     device = torch.device(args.device)
     reps = args.reps or (2 if args.quick else (30 if device.type == "cuda" else 7))
     timer = Timer(device, reps=reps, warmup=1 if args.quick else 3)

@@ -229,21 +229,21 @@ Grads3 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& 
   const int64_t d = w1.size(0);
   const std::vector<int64_t> ys = out_shape(x, d);
   check_float_tensor(op, "grad", grad);
-  check_same_dtype(op, "grad", grad, "x", x);
   check_same_device(op, "grad", grad, "x", x);
+  check_same_dtype(op, "grad", grad, "x", x);
   TORCH_CHECK_VALUE(grad.sizes().equals(ys), "ffn_ext.", op, ": grad must have shape ",
                     shape_str(ys), ", got ", shape_str(grad.sizes()));
   const Tensor x2d = rows_of(x);
   const std::vector<int64_t> hs = {x2d.size(0), 2 * d};
   check_float_tensor(op, "h", h);
-  check_same_dtype(op, "h", h, "x", x);
   check_same_device(op, "h", h, "x", x);
+  check_same_dtype(op, "h", h, "x", x);
   TORCH_CHECK_VALUE(h.sizes().equals(hs), "ffn_ext.", op, ": h must have shape ", shape_str(hs),
                     ", got ", shape_str(h.sizes()));
 
   const Tensor dh = packed_gating_backward(grad.reshape({x2d.size(0), d}), h, act, beta);  // [M, 2d]
-  const Tensor none = x.new_empty({0});
-  Tensor dx = none, dw13 = none, db13 = none;
+  // Each output its own empty tensor: outputs of one op may not alias one another.
+  Tensor dx = x.new_empty({0}), dw13 = x.new_empty({0}), db13 = x.new_empty({0});
   if (mask[0]) {
     if (Tensor w13 = fused_weights(w1, w3); w13.defined()) {
       dx = at::mm(dh, w13);
@@ -293,11 +293,13 @@ std::array<Tensor, 3> backward_composite(const Tensor& grad, const Tensor& x, co
                                          const Tensor& w3, const Tensor& b1, const Tensor& b3,
                                          Str act, double beta) {
   // Symbolic sizes throughout: torch.compile may trace this as well.
-  const c10::SymInt d = w1.sym_size(0), in = x.sym_size(-1);
+  const c10::SymInt d = w1.sym_size(0);
+  c10::SymInt m = 1;  // rows, explicitly: a -1 cannot be inferred when in_features is 0
+  for (int64_t i = 0; i + 1 < x.dim(); ++i) m *= x.sym_size(i);
   const Tensor h = at::cat({at::linear(x, w1, opt(b1)), at::linear(x, w3, opt(b3))}, -1);
   const Tensor dh = packed_gating_backward(grad, h, act, beta);
-  const Tensor x2d = x.reshape_symint({-1, in});
-  const Tensor dh2d = dh.reshape_symint({-1, d * 2});
+  const Tensor x2d = x.reshape_symint({m, x.sym_size(-1)});
+  const Tensor dh2d = dh.reshape_symint({m, d * 2});
   return {at::matmul(dh.narrow_symint(-1, 0, d), w1) + at::matmul(dh.narrow_symint(-1, d, d), w3),
           dh2d.t().mm(x2d), b1.defined() || b3.defined() ? dh2d.sum(0) : Tensor()};
 }
@@ -369,17 +371,32 @@ struct GatedLinearBackwardFn : Function<GatedLinearBackwardFn> {
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    const auto s = ctx->get_saved_variables();
+    const auto s = ctx->get_saved_variables();  // grad, x, w1, w3, b1, b3
     // The composite backward is differentiated with respect to the saved inputs, weighted by the
-    // incoming gradients gg of (dx, dw13, db13). With create_graph (grad mode on here) the
-    // result stays differentiable, down to ffn_ext's gating double backward, which refuses a third
-    // order; without it, fresh leaves keep the inner graph small.
+    // incoming gradients gg of (dx, dw13, db13): partial derivatives, so each input is replaced by
+    // a stand-in that only the composite reads. With create_graph (grad mode on here) the
+    // stand-ins are views of the inputs, so that the result stays differentiable down to ffn_ext's
+    // gating double backward (which refuses a third order) while the inner grad stops at them: the
+    // inputs' own history (grad usually depends on x and the weights) is left to the engine, not
+    // counted here a second time. Without create_graph they are detached leaves.
     const bool create = at::GradMode::is_enabled();
-    std::vector<Tensor> wrt;
-    for (const auto& t : s)
-      wrt.push_back(!t.defined() ? Tensor() : create ? t : t.detach().requires_grad_(true));
+    // Forward arguments: grad, h, x, w1, w3, b1?, b3?; needs_input_grad counts defined tensors.
+    const int arg_of[6] = {0, 2, 3, 4, 5, 6};
+    auto needs = [&](int i) {
+      if (!s[i].defined()) return false;
+      const int edge = i < 4 ? arg_of[i] : (i == 4 ? 5 : (s[4].defined() ? 6 : 5));
+      return ctx->needs_input_grad(edge);
+    };
+    std::vector<Tensor> stand;
+    for (int i = 0; i < 6; ++i) {
+      const Tensor& t = s[i];
+      if (!t.defined() || !needs(i))
+        stand.push_back(t.defined() ? t.detach() : Tensor());
+      else
+        stand.push_back(create ? t.view_as(t) : t.detach().requires_grad_(true));
+    }
     at::AutoGradMode enable(true);
-    const auto r = backward_composite(wrt[0], wrt[1], wrt[2], wrt[3], wrt[4], wrt[5],
+    const auto r = backward_composite(stand[0], stand[1], stand[2], stand[3], stand[4], stand[5],
                                       ctx->saved_data["act"].toStringRef(),
                                       ctx->saved_data["beta"].toDouble());
     std::vector<Tensor> outs, weights, inputs;
@@ -391,16 +408,14 @@ struct GatedLinearBackwardFn : Function<GatedLinearBackwardFn> {
         weights.push_back(gg[k]);
       }
     }
-    auto used = [&](int i) { return wrt[i].defined() && wrt[i].requires_grad(); };
-    for (int i = 0; i < 6; ++i) if (used(i)) inputs.push_back(wrt[i]);
+    for (int i = 0; i < 6; ++i) if (needs(i)) inputs.push_back(stand[i]);
     variable_list result(10);  // grad, h, x, w1, w3, b1, b3, activation, beta, output_mask
     if (outs.empty() || inputs.empty()) return result;
     const auto grads = torch::autograd::grad(outs, inputs, weights, /*retain_graph=*/create,
                                              /*create_graph=*/create, /*allow_unused=*/true);
-    const int pos[6] = {0, 2, 3, 4, 5, 6};
     size_t j = 0;
     for (int i = 0; i < 6; ++i)
-      if (used(i)) result[pos[i]] = grads[j++];
+      if (needs(i)) result[arg_of[i]] = grads[j++];
     return result;
   }
 };

@@ -6,10 +6,11 @@
 
 FeedForward's parameters are named as in LLaMA: w1 (gate projection, [d_ff, d_model]), w3 (up
 projection, gated blocks only) and w2 (down projection, [d_model, d_ff]); b1, b3, b2 with
-bias=True. Gated blocks keep w3 directly after w1 in one allocation, so that on CUDA one GEMM
-computes both projections (ffn_ext.projection); the two stay separate parameters (state dicts as LLaMA's), and
-the module re-joins them after .to() / .half() / load_state_dict(assign=True) split them.
-Correctness never depends on it: separate weights take two GEMMs.
+bias=True. Gated blocks keep w3 directly after w1 (b3 after b1) in one allocation, so that on CUDA
+one GEMM computes both projections (ffn_ext.projection); the two stay separate parameters (state
+dicts as LLaMA's), and the module re-joins them after .to() / .half() /
+load_state_dict(assign=True) / copy.deepcopy / unpickling split them. Correctness never depends on
+it: separate weights take two GEMMs.
 """
 
 import math
@@ -37,7 +38,8 @@ ACTIVATIONS = {
     "silu": ("silu", False),
 }
 
-# Model family -> (activation, bias): ../shared/REFERENCE.md, "Which models use which".
+# Model family -> (activation, bias): ../shared/REFERENCE.md, "Which models use which" (the
+# activation), the families' published configurations (the biases).
 PRESETS = {
     "llama": ("swiglu", False),
     "mistral": ("swiglu", False),
@@ -51,6 +53,9 @@ PRESETS = {
     "mt5": ("geglu_tanh", False),
     "glm": ("geglu", True),
     "gpt2": ("gelu_tanh", True),
+    "gpt-j": ("gelu", True),
+    "bloom": ("gelu", True),
+    "falcon": ("gelu", False),
     "bert": ("gelu", True),
     "roberta": ("gelu", True),
     "opt": ("relu", True),
@@ -95,14 +100,16 @@ class FeedForward(nn.Module):
             self.w1 = nn.Parameter(torch.empty(d_ff, d_model, **kw))
             self.register_parameter("w3", None)
         self.w2 = nn.Parameter(torch.empty(d_model, d_ff, **kw))
-        if bias:
-            self.b1 = nn.Parameter(torch.empty(d_ff, **kw))
-            self.b3 = nn.Parameter(torch.empty(d_ff, **kw)) if self.gated else None
-            self.b2 = nn.Parameter(torch.empty(d_model, **kw))
+        if bias and self.gated:
+            b13 = torch.empty(2 * d_ff, **kw)
+            self.b1, self.b3 = nn.Parameter(b13[:d_ff]), nn.Parameter(b13[d_ff:])
+        elif bias:
+            self.b1, self.b3 = nn.Parameter(torch.empty(d_ff, **kw)), None
         else:
-            self.b1 = self.b3 = self.b2 = None
+            self.b1 = self.b3 = None
+        self.b2 = nn.Parameter(torch.empty(d_model, **kw)) if bias else None
         self.reset_parameters()
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._join_w13())
+        self.register_load_state_dict_post_hook(FeedForward._after_load)
 
     @classmethod
     def from_preset(cls, name, d_model, d_ff, **kwargs):
@@ -124,28 +131,37 @@ class FeedForward(nn.Module):
                     bound = 1 / math.sqrt(w.shape[1])
                     nn.init.uniform_(b, -bound, bound)
 
+    @staticmethod
+    def _joined(a, b):
+        return (a.is_contiguous() and b.is_contiguous()
+                and a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+                and b.storage_offset() == a.storage_offset() + a.numel())
+
     def _join_w13(self):
-        """Put w3 directly after w1 in one allocation again (see the module docstring)."""
+        """Put w3 directly after w1 (and b3 after b1) in one allocation again (see the module
+        docstring). Loading with assign=True from memory-mapped weights therefore copies w1 and w3
+        once into memory of their own."""
         if not self.gated:
             return
-        w1, w3 = self.w1, self.w3
-        n = w1.numel()
-        if (
-            w1.is_contiguous()
-            and w3.is_contiguous()
-            and w1.untyped_storage().data_ptr() == w3.untyped_storage().data_ptr()
-            and w3.storage_offset() == w1.storage_offset() + n
-        ):
-            return
-        with torch.no_grad():
-            w13 = torch.cat([w1.detach(), w3.detach()])
-            w1.data = w13[: self.d_ff]
-            w3.data = w13[self.d_ff :]
+        for a, b in ((self.w1, self.w3), (self.b1, self.b3)):
+            if a is None or b is None or self._joined(a, b):
+                continue
+            with torch.no_grad():
+                ab = torch.cat([a.detach(), b.detach()])
+                a.data, b.data = ab[: a.shape[0]], ab[a.shape[0] :]
+
+    @staticmethod
+    def _after_load(module, _incompatible_keys):  # a function, not a lambda: modules pickle
+        module._join_w13()
 
     def _apply(self, fn, *args, **kwargs):
         super()._apply(fn, *args, **kwargs)
         self._join_w13()
         return self
+
+    def __setstate__(self, state):  # copy.deepcopy and unpickling give each parameter its own copy
+        super().__setstate__(state)
+        self._join_w13()
 
     def forward(self, x):
         if self.gated:

@@ -15,8 +15,8 @@ both projections (on CPU two GEMMs measured faster). Autograd reaches x, both we
 forms the packed gradient [dgate | dup] in one kernel and takes both weight gradients from one GEMM.
 
 Memory without autograd (torch.no_grad / inference_mode): beside the result ([..., d]), the call
-holds only the packed projections h ([M, 2d], M = x.numel() / in_features) and frees them before
-returning; nothing is kept. With autograd, h is saved for the backward (as eager PyTorch saves its
+holds only the two projections (2 M d elements, M = x.numel() / in_features; one packed [M, 2d]
+tensor on CUDA, two [M, d] ones on CPU) and frees them before returning; nothing is kept. With autograd, h is saved for the backward (as eager PyTorch saves its
 two projections). Checked on CUDA by tests/test_projection.py::test_cuda_inference_peak_memory.
 
 torch.autocast casts x, the weights and the biases as it casts torch.nn.functional.linear's.
@@ -33,8 +33,15 @@ __all__ = ["swiglu", "geglu", "reglu", "gated_linear", "ffn"]
 _ops = torch.ops.ffn_ext
 
 
+def _autocasting(x):
+    """Under torch.autocast the op's autocast kernel casts first; the checks then run in C++ (as
+    for F.linear, mixed dtypes are fine there)."""
+    return isinstance(x, torch.Tensor) and torch.is_autocast_enabled(x.device.type)
+
+
 def _gated(op, x, w1, w3, b1, b3, activation, beta=1.0):
-    check_projection(op, x, w1, w3, b1, b3, activation, beta)
+    if not _autocasting(x):
+        check_projection(op, x, w1, w3, b1, b3, activation, beta)
     return _ops.gated_linear(x, w1, w3, b1, b3, activation, float(beta))
 
 
@@ -76,15 +83,13 @@ def ffn(x, w1, w2, w3=None, b1=None, b2=None, b3=None, activation="silu"):
     """The feed-forward block. With w3: (act(x W1ᵀ + b1) ⊗ (x W3ᵀ + b3)) W2ᵀ + b2 (SwiGLU for
     activation="silu"); without: act(x W1ᵀ + b1) W2ᵀ + b2. w2 is [out_features, d]."""
     op = "ffn"
-    if w3 is None:
-        if b3 is not None:
-            raise ValueError("ffn_ext.ffn: b3 is the bias of w3, which is None (the block is ungated)")
-        check_projection(op, x, w1, w1, b1, None, activation, 1.0)
-        if activation == "swish":
-            raise ValueError("ffn_ext.ffn: activation='swish' needs a beta; use 'silu', or ffn_ext.swish directly")
-    else:
-        check_projection(op, x, w1, w3, b1, b3, activation, 1.0)
-    _check_down(op, w2, b2, x, w1.shape[0])
+    if w3 is None and b3 is not None:
+        raise ValueError("ffn_ext.ffn: b3 is the bias of w3, which is None (the block is ungated)")
+    if w3 is None and activation == "swish":
+        raise ValueError("ffn_ext.ffn: activation='swish' needs a beta; use 'silu', or ffn_ext.swish directly")
+    if not _autocasting(x):  # under autocast the ops cast and check (see _autocasting)
+        check_projection(op, x, w1, w1 if w3 is None else w3, b1, b3, activation, 1.0)
+        _check_down(op, w2, b2, x, w1.shape[0])
     if w3 is None:
         z = _UNGATED[activation](F.linear(x, w1, b1))
     else:

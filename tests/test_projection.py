@@ -83,18 +83,24 @@ def _gemm_scale(act, x, w1, w3, b1, b3):
 
 
 def assert_projection_accurate(y, act, x, w1, w3, b1, b3):
-    """Error <= 2x PyTorch's own same-dtype error + 1 ulp + a GEMM rounding term (our GEMMs may
-    sum in another order: one [2d] GEMM instead of two), eps * sqrt(K) * the GEMM scale."""
-    ref = _reference(act, x, w1, w3, b1, b3)
+    """Error <= 2x PyTorch's own same-dtype error + 1 ulp of the result, plus what the two roundings
+    of the projections to the dtype and the GEMMs' summation order can move it (our GEMMs may sum in
+    another order: one [2d] GEMM instead of two): |f'(g)||u| ulp(g) + |f(g)| ulp(u), and
+    4 eps_acc sqrt(K) times the GEMM scale, eps_acc the accumulation precision (float32 for the
+    half types, as cuBLAS and ATen's CPU GEMMs accumulate)."""
+    f, d1 = ACTS[act][0], ACTS[act][1]
+    g, u = _lin64(x, w1, b1), _lin64(x, w3, b3)
+    ref = f(g) * u
     assert y.shape == ref.shape and y.dtype == x.dtype
     err = (y.detach().double().cpu() - ref).abs()
-    k = x.shape[-1]
-    gemm = 4 * torch.finfo(y.dtype).eps * math.sqrt(k) * _gemm_scale(act, x, w1, w3, b1, b3)
+    acc = torch.float64 if y.dtype == torch.float64 else torch.float32
+    gemm = 4 * torch.finfo(acc).eps * math.sqrt(x.shape[-1]) * _gemm_scale(act, x, w1, w3, b1, b3)
     if y.dtype == torch.float64:
         bound = gemm + 1e-300
     else:
         own = (_own(act, x, w1, w3, b1, b3).detach().double().cpu() - ref).abs()
-        bound = 2 * own + ulp(ref, y.dtype) + gemm
+        h_round = d1(g).abs() * u.abs() * ulp(g, y.dtype) + f(g).abs() * ulp(u, y.dtype)
+        bound = 2 * own + ulp(ref, y.dtype) + h_round + gemm
     bad = ~(err <= bound)
     assert not bad.any(), (
         f"{int(bad.sum())} of {bad.numel()} out of tolerance ({y.dtype}, {act}); max err "
@@ -177,6 +183,27 @@ def test_gradgradcheck(call, device):
     x = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
     w1, w3, b1, b3 = _weights(4, 5, torch.float64, device, False, "both", requires_grad=True)
     assert torch.autograd.gradgradcheck(fn, (x, w1, w3, b1, b3))
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_second_order_with_a_dependent_incoming_gradient(create_graph, device):
+    """A gradient penalty: the first backward's incoming gradient (2y for sum(y^2)) depends on x and
+    the weights itself, and the second order must count that path once (against eager autograd in
+    float64)."""
+    x = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
+    w1, w3, b1, b3 = _weights(4, 5, torch.float64, device, False, "both", requires_grad=True)
+    ins = (x, w1, w3, b1, b3)
+
+    def second(fn):
+        y = fn(*ins)
+        gs = torch.autograd.grad(y.square().sum(), ins, create_graph=True)
+        penalty = sum(g.square().sum() for g in gs)
+        return torch.autograd.grad(penalty, ins, create_graph=create_graph)
+
+    got = second(ffn_ext.swiglu)
+    want = second(lambda *a: _own("silu", *a))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=1e-10)
 
 
 def test_third_order_refused(device):
@@ -309,6 +336,12 @@ def test_autocast_like_linear(dev):
     assert y.dtype == dtype and y64.dtype == torch.float64
     want = ffn_ext.swiglu(x.to(dtype), w1.to(dtype), w3.to(dtype), b1.to(dtype), b3.to(dtype))
     torch.testing.assert_close(y, want, rtol=0, atol=0)
+    # mixed dtypes are cast too, as F.linear's are (the Python checks leave them to the op)
+    with torch.autocast(dev, dtype=dtype):
+        ym = ffn_ext.swiglu(x.to(dtype), w1, w3, b1, b3)
+        zm = ffn_ext.ffn(x.to(dtype), w1, torch.randn(16, 8, device=dev), w3, b1, None, b3)
+    torch.testing.assert_close(ym, want, rtol=0, atol=0)
+    assert zm.dtype == dtype
     # training under autocast: gradients reach the fp32 leaves in fp32
     xg = x.clone().requires_grad_(True)
     with torch.autocast(dev, dtype=dtype):
@@ -339,19 +372,28 @@ def test_ffn_block(gated, activation, device):
 
 
 # ---- modules -------------------------------------------------------------------------------------------
-# preset -> the float64 formula of its block (independent of ffn_ext.nn's tables)
+# preset -> (the float64 formula of its block, gated, biases), written from REFERENCE.md's table
+# (activations) and the families' configurations (biases), independently of ffn_ext.nn's tables.
 PRESET_FORMULAS = {
-    "llama": (R.silu, True), "mistral": (R.silu, True), "qwen": (R.silu, True), "palm": (R.silu, True),
-    "gemma": (R.gelu_tanh, True), "t5-v1.1": (R.gelu_tanh, True), "glm": (R.gelu, True),
-    "gpt2": (R.gelu_tanh, False), "bert": (R.gelu, False), "opt": (R.relu, False),
+    "llama": (R.silu, True, False), "mistral": (R.silu, True, False), "mixtral": (R.silu, True, False),
+    "qwen": (R.silu, True, False), "deepseek": (R.silu, True, False), "palm": (R.silu, True, False),
+    "gemma": (R.gelu_tanh, True, False), "t5-v1.1": (R.gelu_tanh, True, False),
+    "flan-t5": (R.gelu_tanh, True, False), "mt5": (R.gelu_tanh, True, False), "glm": (R.gelu, True, True),
+    "gpt2": (R.gelu_tanh, False, True), "gpt-j": (R.gelu, False, True), "bloom": (R.gelu, False, True),
+    "falcon": (R.gelu, False, False), "bert": (R.gelu, False, True), "roberta": (R.gelu, False, True),
+    "opt": (R.relu, False, True), "t5": (R.relu, False, False), "transformer": (R.relu, False, True),
 }
+
+
+def test_every_preset_is_tested():
+    assert set(ffn_ext.nn.PRESETS) == set(PRESET_FORMULAS)
 
 
 @pytest.mark.parametrize("name", list(PRESET_FORMULAS))
 def test_presets(name, device):
-    f, gated = PRESET_FORMULAS[name]
+    f, gated, bias = PRESET_FORMULAS[name]
     m = ffn_ext.nn.FeedForward.from_preset(name, 16, 40, device=device, dtype=torch.float64)
-    assert (m.w3 is not None) == gated
+    assert (m.w3 is not None) == gated and (m.b1 is not None) == bias and (m.b2 is not None) == bias
     x = torch.randn(3, 16, dtype=torch.float64, device=device)
     z = f(_lin64(x, m.w1, m.b1))
     if gated:
@@ -384,6 +426,22 @@ def test_feedforward_parameters_and_layout(device):
     # training: the gradients land on w1, w3, w2
     m2(x).sum().backward()
     assert all(p.grad is not None for p in m2.parameters())
+
+
+def test_feedforward_copies_and_pickles_joined(device):
+    import copy
+    import io
+
+    m = ffn_ext.nn.FeedForward(8, 12, "geglu", bias=True, device=device)
+    x = torch.randn(3, 8, device=device)
+    buf = io.BytesIO()
+    torch.save(m, buf)
+    buf.seek(0)
+    for m2 in (copy.deepcopy(m), torch.load(buf, weights_only=False)):
+        for a, b in ((m2.w1, m2.w3), (m2.b1, m2.b3)):
+            assert a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+            assert b.storage_offset() == a.storage_offset() + a.numel()
+        torch.testing.assert_close(m2(x), m(x), rtol=0, atol=0)
 
 
 def test_activation_modules(device):

@@ -25,10 +25,11 @@ def _compiler():
 @pytest.mark.skipif(_compiler() is None, reason="no host C++ compiler on PATH")
 def test_row_kernel_covers_every_element_once(tmp_path):
     exe = tmp_path / "test_row_kernel"
-    subprocess.run([_compiler(), "-std=c++20", "-O1", "-Wno-unknown-pragmas",
-                    f"-I{ROOT / 'csrc' / 'include'}", f"-I{ROOT / 'csrc' / 'cuda'}",
-                    str(ROOT / "tests" / "cpp" / "test_row_kernel.cpp"), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
+    c = subprocess.run([_compiler(), "-std=c++20", "-O1", "-Wno-unknown-pragmas",
+                        f"-I{ROOT / 'csrc' / 'include'}", f"-I{ROOT / 'csrc' / 'cuda'}",
+                        str(ROOT / "tests" / "cpp" / "test_row_kernel.cpp"), "-o", str(exe)],
+                       capture_output=True, text=True)
+    assert c.returncode == 0, c.stderr[-4000:]
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
     failures = [line for line in r.stdout.splitlines() if line.startswith("FAIL")]
     assert r.returncode == 0 and not failures, "\n".join(failures) or r.stdout[-2000:] + r.stderr[-2000:]

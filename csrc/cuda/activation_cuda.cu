@@ -125,9 +125,10 @@ bool exact_lowp() {
   return v;
 }
 
-// Operands in rl's row layout (outputs first, then inputs), all stored as scalar_t.
+// Operands in rl's row layout (outputs first, then inputs), all stored as scalar_t. Returns false,
+// launching nothing, for rows too short for the row kernel (rows_suit_row_kernel).
 template <typename scalar_t, typename W, typename F>
-void launch_rows(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
+bool launch_rows(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
                  const RowLayout& rl, cudaStream_t stream, int device) {
   RowArgs args{};
   const size_t no = outs.size();
@@ -140,6 +141,7 @@ void launch_rows(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::T
     args.in_stride[k] = rl.row_stride[no + k];
   }
   const int vec = row_vec<scalar_t>(args, F::NIN, F::NOUT, rl.rows);
+  if (!rows_suit_row_kernel(rl.rows, rl.d / vec)) return false;
   auto go = [&](auto vec_tag) {
     constexpr int VEC = decltype(vec_tag)::value;
     const RowGeometry g = row_geometry(rl.rows, rl.d / VEC, sm_count(device), grid_cap(device));
@@ -155,6 +157,7 @@ void launch_rows(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::T
     go(std::integral_constant<int, 1>{});
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return true;
 }
 
 template <typename scalar_t, typename W, typename F>
@@ -206,7 +209,7 @@ struct CudaEngine {
           using W = decltype(w_tag);
           if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
                         std::is_same_v<scalar_t, opmath_t>) {
-            if (rows) return launch_rows<scalar_t, W>(f, outs, ins, rl, stream, device);
+            if (rows && launch_rows<scalar_t, W>(f, outs, ins, rl, stream, device)) return;
           }
           launch_strided<scalar_t, W>(f, outs, ins, n, stream, device);
         };

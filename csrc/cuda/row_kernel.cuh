@@ -11,9 +11,10 @@
 //
 // Geometry (row_geometry) is chosen from the shape: at full size a block is 256 threads and one
 // tile of 256 * UNROLL packs, as PyTorch's element-wise kernels launch; when that would give fewer
-// blocks than the GPU has multiprocessors (decode: a few rows of a few thousand elements), blocks
-// shrink to 128, 64, then 32 threads, so that the tiles of a row spread over more multiprocessors
-// instead of leaving them idle. Column tiles are balanced (tile width = ceil(packs / tiles)).
+// blocks than the GPU has multiprocessors (decode: a few rows of a few thousand elements), or when
+// a row is short enough for half a block, blocks shrink to 128, 64, then 32 threads, so that the
+// tiles of a row spread over more multiprocessors and few threads idle. Column tiles are balanced
+// (tile width = ceil(packs / tiles)).
 #pragma once
 
 #include <algorithm>
@@ -59,13 +60,22 @@ inline RowGeometry row_geometry(int64_t rows, int64_t packs, int sms,
     const int64_t per = int64_t(threads) * kUnroll;
     return std::max<int64_t>(1, (packs + per - 1) / per);
   };
-  while (g.threads > kMinThreads && tiles_at(g.threads) * rows < sms) g.threads /= 2;
+  // Halve the block while the GPU would have fewer blocks than multiprocessors, or while half the
+  // block would cover the whole row (short rows would leave threads idle).
+  while (g.threads > kMinThreads &&
+         (tiles_at(g.threads) * rows < sms || int64_t(g.threads / 2) * kUnroll >= packs))
+    g.threads /= 2;
   g.col_tiles = tiles_at(g.threads);
   g.tile_packs = (packs + g.col_tiles - 1) / g.col_tiles;
   g.grid_x = std::max<int64_t>(1, std::min(g.col_tiles, max_grid_x));
   g.grid_y = std::max<int64_t>(1, std::min(rows, kMaxGridY));
   return g;
 }
+
+// Rows shorter than kMinRowPacks packs would leave most of even a 32-thread block idle (one block
+// per row); the engine gives such layouts (many rows of a few elements) to its strided kernel.
+constexpr int64_t kMinRowPacks = 16;
+inline bool rows_suit_row_kernel(int64_t rows, int64_t packs) { return rows == 1 || packs >= kMinRowPacks; }
 
 // The share of thread `tid` of block (bx, by) in a launch of geometry g. W is the type the functor
 // computes in (op-math, or FastFloat for fp16/bf16), opmath_t the type storage values convert

@@ -4,6 +4,7 @@
 // a capped grid). A counting functor records how often each element is computed: the test fails
 // unless every element of the [rows, d] region is computed exactly once, its outputs are right,
 // and nothing outside the region is written. Torch-free; run by ctest; prints "N passed, M failed".
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -102,10 +103,16 @@ void run_case(const std::string& name, const Case& cs) {
   if (g.tile_packs > int64_t(g.threads) * kUnroll) why = "a tile wider than its block covers";
   if (g.col_tiles * g.tile_packs < packs) why = "tiles do not cover the row";
   if (g.grid_y > kMaxGridY || g.grid_x > cs.max_grid_x) why = "grid past its limit";
-  // The geometry rule: blocks shrink only while there are fewer blocks than multiprocessors.
-  if (g.threads < kMaxThreads && g.col_tiles * rows >= cs.sms &&
-      ((packs + 2 * g.threads * kUnroll - 1) / (2 * g.threads * kUnroll)) * rows >= cs.sms)
-    why = "blocks shrunk although the larger ones filled the GPU";
+  // The geometry rule: blocks shrink only while the larger ones would be fewer than the
+  // multiprocessors, or half of the larger one would cover the row.
+  if (g.threads < kMaxThreads) {
+    const int64_t larger = 2 * g.threads;
+    const int64_t tiles = std::max<int64_t>(1, (packs + larger * kUnroll - 1) / (larger * kUnroll));
+    if (!(tiles * rows < cs.sms || int64_t(g.threads) * kUnroll >= packs))
+      why = "blocks shrunk although the larger ones filled the GPU and their rows";
+  }
+  if (g.threads > kMinThreads && int64_t(g.threads / 2) * kUnroll >= packs)
+    why = "a block larger than its row needs";
   for (int64_t i = 0; i < n && why.empty(); ++i)
     if (counts[i] != 1) why = "element " + std::to_string(i) + " computed " + std::to_string(counts[i]) + " times";
   for (int64_t r = 0; r < rows && why.empty(); ++r)
