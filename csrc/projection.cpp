@@ -31,6 +31,7 @@
 #include <torch/library.h>
 
 #include <array>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -136,8 +137,17 @@ void linear_into(Tensor out, const Tensor& x2d, const Tensor& w, const Tensor& b
 // On CPU it does not: one [2048 x 1024] x [1024 x 7168] fp32 GEMM took 178-180 ms against 156-164
 // ms for the two [.. x 3584] halves (2-core AVX-512 EPYC, torch 2.14.1, 2026-11-26), so CPU
 // always runs two. On CUDA one cuBLAS call replaces two (one launch less at decode sizes).
+//
+// FFN_EXT_CPU_AS_CUDA=1 makes the CPU take the CUDA choices here and in gated_linear (one packed h,
+// one GEMM for adjacent weights), so that tests/ can check those paths where no GPU is present.
+// Read on every call (a getenv), so that a test can set it for a while.
+bool cpu_as_cuda() {
+  const char* s = std::getenv("FFN_EXT_CPU_AS_CUDA");
+  return s != nullptr && s[0] == '1';
+}
+
 Tensor fused_weights(const Tensor& w1, const Tensor& w3) {
-  return w1.is_cuda() ? adjacent(w1, w3) : Tensor();
+  return w1.is_cuda() || cpu_as_cuda() ? adjacent(w1, w3) : Tensor();
 }
 
 Tensor packed_projection(const Tensor& x2d, const Tensor& w1, const Tensor& w3,
@@ -198,7 +208,7 @@ Tensor gating(const Tensor& gate, const Tensor& up, Str act, double beta) {
 // no such cost, and keeps the packed h and its single GEMM.
 Tensor gated_linear(const Tensor& x, const Tensor& w1, const Tensor& w3, const OptTensor& b1,
                     const OptTensor& b3, Str act, double beta) {
-  if (x.is_cuda()) return std::get<0>(forward_impl(kOp, x, w1, w3, b1, b3, act, beta));
+  if (x.is_cuda() || cpu_as_cuda()) return std::get<0>(forward_impl(kOp, x, w1, w3, b1, b3, act, beta));
   check_projection(kOp, x, w1, w3, b1, b3, act, beta);
   const Tensor x2d = rows_of(x);
   const int64_t d = w1.size(0);

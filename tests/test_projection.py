@@ -109,11 +109,22 @@ def assert_projection_accurate(y, act, x, w1, w3, b1, b3):
     )
 
 
+@pytest.fixture(params=["native", "cpu_as_cuda"])
+def paths(request, monkeypatch, device):
+    """On CPU, also run the CUDA path's choices (packed h, one GEMM for adjacent weights):
+    FFN_EXT_CPU_AS_CUDA=1 (csrc/projection.cpp)."""
+    if request.param == "cpu_as_cuda":
+        if device != "cpu":
+            pytest.skip("the CUDA path itself runs on CUDA")
+        monkeypatch.setenv("FFN_EXT_CPU_AS_CUDA", "1")
+    return request.param
+
+
 @pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
 @pytest.mark.parametrize("bias", ["none", "both", "b1", "b3"])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("call", list(CALLS))
-def test_values(call, dtype, bias, adjacent, device):
+def test_values(call, dtype, bias, adjacent, device, paths):
     fn, act = CALLS[call]
     x = torch.randn(2, 5, 48, dtype=dtype, device=device)
     w1, w3, b1, b3 = _weights(40, 48, dtype, device, adjacent, bias)
@@ -123,7 +134,7 @@ def test_values(call, dtype, bias, adjacent, device):
 
 
 @pytest.mark.parametrize("shape", [(48,), (7, 48), (2, 3, 4, 48), (0, 48), (3, 0, 48)], ids=str)
-def test_leading_shapes(shape, device):
+def test_leading_shapes(shape, device, paths):
     x = torch.randn(shape, device=device)
     w1, w3, b1, b3 = _weights(24, 48, torch.float32, device, bias="both")
     y = ffn_ext.swiglu(x, w1, w3, b1, b3)
@@ -139,7 +150,7 @@ def test_non_contiguous_x_and_weights(device):
     assert_projection_accurate(y, "silu", x, w1, w3, None, None)
 
 
-def test_adjacent_weights_match_separate(device):
+def test_adjacent_weights_match_separate(device, paths):
     x = torch.randn(9, 32, device=device, dtype=torch.float64)
     w1, w3, b1, b3 = _weights(16, 32, torch.float64, device, adjacent=True)
     y_adj = ffn_ext.swiglu(x, w1, w3, b1, b3)
@@ -150,7 +161,7 @@ def test_adjacent_weights_match_separate(device):
 # ---- gradients -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
 @pytest.mark.parametrize("call", list(CALLS))
-def test_gradcheck_every_input(call, adjacent, device):
+def test_gradcheck_every_input(call, adjacent, device, paths):
     fn = CALLS[call][0]
     x = torch.randn(2, 3, 6, dtype=torch.float64, device=device, requires_grad=True)
     w1, w3, b1, b3 = _weights(5, 6, torch.float64, device, adjacent, "both", requires_grad=True)
@@ -216,7 +227,7 @@ def test_third_order_refused(device):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
-def test_backward_values(dtype, device):
+def test_backward_values(dtype, device, paths):
     """Gradients in fp32/bf16 against float64 autograd of the formula: at most twice PyTorch's own
     same-dtype error plus 8 eps of the gradient's largest value."""
     x = torch.randn(6, 32, dtype=dtype, device=device)
