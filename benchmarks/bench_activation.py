@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import add_common_args, setup, print_row, save  # noqa: E402
+from common import DTYPES, add_common_args, setup, print_row, save  # noqa: E402
 
 aten = torch.ops.aten
 ops = torch.ops.ffn_ext
@@ -47,7 +47,6 @@ OPS = {
     "swish": (lambda x: ops.swish(x, BETA), lambda g, x: ops.swish_backward(g, x, BETA), _swish_eager, _swish_bwd_eager),
     "relu": (ops.relu, ops.relu_backward, torch.relu, lambda g, x: aten.threshold_backward(g, x, 0)),
 }
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def count(cfg):

@@ -28,9 +28,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import add_common_args, peak_mb, print_row, save, setup  # noqa: E402
+from common import DTYPES, add_common_args, peak_mb, print_row, save, setup  # noqa: E402
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 try:  # Liger-Kernel (Triton, CUDA only); optional
     from liger_kernel.transformers.swiglu import LigerSwiGLUMLP  # type: ignore

@@ -29,9 +29,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import add_common_args, graph_time, peak_mb, print_row, save, setup  # noqa: E402
+from common import DTYPES, add_common_args, graph_time, peak_mb, print_row, save, setup  # noqa: E402
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
 
 try:  # Liger-Kernel (Triton, CUDA only); optional

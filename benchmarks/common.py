@@ -18,6 +18,9 @@ import time
 import torch
 
 
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 class Timer:
     def __init__(self, device, reps=20, warmup=3):
         self.device = torch.device(device)

@@ -19,6 +19,8 @@
 #include <string>
 #include <tuple>
 
+#include "ffn_ext/op_support.h"
+
 namespace ffn_ext {
 namespace {
 
@@ -26,12 +28,6 @@ using torch::autograd::AutogradContext;
 using torch::autograd::Function;
 using torch::autograd::variable_list;
 using at::Tensor;
-
-// A typed handle of ffn_ext::<name>.<overload>, looked up once per call site.
-#define FFN_OP(var, name, overload, Sig)                                                   \
-  static const auto var = c10::Dispatcher::singleton()                                     \
-                              .findSchemaOrThrow("ffn_ext::" name, overload)                \
-                              .typed<Sig>()
 
 using Str = c10::string_view;
 using Unary = Tensor(const Tensor&);
@@ -63,11 +59,6 @@ using PackedBwd2 = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, cons
                               ": third-order gradients are not implemented (ffn_ext's "
                               "activations are differentiable twice)");
 }
-
-// The op's kernel below autograd (what every forward runs).
-struct BelowAutograd {
-  at::AutoDispatchBelowADInplaceOrView guard;
-};
 
 // ---- GELU --------------------------------------------------------------------------------------
 struct GeluFn : Function<GeluFn> {
@@ -349,10 +340,6 @@ FFN_DOUBLE_BACKWARD_FN(ActAndMulPackedDoubleBackwardFn, "act_and_mul_packed_doub
 // With no gradient to record (grad mode off, or no input requiring grad) the kernel is called
 // directly: Function::apply allocates a graph node on every call, ~0.9 us of the ~2.8 us a small
 // ffn_ext.relu cost from Python on this project's CPU machine (2026-11-26).
-template <class... Ts>
-bool records_grad(const Ts&... ts) {
-  return at::GradMode::is_enabled() && (... || ts.requires_grad());
-}
 #define FFN_DIRECT_IF_NO_GRAD(name, overload, Sig, tensors, ...) \
   if (!records_grad tensors) {                                   \
     FFN_OP(direct_, name, overload, Sig);                        \
@@ -440,7 +427,7 @@ Tensor act_and_mul_packed(const Tensor& h, Str act, double beta) {
 // out is bumped, since out is written in place.
 Tensor& act_and_mul_packed_out(const Tensor& h, Str act, double beta, Tensor& out) {
   FFN_OP(k, "act_and_mul_packed", "out", PackedOut);
-  TORCH_CHECK(!(at::GradMode::is_enabled() && (h.requires_grad() || out.requires_grad())),
+  TORCH_CHECK(!records_grad(h, out),
               "ffn_ext.act_and_mul_packed: out= does not support autograd (h or out requires "
               "grad); call it without out=, or under torch.no_grad() / torch.inference_mode()");
   {

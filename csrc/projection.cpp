@@ -40,6 +40,7 @@
 
 #include "ffn_ext/checks.h"
 #include "ffn_ext/gating_ops.h"  // gate_desc: the activation names
+#include "ffn_ext/op_support.h"
 
 namespace ffn_ext {
 namespace {
@@ -57,9 +58,7 @@ bool given(const OptTensor& t) { return t.has_value() && t->defined(); }
 
 // ---- checks (ffn_ext/_checks.py repeats them with the same texts for the fake kernels) ---------
 void check_weight(std::string_view op, const char* name, const Tensor& w, const Tensor& x) {
-  check_float_tensor(op, name, w);
-  check_same_device(op, name, w, "x", x);
-  check_same_dtype(op, name, w, "x", x);
+  check_same_kind(op, name, w, "x", x);
   TORCH_CHECK_VALUE(w.dim() == 2 && w.size(1) == x.size(-1), "ffn_ext.", op, ": ", name,
                     " must be [out_features, in_features] with in_features = x.shape[-1] = ",
                     std::to_string(x.size(-1)), ", got shape ", shape_str(w.sizes()),
@@ -69,9 +68,7 @@ void check_weight(std::string_view op, const char* name, const Tensor& w, const 
 void check_bias(std::string_view op, const char* name, const OptTensor& b, const Tensor& x,
                 int64_t d) {
   if (!given(b)) return;
-  check_float_tensor(op, name, *b);
-  check_same_device(op, name, *b, "x", x);
-  check_same_dtype(op, name, *b, "x", x);
+  check_same_kind(op, name, *b, "x", x);
   TORCH_CHECK_VALUE(b->dim() == 1 && b->size(0) == d, "ffn_ext.", op, ": ", name,
                     " must be [out_features] = [", std::to_string(d), "], got shape ",
                     shape_str(b->sizes()));
@@ -169,17 +166,16 @@ std::vector<int64_t> out_shape(const Tensor& x, int64_t d) {
   return s;
 }
 
+using GatedLinearSig = Tensor(const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
+                              const OptTensor&, Str, double);
+
 Tensor packed_gating(const Tensor& h, Str act, double beta) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("ffn_ext::act_and_mul_packed", "")
-                             .typed<Tensor(const Tensor&, Str, double)>();
+  FFN_OP(op, "act_and_mul_packed", "", Tensor(const Tensor&, Str, double));
   return op.call(h, act, beta);
 }
 
 Tensor packed_gating_backward(const Tensor& grad, const Tensor& h, Str act, double beta) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("ffn_ext::act_and_mul_packed_backward", "")
-                             .typed<Tensor(const Tensor&, const Tensor&, Str, double)>();
+  FFN_OP(op, "act_and_mul_packed_backward", "", Tensor(const Tensor&, const Tensor&, Str, double));
   return op.call(grad, h, act, beta);
 }
 
@@ -194,9 +190,7 @@ std::tuple<Tensor, Tensor> forward_impl(std::string_view op, const Tensor& x, co
 }
 
 Tensor gating(const Tensor& gate, const Tensor& up, Str act, double beta) {
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("ffn_ext::act_and_mul", "")
-                             .typed<Tensor(const Tensor&, const Tensor&, Str, double)>();
+  FFN_OP(op, "act_and_mul", "", Tensor(const Tensor&, const Tensor&, Str, double));
   return op.call(gate, up, act, beta);
 }
 
@@ -238,16 +232,12 @@ Grads3 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& 
   check_projection(op, x, w1, w3, b1, b3, act, beta);
   const int64_t d = w1.size(0);
   const std::vector<int64_t> ys = out_shape(x, d);
-  check_float_tensor(op, "grad", grad);
-  check_same_device(op, "grad", grad, "x", x);
-  check_same_dtype(op, "grad", grad, "x", x);
+  check_same_kind(op, "grad", grad, "x", x);
   TORCH_CHECK_VALUE(grad.sizes().equals(ys), "ffn_ext.", op, ": grad must have shape ",
                     shape_str(ys), ", got ", shape_str(grad.sizes()));
   const Tensor x2d = rows_of(x);
   const std::vector<int64_t> hs = {x2d.size(0), 2 * d};
-  check_float_tensor(op, "h", h);
-  check_same_device(op, "h", h, "x", x);
-  check_same_dtype(op, "h", h, "x", x);
+  check_same_kind(op, "h", h, "x", x);
   TORCH_CHECK_VALUE(h.sizes().equals(hs), "ffn_ext.", op, ": h must have shape ", shape_str(hs),
                     ", got ", shape_str(h.sizes()));
 
@@ -271,28 +261,21 @@ Grads3 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& 
 }
 
 // ---- autograd ------------------------------------------------------------------------------------
-struct BelowAutograd {
-  at::AutoDispatchBelowADInplaceOrView guard;
-};
-
 OptTensor opt(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
 Tensor tensor_or_undefined(const OptTensor& t) { return given(t) ? *t : Tensor(); }
 
+using ForwardSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
+                                               const OptTensor&, const OptTensor&, Str, double);
+
 const auto& forward_op() {
-  static const auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("ffn_ext::gated_linear_forward", "")
-          .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                            const OptTensor&, const OptTensor&, Str, double)>();
+  FFN_OP(op, "gated_linear_forward", "", ForwardSig);
   return op;
 }
 
 const auto& backward_op() {
-  static const auto op =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("ffn_ext::gated_linear_backward", "")
-          .typed<Grads3(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                        const OptTensor&, const OptTensor&, Str, double, std::array<bool, 3>)>();
+  FFN_OP(op, "gated_linear_backward", "",
+         Grads3(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                const OptTensor&, const OptTensor&, Str, double, std::array<bool, 3>));
   return op;
 }
 
@@ -432,14 +415,8 @@ struct GatedLinearBackwardFn : Function<GatedLinearBackwardFn> {
 
 Tensor gated_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3,
                              const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
-  const bool grad = at::GradMode::is_enabled() &&
-                    (x.requires_grad() || w1.requires_grad() || w3.requires_grad() ||
-                     (given(b1) && b1->requires_grad()) || (given(b3) && b3->requires_grad()));
-  if (!grad) {
-    static const auto op = c10::Dispatcher::singleton()
-                               .findSchemaOrThrow("ffn_ext::gated_linear", "")
-                               .typed<Tensor(const Tensor&, const Tensor&, const Tensor&,
-                                             const OptTensor&, const OptTensor&, Str, double)>();
+  if (!records_grad(x, w1, w3, b1, b3)) {
+    FFN_OP(op, "gated_linear", "", GatedLinearSig);
     BelowAutograd below;
     return op.call(x, w1, w3, b1, b3, act, beta);
   }
@@ -451,11 +428,7 @@ Grads3 gated_linear_backward_autograd(const Tensor& grad, const Tensor& h, const
                                       const Tensor& w1, const Tensor& w3, const OptTensor& b1,
                                       const OptTensor& b3, Str act, double beta,
                                       std::array<bool, 3> mask) {
-  const bool records = at::GradMode::is_enabled() &&
-                       (grad.requires_grad() || x.requires_grad() || w1.requires_grad() ||
-                        w3.requires_grad() || (given(b1) && b1->requires_grad()) ||
-                        (given(b3) && b3->requires_grad()));
-  if (!records) {
+  if (!records_grad(grad, x, w1, w3, b1, b3)) {
     BelowAutograd below;
     return backward_op().call(grad, h, x, w1, w3, b1, b3, act, beta, mask);
   }
@@ -469,9 +442,7 @@ std::tuple<Tensor, Tensor> gated_linear_forward_autograd(const Tensor& x, const 
                                                          const Tensor& w3, const OptTensor& b1,
                                                          const OptTensor& b3, Str act,
                                                          double beta) {
-  const bool any = x.requires_grad() || w1.requires_grad() || w3.requires_grad() ||
-                   (given(b1) && b1->requires_grad()) || (given(b3) && b3->requires_grad());
-  TORCH_CHECK(!(at::GradMode::is_enabled() && any),
+  TORCH_CHECK(!records_grad(x, w1, w3, b1, b3),
               "ffn_ext.gated_linear_forward is internal to ffn_ext.gated_linear's autograd and "
               "has no gradient of its own; differentiate ffn_ext.gated_linear");
   BelowAutograd below;
@@ -484,10 +455,7 @@ Tensor gated_linear_autocast(const Tensor& x, const Tensor& w1, const Tensor& w3
                              const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
   c10::impl::ExcludeDispatchKeyGuard no_autocast(at::autocast::get_autocast_dispatch_key_from_device_type(DT));
   const at::ScalarType to = at::autocast::get_lower_precision_fp_from_device_type(DT);
-  static const auto op = c10::Dispatcher::singleton()
-                             .findSchemaOrThrow("ffn_ext::gated_linear", "")
-                             .typed<Tensor(const Tensor&, const Tensor&, const Tensor&,
-                                           const OptTensor&, const OptTensor&, Str, double)>();
+  FFN_OP(op, "gated_linear", "", GatedLinearSig);
   using at::autocast::cached_cast;
   return op.call(cached_cast(to, x, DT), cached_cast(to, w1, DT), cached_cast(to, w3, DT),
                  cached_cast(to, b1, DT), cached_cast(to, b3, DT), act, beta);

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from . import functional as _F
+from .projection import _UNGATED
 
 __all__ = ["FeedForward", "GELU", "SiLU", "Swish", "ReLU", "PRESETS", "ACTIVATIONS"]
 
@@ -61,13 +62,6 @@ PRESETS = {
     "opt": ("relu", True),
     "t5": ("relu", False),
     "transformer": ("relu", True),
-}
-
-_UNGATED = {
-    "gelu": lambda t: _ops.gelu(t, "none"),
-    "gelu_tanh": lambda t: _ops.gelu(t, "tanh"),
-    "relu": _ops.relu,
-    "silu": _ops.silu,
 }
 
 

@@ -66,24 +66,25 @@ FFN_EXT_CUDA_EXACT_LOWP=1 timeout ${EXACT_TIMEOUT:-20} python3 -m pytest "$SRC/t
 echo "exit $?"; tail -2 "$LOG/tests_exact_lowp.log"
 
 pack
+# sanitize SECONDS TOOL TEST_FILE LOG_NAME K_EXPRESSION: compute-sanitizer over some test cases.
+sanitize() {
+  timeout "$1" compute-sanitizer --tool "$2" --error-exitcode 1 python3 -m pytest "$SRC/tests/$3" -q -x \
+    -p no:cacheprovider -k "$5" > "$LOG/$4.log" 2>&1
+  echo "exit $?"; tail -3 "$LOG/$4.log"
+}
+
 step compute-sanitizer memcheck
-timeout ${SAN_TIMEOUT:-30} compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_maths.py" -q -x \
-  -p no:cacheprovider -k "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor) and (float32 or bfloat16)}" \
-  > "$LOG/memcheck.log" 2>&1
-echo "exit $?"; tail -3 "$LOG/memcheck.log"
+sanitize ${SAN_TIMEOUT:-30} memcheck test_maths.py memcheck \
+  "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor) and (float32 or bfloat16)}"
 
 pack
 step "compute-sanitizer memcheck (gating: row kernel layouts and row counts)"
-timeout ${SAN_TIMEOUT:-30} compute-sanitizer --tool memcheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_gating.py" -q -x \
-  -p no:cacheprovider -k "cuda and ((two_tensors or packed_sizes or row_counts or sliced_semantics) and (float32 or bfloat16) or views or out_variant)" \
-  > "$LOG/memcheck_gating.log" 2>&1
-echo "exit $?"; tail -3 "$LOG/memcheck_gating.log"
+sanitize ${SAN_TIMEOUT:-30} memcheck test_gating.py memcheck_gating \
+  "cuda and ((two_tensors or packed_sizes or row_counts or sliced_semantics) and (float32 or bfloat16) or views or out_variant)"
 
 pack
 step "compute-sanitizer racecheck (gating)"
-timeout ${RACE_TIMEOUT:-30} compute-sanitizer --tool racecheck --error-exitcode 1 python3 -m pytest "$SRC/tests/test_gating.py" -q -x \
-  -p no:cacheprovider -k "cuda and (two_tensors or packed) and (float32 or bfloat16)" > "$LOG/racecheck.log" 2>&1
-echo "exit $?"; tail -3 "$LOG/racecheck.log"
+sanitize ${RACE_TIMEOUT:-30} racecheck test_gating.py racecheck "cuda and (two_tensors or packed) and (float32 or bfloat16)"
 
 pack
 step "benchmark suite (benchmarks/run_all.py: activation, gating, projection, block)"

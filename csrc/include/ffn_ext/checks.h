@@ -81,13 +81,20 @@ inline void check_same_shape(std::string_view op, std::string_view arg, const at
                     " and ", shape_str(ref.sizes()));
 }
 
-// A second tensor that pairs element-wise with x (a gradient): float, same device, dtype, shape.
-inline void check_like(std::string_view op, std::string_view arg, const at::Tensor& t,
-                       const at::Tensor& x) {
+// A float tensor on ref's device with ref's dtype (ffn_ext/_checks.py: check_same_kind).
+inline void check_same_kind(std::string_view op, std::string_view arg, const at::Tensor& t,
+                            std::string_view ref_arg, const at::Tensor& ref) {
   check_float_tensor(op, arg, t);
-  check_same_device(op, arg, t, "x", x);
-  check_same_dtype(op, arg, t, "x", x);
-  check_same_shape(op, arg, t, "x", x);
+  check_same_device(op, arg, t, ref_arg, ref);
+  check_same_dtype(op, arg, t, ref_arg, ref);
+}
+
+// A second tensor that pairs element-wise with ref (x by default; a gradient): float, same
+// device, dtype, shape.
+inline void check_like(std::string_view op, std::string_view arg, const at::Tensor& t,
+                       const at::Tensor& ref, std::string_view ref_arg = "x") {
+  check_same_kind(op, arg, t, ref_arg, ref);
+  check_same_shape(op, arg, t, ref_arg, ref);
 }
 
 // beta of a learnable swish: 0-dim (one beta) or [x.size(-1)] (one per channel), float, x's device.

@@ -61,10 +61,7 @@ inline KernelDesc gate_desc(std::string_view op, std::string_view activation, do
 // gate and up of one gating op: float, one device, one dtype, one shape.
 inline void check_gate_up(std::string_view op, const at::Tensor& gate, const at::Tensor& up) {
   check_float_tensor(op, "gate", gate);
-  check_float_tensor(op, "up", up);
-  check_same_device(op, "up", up, "gate", gate);
-  check_same_dtype(op, "up", up, "gate", gate);
-  check_same_shape(op, "up", up, "gate", gate);
+  check_like(op, "up", up, gate, "gate");
 }
 
 // A packed [..., 2d] tensor: at least 1-dim, an even last dimension of at least 2.
@@ -90,9 +87,7 @@ inline std::vector<int64_t> half_last(c10::IntArrayRef s) {
 // A tensor shaped like h's halves ([..., d]) for a gradient or an output argument.
 inline void check_half(std::string_view op, std::string_view arg, const at::Tensor& t,
                        const at::Tensor& h) {
-  check_float_tensor(op, arg, t);
-  check_same_device(op, arg, t, "h", h);
-  check_same_dtype(op, arg, t, "h", h);
+  check_same_kind(op, arg, t, "h", h);
   const auto want = half_last(h.sizes());
   TORCH_CHECK_VALUE(t.sizes().equals(want), "ffn_ext.", op, ": ", arg,
                     " must have shape h.shape[:-1] + [h.shape[-1] / 2] = ", shape_str(want),
@@ -118,10 +113,7 @@ struct GatingOps {
                                                                  double beta) {
     constexpr std::string_view op = "act_and_mul_backward";
     check_gate_up(op, gate, up);
-    check_float_tensor(op, "grad", grad);
-    check_same_device(op, "grad", grad, "gate", gate);
-    check_same_dtype(op, "grad", grad, "gate", gate);
-    check_same_shape(op, "grad", grad, "gate", gate);
+    check_like(op, "grad", grad, gate, "gate");
     const KernelDesc d = gate_desc(op, activation, beta, Gate::GBwd);
     at::Tensor dg = at::empty_like(gate), du = at::empty_like(up);
     Engine::run(d, {dg, du}, {grad, gate, up});
@@ -135,10 +127,7 @@ struct GatingOps {
     for (const auto& [name, t] : {std::pair<const char*, const at::Tensor*>{"grad", &grad},
                                   {"grad_grad_gate", &gg_gate},
                                   {"grad_grad_up", &gg_up}}) {
-      check_float_tensor(op, name, *t);
-      check_same_device(op, name, *t, "gate", gate);
-      check_same_dtype(op, name, *t, "gate", gate);
-      check_same_shape(op, name, *t, "gate", gate);
+      check_like(op, name, *t, gate, "gate");
     }
     const KernelDesc d = gate_desc(op, activation, beta, Gate::GBwd2);
     at::Tensor d_grad = at::empty_like(grad), d_gate = at::empty_like(gate),
@@ -189,10 +178,7 @@ struct GatingOps {
     constexpr std::string_view op = "act_and_mul_packed_double_backward";
     const int64_t half = check_packed(op, h);
     check_half(op, "grad", grad, h);
-    check_float_tensor(op, "grad_grad_h", gg_h);
-    check_same_device(op, "grad_grad_h", gg_h, "h", h);
-    check_same_dtype(op, "grad_grad_h", gg_h, "h", h);
-    check_same_shape(op, "grad_grad_h", gg_h, "h", h);
+    check_like(op, "grad_grad_h", gg_h, h, "h");
     const KernelDesc d = gate_desc(op, activation, beta, Gate::GBwd2);
     at::Tensor d_grad = at::empty(grad.sizes(), grad.options());
     at::Tensor d_h = at::empty(h.sizes(), h.options());
