@@ -498,6 +498,34 @@ def test_errors():
         ffn_ext.nn.FeedForward.from_preset("gpt5", 4, 8)
 
 
+def test_more_error_texts():
+    x, w = torch.randn(4, 16), torch.randn(8, 16)
+    with pytest.raises(ValueError, match=r"ffn_ext.ffn: b2 must be \[out_features\] = \[16\], got shape \[3\]"):
+        ffn_ext.ffn(x, w, torch.randn(16, 8), w, b2=torch.randn(3))
+    with pytest.raises(ValueError, match=r"ffn_ext.ffn: b3 is the bias of w3, which is None \(the block is ungated\)"):
+        ffn_ext.ffn(x, w, torch.randn(16, 8), None, b3=torch.randn(8))
+    with pytest.raises(ValueError, match="ffn_ext.ffn: activation='swish' needs a beta"):
+        ffn_ext.ffn(x, w, torch.randn(16, 8), activation="swish")
+    with pytest.raises(ValueError, match="ffn_ext.nn.FeedForward: d_ff must be a positive int, got 0"):
+        ffn_ext.nn.FeedForward(4, 0)
+    with pytest.raises(TypeError, match="ffn_ext.nn.Swish: beta must be a number, got str"):
+        ffn_ext.nn.Swish("1")
+    with pytest.raises(ValueError, match=r"ffn_ext.nn.Swish: channels is for a learnable beta \(learnable=True\)"):
+        ffn_ext.nn.Swish(1.0, channels=4)
+    with pytest.raises(ValueError, match="ffn_ext.nn.Swish: channels must be a positive int, got 0"):
+        ffn_ext.nn.Swish(1.0, learnable=True, channels=0)
+    with pytest.raises(ValueError, match="ffn_ext.nn.GELU: approximate must be one of 'none', 'tanh', got 'erf'"):
+        ffn_ext.nn.GELU("erf")
+    # the internal ops
+    y, h = ops.gated_linear_forward(x, w, w, None, None, "silu", 1.0)
+    with pytest.raises(ValueError, match=r"ffn_ext.gated_linear_backward: grad must have shape \[4, 8\], got \[4, 9\]"):
+        ops.gated_linear_backward(torch.randn(4, 9), h, x, w, w, None, None, "silu", 1.0, [True, True, True])
+    with pytest.raises(ValueError, match=r"ffn_ext.gated_linear_backward: h must have shape \[4, 16\], got \[4, 8\]"):
+        ops.gated_linear_backward(y, y, x, w, w, None, None, "silu", 1.0, [True, True, True])
+    with pytest.raises(RuntimeError, match="ffn_ext.gated_linear_forward is internal to ffn_ext.gated_linear's autograd"):
+        ops.gated_linear_forward(x.requires_grad_(True), w, w, None, None, "silu", 1.0)
+
+
 @pytest.mark.parametrize("via", ["op", "fake"])
 def test_op_errors_before_any_gemm(via):
     """torch.ops.ffn_ext.gated_linear (and its fake kernel) refuse bad input with the same text."""
