@@ -14,7 +14,7 @@ For each token count M: times, "vs_eager" / "vs_compile" / "vs_liger" (time rati
 faster) and "of_floor" = floor time / ffn_ext time (1.0: the gating costs nothing beyond the
 GEMMs). The weights are allocated as FeedForward allocates them (w3 right after w1), so on CUDA
 swiglu runs one GEMM. TFLOP/s counts 2 M in 2d per projection GEMM (x3 with the backward) and
-2 M d in for w2. fwd+bwd rows give the peak memory of one forward+backward on CUDA ("peak_MB_*").
+2 M d in for w2. fwd+bwd rows give the peak memory of one forward+backward ("peak_MB_*").
 Results: benchmarks/results/ffn-<device>-<date>.{json,md}.
 """
 
@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import DTYPES, add_common_args, peak_mb, print_row, save, setup  # noqa: E402
+from common import DTYPES, add_common_args, memory_columns, print_row, save, setup, training_step  # noqa: E402
 
 
 try:  # Liger-Kernel (Triton, CUDA only); optional
@@ -82,7 +82,10 @@ def run(cfg, timer, progress=None):
             params = (xr, w1, w3)
 
             def train(fn, grad, *ins):
-                return lambda: torch.autograd.grad(fn(*ins), ins, grad)
+                return training_step(fn, ins, grad)
+
+            def module_step(module, *params):  # grads for xr and the module's weights
+                return training_step(lambda x_, *_: module(x_), (xr, *params), dz)
 
             families = {
                 "projection": {
@@ -93,7 +96,7 @@ def run(cfg, timer, progress=None):
                 },
                 "block": {
                     "fwd": {"ffn_ext": lambda: m(x), "eager": lambda: eager_block(x, w1d, w3d, w2d)},
-                    "fwd+bwd": {"ffn_ext": lambda: torch.autograd.grad(m(xr), (xr, w1, w3, w2), dz),
+                    "fwd+bwd": {"ffn_ext": module_step(m, w1, w3, w2),
                                 "eager": train(eager_block, dz, xr, w1, w3, w2)},
                 },
             }
@@ -104,7 +107,7 @@ def run(cfg, timer, progress=None):
                 families["block"]["fwd+bwd"]["compile"] = train(c_block, dz, xr, w1, w3, w2)
             if liger is not None:
                 families["block"]["fwd"]["liger"] = lambda: liger(x)
-                families["block"]["fwd+bwd"]["liger"] = lambda: torch.autograd.grad(liger(xr), (xr, *liger.parameters()), dz)
+                families["block"]["fwd+bwd"]["liger"] = module_step(liger, *liger.parameters())
             for family in [f for f in families if f not in getattr(cfg, "families", families)]:
                 del families[family]
             for family, dirs in families.items():
@@ -132,7 +135,7 @@ def run(cfg, timer, progress=None):
                     if direction == "fwd+bwd":
                         for name, fn in cands.items():
                             if name != "floor":
-                                row[f"peak_MB_{name}"] = peak_mb(fn, dev)
+                                row.update(memory_columns(name, fn, dev))
                     rows_out.append(row)
                     print_row(row)
                     if progress:
@@ -146,7 +149,8 @@ def run(cfg, timer, progress=None):
 
 COLUMNS = ["family", "dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us",
            "floor_us", "TFLOP/s", "vs_eager", "vs_compile", "vs_liger", "of_floor",
-           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger"]
+           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger", "saved_MB_ffn_ext", "saved_MB_eager",
+           "saved_MB_liger"]
 
 
 def main():

@@ -10,8 +10,8 @@ For each shape (rows x d), dtype and activation:
         Bytes: 3 rows d elements (read gate and up, write y).
   fwd+bwd: torch.autograd.grad of the output w.r.t. h (no gradient accumulation is timed).
         Bytes of the backward alone: 5 rows d elements (read dy, gate, up; write dgate, dup).
-fwd+bwd rows also give the peak memory of one forward+backward on CUDA ("peak_MB_*": allocated
-beyond what was allocated before the call), for ffn_ext, eager and Liger.
+fwd+bwd rows also give the peak memory of one forward+backward ("peak_MB_*": allocated beyond
+what was allocated before the call), for ffn_ext, eager, compile and Liger.
 Shapes of at most 128 rows (decode) are also timed under CUDA-graph replay ("graph_us": the kernel
 alone, back to back, without launch or Python cost), for ffn_ext (out=) and eager.
 Bandwidth is reported as the fraction of a device-to-device copy of 3 rows d elements measured in
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import DTYPES, add_common_args, graph_time, peak_mb, print_row, save, setup  # noqa: E402
+from common import DTYPES, add_common_args, graph_time, memory_columns, print_row, save, setup, training_step  # noqa: E402
 
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
 
@@ -74,7 +74,7 @@ def run(cfg, timer, progress=None):
             hr = h.detach().clone().requires_grad_(True)
 
             def fb(fn):
-                return lambda: torch.autograd.grad(fn(hr), hr, dy)
+                return training_step(fn, (hr,), dy)
 
             cands = {
                 "ffn_ext": (lambda: ffn_ext.silu_and_mul(h), fb(ffn_ext.silu_and_mul)),
@@ -87,7 +87,7 @@ def run(cfg, timer, progress=None):
                 gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
                 cands["liger"] = (
                     lambda: LigerSiLUMulFunction.apply(g, u),
-                    lambda: torch.autograd.grad(LigerSiLUMulFunction.apply(gr, ur), (gr, ur), dy),
+                    training_step(LigerSiLUMulFunction.apply, (gr, ur), dy),
                 )
             for direction in ("fwd", "fwd+bwd"):
                 k = 0 if direction == "fwd" else 1
@@ -102,8 +102,8 @@ def run(cfg, timer, progress=None):
                         row[f"{name}_us"] = t * 1e6
                         row[f"vs_{name}"] = t / ours
                 if direction == "fwd+bwd":
-                    for name, c in cands.items():  # peak memory of one forward+backward (CUDA)
-                        row[f"peak_MB_{name}"] = peak_mb(c[1], dev)
+                    for name, c in cands.items():
+                        row.update(memory_columns(name, c[1], dev))
                 if cuda and direction == "fwd" and rows <= 128:
                     out = torch.empty(rows, d, dtype=dtype, device=dev)
                     gv, uv = h[:, :d], h[:, d:]
@@ -121,7 +121,8 @@ def run(cfg, timer, progress=None):
 
 COLUMNS = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
            "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us",
-           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger"]
+           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger", "saved_MB_ffn_ext", "saved_MB_eager",
+           "saved_MB_liger"]
 
 
 def main():

@@ -17,6 +17,8 @@ import time
 
 import torch
 
+from ffn_ext._memory import memory_of
+
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -80,17 +82,26 @@ def graph_time(fn, calls=20, reps=20):
     return statistics.median(times)
 
 
-def peak_mb(fn, device):
-    """Peak memory (MiB) that one call of fn allocates beyond what was allocated before it (CUDA's
-    caching allocator statistics); None on a CPU, which keeps no such statistics."""
-    if torch.device(device).type != "cuda":
-        return None
-    torch.cuda.synchronize()
-    base = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
-    fn()
-    torch.cuda.synchronize()
-    return (torch.cuda.max_memory_allocated() - base) / 2**20
+def training_step(forward, inputs, grad):
+    """One forward+backward: forward(*inputs), then torch.autograd.grad w.r.t. inputs (nothing is
+    accumulated into .grad). The forward alone, with autograd recording, is its .forward."""
+    def step():
+        return torch.autograd.grad(forward(*inputs), inputs, grad)
+
+    step.forward = lambda: forward(*inputs)
+    return step
+
+
+def memory_columns(name, step, device):
+    """{peak_MB_<name>, saved_MB_<name>} of a training_step: the most memory one forward+backward
+    holds at any moment beyond what was allocated before it, and what its forward leaves allocated
+    (the output and whatever autograd saved for the backward: the activation memory a model holds
+    per layer until its backward). MiB; CUDA's allocator statistics, or on a CPU the allocations
+    the profiler sees (ffn_ext._memory.memory_of, shared with the tests)."""
+    kept = []
+    saved = memory_of(lambda: kept.append(step.forward()), device)[1]
+    del kept
+    return {f"peak_MB_{name}": memory_of(step, device)[0] / 2**20, f"saved_MB_{name}": saved / 2**20}
 
 
 class Progress:

@@ -11,13 +11,24 @@
 x is [..., in_features]. The GEMMs are ATen's (cuBLAS on CUDA); the gating between them is
 ffn_ext's fused kernel, reading the two projections once and writing the result once. On CUDA,
 when w3 directly follows w1 in memory (ffn_ext.nn.FeedForward allocates them so), one GEMM computes
-both projections (on CPU two GEMMs measured faster). Autograd reaches x, both weights and both biases (second order too); the backward
-forms the packed gradient [dgate | dup] in one kernel and takes both weight gradients from one GEMM.
+both projections (on CPU two GEMMs measured faster). Autograd reaches x, both weights and both
+biases (second order too); the backward forms the packed gradient [dgate | dup] in one kernel and
+takes both weight gradients from one GEMM.
 
 Memory without autograd (torch.no_grad / inference_mode): beside the result ([..., d]), the call
 holds only the two projections (2 M d elements, M = x.numel() / in_features; one packed [M, 2d]
-tensor on CUDA, two [M, d] ones on CPU) and frees them before returning; nothing is kept. With autograd, h is saved for the backward (as eager PyTorch saves its
-two projections). Checked on CUDA by tests/test_projection.py::test_cuda_inference_peak_memory.
+tensor on CUDA, two [M, d] ones on CPU) and frees them before returning; nothing is kept.
+Measured by tests/test_projection.py::test_inference_peak_memory on CPU and CUDA: for M = 512,
+d = 2048, bf16 on CPU the call's peak is 6.0 MiB, the result's 2.0 MiB plus the projections'
+4.0 MiB, and it returns holding only the result.
+
+Memory with autograd: the forward saves h (2 M d elements; x, the weights and biases by
+reference), where eager PyTorch saves 3 M d (x W1ᵀ, its silu, x W3ᵀ). The backward allocates the
+packed dh (2 M d) beside the gradients it returns, and frees dh and h at its end; eager frees its
+saved tensors as it goes, so its backward peaks lower. For M = 512, in = 1024, d = 2048 fp32 on
+CPU: held after the forward (result included) 12 MiB against eager's 16; peak of one
+forward+backward 38 MiB against 28 (tests/test_projection.py::test_training_memory checks the
+accounting; benchmarks/ reports both figures for every shape).
 
 torch.autocast casts x, the weights and the biases as it casts torch.nn.functional.linear's.
 """

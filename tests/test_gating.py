@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 import ffn_ext
 import ffn_ext.reference as R
+from ffn_ext._memory import memory_of
 from conftest import DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, make_layout
 
 ops = torch.ops.ffn_ext
@@ -207,6 +208,29 @@ def test_out_variant(device):
     v = out._version
     ffn_ext.silu_and_mul(h, out=out)
     assert out._version > v
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_tensors"])
+def test_memory_saves_only_inputs(packed, device):
+    """The forward allocates only its result and saves nothing but the inputs (autograd holds
+    references to them, no copies or intermediates); the backward allocates only the gradients:
+    one packed [..., 2d] tensor for the packed op (so the projection backward upstream can be one
+    GEMM), dgate and dup for two tensors."""
+    m, d = 64, 1024
+    h = torch.randn(m, 2 * d, device=device, requires_grad=True)
+    g, u = (torch.randn(m, d, device=device, requires_grad=True) for _ in range(2))
+    inputs = (h,) if packed else (g, u)
+    fwd = (lambda: ffn_ext.silu_and_mul(h)) if packed else (lambda: ffn_ext.act_and_mul(g, u))
+    kept = []
+    peak, held = memory_of(lambda: kept.append(fwd()), device)
+    out_bytes = m * d * 4
+    assert (peak, held) == (out_bytes, out_bytes)
+    dy = torch.randn(m, d, device=device)
+    grads = []
+    peak, held = memory_of(lambda: grads.append(torch.autograd.grad(kept[0], inputs, dy)), device)
+    assert (peak, held) == (2 * out_bytes, 2 * out_bytes)
+    if packed:
+        assert grads[0][0].shape == (m, 2 * d) and grads[0][0].is_contiguous()
 
 
 @pytest.mark.parametrize("act", list(GATES))
