@@ -14,15 +14,16 @@
 //  * otherwise two GEMMs write the two halves in place (row stride 2d, which cuBLAS and ATen's CPU
 //    GEMM take without a copy).
 // Inference keeps nothing: the peak extra memory is h, the projections' output (2 M d elements),
-// beside the result (M d); on CPU h is two [M, d] tensors (see gated_linear). Training saves x,
-// w1, w3 (inputs, never copied) and h.
-//
-// Backward from the packed gradient dh = [dgate | dup] (one kernel, ffn_ext's packed backward):
+// beside the result (M d); on CPU h is two [M, d] tensors (see gated_linear). Training records
+// h = packed_linear(x, w1, w3, b1, b3) (saves x, w1, w3: inputs, never copied) and
+// act_and_mul_packed(h) (saves h), two graph nodes, so that h is freed before the GEMMs of the
+// backward allocate. Backward from the packed gradient dh = [dgate | dup] (one kernel, the gating
+// op's backward):
 //     dW13 = dhᵀ x           one GEMM for both weights (dw1, dw3 are its two halves)
 //     db13 = sum over rows of dh
 //     dx   = dh W13          one GEMM when w1, w3 are adjacent, else dgate W1 + dup W3
-// Second-order gradients (create_graph=True) take a composite backward of differentiable ops
-// (ATen's linear and matmul, ffn_ext's packed gating backward, itself differentiable).
+// Second-order gradients (create_graph=True) compose the two nodes' own: the gating op's double
+// backward and the same sums in differentiable ATen ops.
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -74,8 +75,9 @@ void check_bias(std::string_view op, const char* name, const OptTensor& b, const
                     shape_str(b->sizes()));
 }
 
+// x [..., in], w1 and w3 [d, in], b1 and b3 [d] or absent.
 void check_projection(std::string_view op, const Tensor& x, const Tensor& w1, const Tensor& w3,
-                      const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
+                      const OptTensor& b1, const OptTensor& b3) {
   check_float_tensor(op, "x", x);
   TORCH_CHECK_VALUE(x.dim() >= 1, "ffn_ext.", op,
                     ": x must be [..., in_features], got a 0-dim tensor");
@@ -89,7 +91,12 @@ void check_projection(std::string_view op, const Tensor& x, const Tensor& w1, co
                     shape_str(w1.sizes()));
   check_bias(op, "b1", b1, x, w1.size(0));
   check_bias(op, "b3", b3, x, w1.size(0));
-  gate_desc(op, act, beta, Gate::GFwd);  // the activation, before any GEMM runs
+}
+
+void check_gated_linear(const Tensor& x, const Tensor& w1, const Tensor& w3, const OptTensor& b1,
+                        const OptTensor& b3, Str act, double beta) {
+  check_projection(kOp, x, w1, w3, b1, b3);
+  gate_desc(kOp, act, beta, Gate::GFwd);  // the activation, before any GEMM runs
 }
 
 // x as the [M, in] matrix of its rows (M = 0 or in = 0 allowed).
@@ -166,6 +173,12 @@ std::vector<int64_t> out_shape(const Tensor& x, int64_t d) {
   return s;
 }
 
+std::vector<c10::SymInt> out_shape_symint(const Tensor& x, const c10::SymInt& d) {
+  std::vector<c10::SymInt> s(x.sym_sizes().begin(), x.sym_sizes().end());
+  s.back() = d;
+  return s;
+}
+
 using GatedLinearSig = Tensor(const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
                               const OptTensor&, Str, double);
 
@@ -174,25 +187,12 @@ Tensor packed_gating(const Tensor& h, Str act, double beta) {
   return op.call(h, act, beta);
 }
 
-Tensor packed_gating_backward(const Tensor& grad, const Tensor& h, Str act, double beta) {
-  FFN_OP(op, "act_and_mul_packed_backward", "", Tensor(const Tensor&, const Tensor&, Str, double));
-  return op.call(grad, h, act, beta);
-}
-
-// ---- kernels (CompositeExplicitAutograd: any device with GEMMs and ffn_ext's gating) ----------
-std::tuple<Tensor, Tensor> forward_impl(std::string_view op, const Tensor& x, const Tensor& w1,
-                                        const Tensor& w3, const OptTensor& b1,
-                                        const OptTensor& b3, Str act, double beta) {
-  check_projection(op, x, w1, w3, b1, b3, act, beta);
-  const Tensor h = packed_projection(rows_of(x), w1, w3, b1, b3);
-  Tensor y = packed_gating(h, act, beta).view(out_shape(x, w1.size(0)));
-  return {y, h};
-}
-
 Tensor gating(const Tensor& gate, const Tensor& up, Str act, double beta) {
   FFN_OP(op, "act_and_mul", "", Tensor(const Tensor&, const Tensor&, Str, double));
   return op.call(gate, up, act, beta);
 }
+
+// ---- kernels (CompositeExplicitAutograd: any device with GEMMs and ffn_ext's gating) ----------
 
 // Without autograd (nothing needs h afterwards). On CPU the two projections go to two tensors of
 // [M, d] and the two-tensor gating kernel: glibc serves allocations above its mmap threshold
@@ -202,46 +202,47 @@ Tensor gating(const Tensor& gate, const Tensor& up, Str act, double beta) {
 // no such cost, and keeps the packed h and its single GEMM.
 Tensor gated_linear(const Tensor& x, const Tensor& w1, const Tensor& w3, const OptTensor& b1,
                     const OptTensor& b3, Str act, double beta) {
-  if (x.is_cuda() || cpu_as_cuda()) return std::get<0>(forward_impl(kOp, x, w1, w3, b1, b3, act, beta));
-  check_projection(kOp, x, w1, w3, b1, b3, act, beta);
+  check_gated_linear(x, w1, w3, b1, b3, act, beta);
   const Tensor x2d = rows_of(x);
   const int64_t d = w1.size(0);
+  if (x.is_cuda() || cpu_as_cuda())
+    return packed_gating(packed_projection(x2d, w1, w3, b1, b3), act, beta).view(out_shape(x, d));
   const Tensor g = at::empty({x2d.size(0), d}, x.options()), u = at::empty_like(g);
   linear_into(g, x2d, w1, given(b1) ? *b1 : Tensor());
   linear_into(u, x2d, w3, given(b3) ? *b3 : Tensor());
   return gating(g, u, act, beta).view(out_shape(x, d));
 }
 
-// (y, h): the forward that keeps h for the backward.
-std::tuple<Tensor, Tensor> gated_linear_forward(const Tensor& x, const Tensor& w1,
-                                                const Tensor& w3, const OptTensor& b1,
-                                                const OptTensor& b3, Str act, double beta) {
-  return forward_impl(kOp, x, w1, w3, b1, b3, act, beta);
+// h = [x W1ᵀ + b1 | x W3ᵀ + b3], [M, 2d]: what gated_linear's autograd kernel gates with
+// act_and_mul_packed, so that the engine frees h (saved by the gating node) before the GEMMs of
+// the projection's backward run.
+constexpr std::string_view kPacked = "packed_linear";
+
+Tensor packed_linear(const Tensor& x, const Tensor& w1, const Tensor& w3, const OptTensor& b1,
+                     const OptTensor& b3) {
+  check_projection(kPacked, x, w1, w3, b1, b3);
+  return packed_projection(rows_of(x), w1, w3, b1, b3);
 }
 
-// (grad_x, grad_w13, grad_b13); output_mask: (x, weights, biases). grad_w13 = [grad_w1; grad_w3]
-// ([2d, in]) and grad_b13 = [grad_b1 | grad_b3] ([2d]) are single tensors, since the outputs of an
-// op may not alias one another; the autograd kernel hands out their halves. A gradient not asked
-// for (or grad_b13 without biases) is an empty tensor.
+// (grad_x, grad_w13, grad_b13) from grad_h = [dgate | dup] ([M, 2d]); output_mask: (x, weights,
+// biases). grad_w13 = [grad_w1; grad_w3] ([2d, in]) and grad_b13 = [grad_b1 | grad_b3] ([2d]) are
+// single tensors, since the outputs of an op may not alias one another; the autograd kernel hands
+// out their halves. A gradient not asked for (or grad_b13 without biases) is an empty tensor.
+//     dW13 = dhᵀ x     one GEMM for both weights
+//     dx   = dh W13    one GEMM when w1, w3 are adjacent (on CUDA), else dgate W1 + dup W3
 using Grads3 = std::tuple<Tensor, Tensor, Tensor>;
 
-Grads3 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& x,
-                             const Tensor& w1, const Tensor& w3, const OptTensor& b1,
-                             const OptTensor& b3, Str act, double beta, std::array<bool, 3> mask) {
-  constexpr std::string_view op = "gated_linear_backward";
-  check_projection(op, x, w1, w3, b1, b3, act, beta);
+Grads3 packed_linear_backward(const Tensor& dh, const Tensor& x, const Tensor& w1,
+                              const Tensor& w3, const OptTensor& b1, const OptTensor& b3,
+                              std::array<bool, 3> mask) {
+  constexpr std::string_view op = "packed_linear_backward";
+  check_projection(op, x, w1, w3, b1, b3);
   const int64_t d = w1.size(0);
-  const std::vector<int64_t> ys = out_shape(x, d);
-  check_same_kind(op, "grad", grad, "x", x);
-  TORCH_CHECK_VALUE(grad.sizes().equals(ys), "ffn_ext.", op, ": grad must have shape ",
-                    shape_str(ys), ", got ", shape_str(grad.sizes()));
   const Tensor x2d = rows_of(x);
   const std::vector<int64_t> hs = {x2d.size(0), 2 * d};
-  check_same_kind(op, "h", h, "x", x);
-  TORCH_CHECK_VALUE(h.sizes().equals(hs), "ffn_ext.", op, ": h must have shape ", shape_str(hs),
-                    ", got ", shape_str(h.sizes()));
-
-  const Tensor dh = packed_gating_backward(grad.reshape({x2d.size(0), d}), h, act, beta);  // [M, 2d]
+  check_same_kind(op, "grad_h", dh, "x", x);
+  TORCH_CHECK_VALUE(dh.sizes().equals(hs), "ffn_ext.", op, ": grad_h must have shape ",
+                    shape_str(hs), ", got ", shape_str(dh.sizes()));
   // Each output its own empty tensor: outputs of one op may not alias one another.
   Tensor dx = x.new_empty({0}), dw13 = x.new_empty({0}), db13 = x.new_empty({0});
   if (mask[0]) {
@@ -253,165 +254,94 @@ Grads3 gated_linear_backward(const Tensor& grad, const Tensor& h, const Tensor& 
     }
     dx = dx.view(x.sizes());
   }
-  if (mask[1]) {
-    dw13 = at::mm(dh.t(), x2d);  // [2d, in]
-  }
+  if (mask[1]) dw13 = at::mm(dh.t(), x2d);  // [2d, in]
   if (mask[2] && (given(b1) || given(b3))) db13 = dh.sum(0);
   return {dx, dw13, db13};
 }
 
 // ---- autograd ------------------------------------------------------------------------------------
+// gated_linear records two graph nodes: packed_linear's (saves x, w1, w3: inputs, never copied) and
+// act_and_mul_packed's (saves h). The engine frees h once the gating node has made dh, before the
+// projection's GEMMs allocate dx and dW13, so a backward's peak is the packed dh and the gradients,
+// not h besides (tests/test_projection.py::test_training_memory). h stays a saved tensor of the
+// gating node, so saved-tensor hooks (torch.utils.checkpoint, save_on_cpu) see it. The second
+// order composes the two nodes' own.
 OptTensor opt(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
 Tensor tensor_or_undefined(const OptTensor& t) { return given(t) ? *t : Tensor(); }
 
-using ForwardSig = std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                               const OptTensor&, const OptTensor&, Str, double);
+using PackedSig = Tensor(const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
+                         const OptTensor&);
 
-const auto& forward_op() {
-  FFN_OP(op, "gated_linear_forward", "", ForwardSig);
+const auto& packed_linear_backward_op() {
+  FFN_OP(op, "packed_linear_backward", "",
+         Grads3(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
+                const OptTensor&, std::array<bool, 3>));
   return op;
 }
 
-const auto& backward_op() {
-  FFN_OP(op, "gated_linear_backward", "",
-         Grads3(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                const OptTensor&, const OptTensor&, Str, double, std::array<bool, 3>));
-  return op;
-}
-
-// The backward in differentiable ops (ATen's, and ffn_ext's packed gating backward, which is
-// differentiable): what the second order differentiates. h is recomputed from x and the weights, so
-// that its dependence on them is part of the graph.
-std::array<Tensor, 3> backward_composite(const Tensor& grad, const Tensor& x, const Tensor& w1,
-                                         const Tensor& w3, const Tensor& b1, const Tensor& b3,
-                                         Str act, double beta) {
-  // Symbolic sizes throughout: torch.compile may trace this as well.
-  const c10::SymInt d = w1.sym_size(0);
-  c10::SymInt m = 1;  // rows, explicitly: a -1 cannot be inferred when in_features is 0
-  for (int64_t i = 0; i + 1 < x.dim(); ++i) m *= x.sym_size(i);
-  const Tensor h = at::cat({at::linear(x, w1, opt(b1)), at::linear(x, w3, opt(b3))}, -1);
-  const Tensor dh = packed_gating_backward(grad, h, act, beta);
-  const Tensor x2d = x.reshape_symint({m, x.sym_size(-1)});
-  const Tensor dh2d = dh.reshape_symint({m, d * 2});
-  return {at::matmul(dh.narrow_symint(-1, 0, d), w1) + at::matmul(dh.narrow_symint(-1, d, d), w3),
-          dh2d.t().mm(x2d), b1.defined() || b3.defined() ? dh2d.sum(0) : Tensor()};
-}
-
-// Forward arguments: x, w1, w3, b1?, b3?, activation, beta. An absent bias is not an input of the
-// graph node, so needs_input_grad counts it out.
-struct GatedLinearFn : Function<GatedLinearFn> {
+// Forward arguments: x, w1, w3, b1?, b3?. An absent bias is not an input of the graph node, so
+// needs_input_grad counts it out.
+struct PackedLinearFn : Function<PackedLinearFn> {
   static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& w1, const Tensor& w3,
-                        const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
-    Tensor y, h;
+                        const OptTensor& b1, const OptTensor& b3) {
+    Tensor h;
     {
       BelowAutograd below;
-      std::tie(y, h) = forward_op().call(x, w1, w3, b1, b3, act, beta);
+      FFN_OP(op, "packed_linear", "", PackedSig);
+      h = op.call(x, w1, w3, b1, b3);
     }
-    ctx->save_for_backward({x, w1, w3, h, tensor_or_undefined(b1), tensor_or_undefined(b3)});
-    ctx->saved_data["act"] = std::string(act);
-    ctx->saved_data["beta"] = beta;
-    return y;
+    // The biases for their presence only: h's gradient gives theirs.
+    ctx->save_for_backward({x, w1, w3, tensor_or_undefined(b1), tensor_or_undefined(b3)});
+    return h;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list g) {
     const auto s = ctx->get_saved_variables();
-    const Tensor &x = s[0], &w1 = s[1], &w3 = s[2], &h = s[3], &b1 = s[4], &b3 = s[5];
+    const Tensor &x = s[0], &w1 = s[1], &w3 = s[2], &b1 = s[3], &b3 = s[4];
     auto needs = [&](int arg) {  // arg: 0..4 = x, w1, w3, b1, b3
-      if (arg >= 3 && !s[arg + 1].defined()) return false;
+      if (arg >= 3 && !s[arg].defined()) return false;
       return ctx->needs_input_grad(arg == 4 && !b1.defined() ? 3 : arg);
     };
-    // Through the dispatcher: the backward op has its own autograd (second order).
     const bool nx = needs(0), nw = needs(1) || needs(2), nb = needs(3) || needs(4);
-    auto [dx, dw13, db13] =
-        backward_op().call(g[0], h, x, w1, w3, opt(b1), opt(b3),
-                           ctx->saved_data["act"].toStringRef(), ctx->saved_data["beta"].toDouble(),
-                           {nx, nw, nb});
-    auto keep = [&](int i, const Tensor& t) { return needs(i) ? t : Tensor(); };
     // Symbolic sizes: torch.compile traces this backward too.
     const c10::SymInt d = w1.sym_size(0);
+    const Tensor& dh = g[0];
+    Tensor dx, dw13, db13;
+    if (at::GradMode::is_enabled()) {
+      // create_graph: the same sums in differentiable ATen ops (two GEMMs for dx: a view spanning
+      // both weights is not differentiable with respect to each).
+      c10::SymInt m = 1;  // rows, explicitly: a -1 cannot be inferred when in_features is 0
+      for (int64_t i = 0; i + 1 < x.dim(); ++i) m *= x.sym_size(i);
+      const Tensor x2d = x.reshape_symint({m, x.sym_size(-1)});
+      if (nx)
+        dx = (dh.narrow_symint(1, 0, d).mm(w1) + dh.narrow_symint(1, d, d).mm(w3))
+                 .view_symint(x.sym_sizes());
+      if (nw) dw13 = dh.t().mm(x2d);
+      if (nb) db13 = dh.sum(0);
+    } else {
+      BelowAutograd below;
+      std::tie(dx, dw13, db13) =
+          packed_linear_backward_op().call(dh, x, w1, w3, opt(b1), opt(b3), {nx, nw, nb});
+    }
+    auto keep = [&](int i, const Tensor& t) { return needs(i) ? t : Tensor(); };
     auto half = [&](bool asked, const Tensor& t, int k) {
       return asked ? t.narrow_symint(0, d * k, d) : Tensor();
     };
-    return {keep(0, dx),
-            keep(1, half(nw, dw13, 0)),
-            keep(2, half(nw, dw13, 1)),
-            keep(3, half(nb, db13, 0)),
-            keep(4, half(nb, db13, 1)),
-            Tensor(),
-            Tensor()};
+    return {keep(0, dx), keep(1, half(nw, dw13, 0)), keep(2, half(nw, dw13, 1)),
+            keep(3, half(nb, db13, 0)), keep(4, half(nb, db13, 1))};
   }
 };
 
-// Arguments: grad, h, x, w1, w3, b1?, b3?, activation, beta, output_mask. Its backward (the second
-// order of gated_linear) differentiates backward_composite; h gets no gradient of its own, since the
-// composite recomputes it from x, w1, w3 and the biases.
-struct GatedLinearBackwardFn : Function<GatedLinearBackwardFn> {
-  static variable_list forward(AutogradContext* ctx, const Tensor& grad, const Tensor& h,
-                               const Tensor& x, const Tensor& w1, const Tensor& w3,
-                               const OptTensor& b1, const OptTensor& b3, Str act, double beta,
-                               std::array<bool, 3> mask) {
-    Grads3 r;
-    {
-      BelowAutograd below;
-      r = backward_op().call(grad, h, x, w1, w3, b1, b3, act, beta, mask);
-    }
-    ctx->save_for_backward({grad, x, w1, w3, tensor_or_undefined(b1), tensor_or_undefined(b3)});
-    ctx->saved_data["act"] = std::string(act);
-    ctx->saved_data["beta"] = beta;
-    for (int k = 0; k < 3; ++k) ctx->saved_data["mask" + std::to_string(k)] = mask[k];
-    auto [dx, dw13, db13] = r;
-    return {dx, dw13, db13};
+Tensor packed_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3,
+                              const OptTensor& b1, const OptTensor& b3) {
+  if (!records_grad(x, w1, w3, b1, b3)) {
+    FFN_OP(op, "packed_linear", "", PackedSig);
+    BelowAutograd below;
+    return op.call(x, w1, w3, b1, b3);
   }
-
-  static variable_list backward(AutogradContext* ctx, variable_list gg) {
-    const auto s = ctx->get_saved_variables();  // grad, x, w1, w3, b1, b3
-    // The composite backward is differentiated with respect to the saved inputs, weighted by the
-    // incoming gradients gg of (dx, dw13, db13): partial derivatives, so each input is replaced by
-    // a stand-in that only the composite reads. With create_graph (grad mode on here) the
-    // stand-ins are views of the inputs, so that the result stays differentiable down to ffn_ext's
-    // gating double backward (which refuses a third order) while the inner grad stops at them: the
-    // inputs' own history (grad usually depends on x and the weights) is left to the engine, not
-    // counted here a second time. Without create_graph they are detached leaves.
-    const bool create = at::GradMode::is_enabled();
-    // Forward arguments: grad, h, x, w1, w3, b1?, b3?; needs_input_grad counts defined tensors.
-    const int arg_of[6] = {0, 2, 3, 4, 5, 6};
-    auto needs = [&](int i) {
-      if (!s[i].defined()) return false;
-      const int edge = i < 4 ? arg_of[i] : (i == 4 ? 5 : (s[4].defined() ? 6 : 5));
-      return ctx->needs_input_grad(edge);
-    };
-    std::vector<Tensor> stand;
-    for (int i = 0; i < 6; ++i) {
-      const Tensor& t = s[i];
-      if (!t.defined() || !needs(i))
-        stand.push_back(t.defined() ? t.detach() : Tensor());
-      else
-        stand.push_back(create ? t.view_as(t) : t.detach().requires_grad_(true));
-    }
-    at::AutoGradMode enable(true);
-    const auto r = backward_composite(stand[0], stand[1], stand[2], stand[3], stand[4], stand[5],
-                                      ctx->saved_data["act"].toStringRef(),
-                                      ctx->saved_data["beta"].toDouble());
-    std::vector<Tensor> outs, weights, inputs;
-    for (int k = 0; k < 3; ++k) {
-      // An output the forward left empty (not asked for) has no incoming gradient to weigh.
-      const bool computed = ctx->saved_data["mask" + std::to_string(k)].toBool();
-      if (computed && r[k].defined() && k < (int)gg.size() && gg[k].defined()) {
-        outs.push_back(r[k]);
-        weights.push_back(gg[k]);
-      }
-    }
-    for (int i = 0; i < 6; ++i) if (needs(i)) inputs.push_back(stand[i]);
-    variable_list result(10);  // grad, h, x, w1, w3, b1, b3, activation, beta, output_mask
-    if (outs.empty() || inputs.empty()) return result;
-    const auto grads = torch::autograd::grad(outs, inputs, weights, /*retain_graph=*/create,
-                                             /*create_graph=*/create, /*allow_unused=*/true);
-    size_t j = 0;
-    for (int i = 0; i < 6; ++i)
-      if (needs(i)) result[arg_of[i]] = grads[j++];
-    return result;
-  }
-};
+  return PackedLinearFn::apply(x, w1, w3, given(b1) ? b1 : std::nullopt,
+                               given(b3) ? b3 : std::nullopt);
+}
 
 Tensor gated_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3,
                              const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
@@ -420,33 +350,31 @@ Tensor gated_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3
     BelowAutograd below;
     return op.call(x, w1, w3, b1, b3, act, beta);
   }
-  return GatedLinearFn::apply(x, w1, w3, given(b1) ? b1 : std::nullopt,
-                              given(b3) ? b3 : std::nullopt, act, beta);
+  // gated_linear's errors before any GEMM runs. Under torch.compile with dynamic shapes the sizes
+  // are symbolic and cannot be read here: the activation is checked (it needs no tensor), and the
+  // shapes by packed_linear's fake kernel.
+  auto symbolic = [](const Tensor& t) {
+    return t.defined() && t.unsafeGetTensorImpl()->has_symbolic_sizes_strides();
+  };
+  if (symbolic(x) || symbolic(w1) || symbolic(w3) || (given(b1) && symbolic(*b1)) ||
+      (given(b3) && symbolic(*b3)))
+    gate_desc(kOp, act, beta, Gate::GFwd);
+  else
+    check_gated_linear(x, w1, w3, b1, b3, act, beta);
+  FFN_OP(op, "packed_linear", "", PackedSig);
+  const Tensor h = op.call(x, w1, w3, b1, b3);  // through autograd: both nodes are recorded
+  return packed_gating(h, act, beta).view_symint(out_shape_symint(x, w1.sym_size(0)));
 }
 
-Grads3 gated_linear_backward_autograd(const Tensor& grad, const Tensor& h, const Tensor& x,
-                                      const Tensor& w1, const Tensor& w3, const OptTensor& b1,
-                                      const OptTensor& b3, Str act, double beta,
-                                      std::array<bool, 3> mask) {
-  if (!records_grad(grad, x, w1, w3, b1, b3)) {
-    BelowAutograd below;
-    return backward_op().call(grad, h, x, w1, w3, b1, b3, act, beta, mask);
-  }
-  auto r = GatedLinearBackwardFn::apply(grad, h, x, w1, w3, given(b1) ? b1 : std::nullopt,
-                                        given(b3) ? b3 : std::nullopt, act, beta, mask);
-  return {r[0], r[1], r[2]};
-}
-
-// The internal forward is differentiated through gated_linear only.
-std::tuple<Tensor, Tensor> gated_linear_forward_autograd(const Tensor& x, const Tensor& w1,
-                                                         const Tensor& w3, const OptTensor& b1,
-                                                         const OptTensor& b3, Str act,
-                                                         double beta) {
-  TORCH_CHECK(!records_grad(x, w1, w3, b1, b3),
-              "ffn_ext.gated_linear_forward is internal to ffn_ext.gated_linear's autograd and "
+// The backward op's only caller is packed_linear's autograd (its second order is composite).
+Grads3 packed_linear_backward_autograd(const Tensor& dh, const Tensor& x, const Tensor& w1,
+                                       const Tensor& w3, const OptTensor& b1,
+                                       const OptTensor& b3, std::array<bool, 3> mask) {
+  TORCH_CHECK(!records_grad(dh, x, w1, w3, b1, b3),
+              "ffn_ext.packed_linear_backward is internal to ffn_ext.gated_linear's autograd and "
               "has no gradient of its own; differentiate ffn_ext.gated_linear");
   BelowAutograd below;
-  return forward_op().call(x, w1, w3, b1, b3, act, beta);
+  return packed_linear_backward_op().call(dh, x, w1, w3, b1, b3, mask);
 }
 
 // ---- autocast: as torch.nn.functional.linear (lower-precision floating point) -----------------
@@ -466,14 +394,14 @@ Tensor gated_linear_autocast(const Tensor& x, const Tensor& w1, const Tensor& w3
 
 TORCH_LIBRARY_IMPL(ffn_ext, CompositeExplicitAutograd, m) {
   m.impl("gated_linear", &ffn_ext::gated_linear);
-  m.impl("gated_linear_forward", &ffn_ext::gated_linear_forward);
-  m.impl("gated_linear_backward", &ffn_ext::gated_linear_backward);
+  m.impl("packed_linear", &ffn_ext::packed_linear);
+  m.impl("packed_linear_backward", &ffn_ext::packed_linear_backward);
 }
 
 TORCH_LIBRARY_IMPL(ffn_ext, Autograd, m) {
   m.impl("gated_linear", &ffn_ext::gated_linear_autograd);
-  m.impl("gated_linear_forward", &ffn_ext::gated_linear_forward_autograd);
-  m.impl("gated_linear_backward", &ffn_ext::gated_linear_backward_autograd);
+  m.impl("packed_linear", &ffn_ext::packed_linear_autograd);
+  m.impl("packed_linear_backward", &ffn_ext::packed_linear_backward_autograd);
 }
 
 TORCH_LIBRARY_IMPL(ffn_ext, AutocastCPU, m) {

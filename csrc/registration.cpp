@@ -52,14 +52,14 @@ TORCH_LIBRARY(ffn_ext, m) {
   // Projection-level gating: act(x @ w1.T + b1) * (x @ w3.T + b3), weights [out, in] as in
   // torch.nn.Linear, x [..., in]; the activation names of the gating ops (csrc/projection.cpp).
   m.def("gated_linear(Tensor x, Tensor w1, Tensor w3, Tensor? b1=None, Tensor? b3=None, str activation='sigmoid', float beta=1.0) -> Tensor");
-  // (y, h) with h = [x w1.T + b1 | x w3.T + b3] of shape [M, 2d] (M = x.numel() / in): the forward
-  // that keeps h for the backward.
-  m.def("gated_linear_forward(Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, str activation, float beta) -> (Tensor, Tensor)");
-  // Gradients from h: (grad_x, grad_w13 = [grad_w1; grad_w3] of shape [2d, in], grad_b13 =
-  // [grad_b1 | grad_b3] of shape [2d]); output_mask = (x, weights, biases). One not asked for, or
-  // grad_b13 without biases, is an empty tensor. (The biases are read for their presence only, h
-  // holds their values; the second order needs them.)
-  m.def("gated_linear_backward(Tensor grad, Tensor h, Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, str activation, float beta, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  // h = [x w1.T + b1 | x w3.T + b3] of shape [M, 2d] (M = x.numel() / in): the projections that
+  // gated_linear's autograd kernel gates with act_and_mul_packed.
+  m.def("packed_linear(Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3) -> Tensor");
+  // Gradients from grad_h = [dgate | dup] ([M, 2d]): (grad_x, grad_w13 = [grad_w1; grad_w3] of
+  // shape [2d, in], grad_b13 = [grad_b1 | grad_b3] of shape [2d]); output_mask = (x, weights,
+  // biases). One not asked for, or grad_b13 without biases, is an empty tensor. (The biases are
+  // read for their presence only.)
+  m.def("packed_linear_backward(Tensor grad_h, Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   // Build facts as "key=value" lines (no tensors: not an operator of the maths).
   m.def("_build_info() -> str", &build_info);
 }

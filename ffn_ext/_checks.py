@@ -151,8 +151,9 @@ def _check_bias(op, name, b, x, d):
         raise ValueError(f"ffn_ext.{op}: {name} must be [out_features] = [{d}], got shape {shape_str(b.shape)}")
 
 
-def check_projection(op, x, w1, w3, b1, b3, activation, beta):
-    """x [..., in], w1 and w3 [d, in], b1 and b3 [d] or None; returns d."""
+def check_projection(op, x, w1, w3, b1, b3, activation=None, beta=1.0):
+    """x [..., in], w1 and w3 [d, in], b1 and b3 [d] or None, then the activation unless None;
+    returns d."""
     check_float_tensor(op, "x", x)
     if x.dim() < 1:
         raise ValueError(f"ffn_ext.{op}: x must be [..., in_features], got a 0-dim tensor")
@@ -168,5 +169,6 @@ def check_projection(op, x, w1, w3, b1, b3, activation, beta):
         )
     _check_bias(op, "b1", b1, x, w1.shape[0])
     _check_bias(op, "b3", b3, x, w1.shape[0])
-    check_activation(op, activation, beta)
+    if activation is not None:
+        check_activation(op, activation, beta)
     return w1.shape[0]

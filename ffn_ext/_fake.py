@@ -167,24 +167,21 @@ def _gated_linear(x, w1, w3, b1=None, b3=None, activation="sigmoid", beta=1.0):
     return x.new_empty(_out_shape(x, d))
 
 
-@torch.library.register_fake(lib + "gated_linear_forward")
-def _gated_linear_forward(x, w1, w3, b1, b3, activation, beta):
-    d = check_projection("gated_linear", x, w1, w3, b1, b3, activation, beta)
+@torch.library.register_fake(lib + "packed_linear")
+def _packed_linear(x, w1, w3, b1, b3):
+    d = check_projection("packed_linear", x, w1, w3, b1, b3)
     m = torch.Size(x.shape[:-1]).numel()
-    return x.new_empty(_out_shape(x, d)), x.new_empty((m, 2 * d))
+    return x.new_empty((m, 2 * d))
 
 
-@torch.library.register_fake(lib + "gated_linear_backward")
-def _gated_linear_backward(grad, h, x, w1, w3, b1, b3, activation, beta, output_mask):
-    op = "gated_linear_backward"
-    d = check_projection(op, x, w1, w3, b1, b3, activation, beta)
-    check_same_kind(op, "grad", grad, "x", x)
-    if tuple(grad.shape) != _out_shape(x, d):
-        raise ValueError(f"ffn_ext.{op}: grad must have shape {shape_str(_out_shape(x, d))}, got {shape_str(grad.shape)}")
+@torch.library.register_fake(lib + "packed_linear_backward")
+def _packed_linear_backward(grad_h, x, w1, w3, b1, b3, output_mask):
+    op = "packed_linear_backward"
+    d = check_projection(op, x, w1, w3, b1, b3)
     m = torch.Size(x.shape[:-1]).numel()
-    check_same_kind(op, "h", h, "x", x)
-    if tuple(h.shape) != (m, 2 * d):
-        raise ValueError(f"ffn_ext.{op}: h must have shape {shape_str((m, 2 * d))}, got {shape_str(h.shape)}")
+    check_same_kind(op, "grad_h", grad_h, "x", x)
+    if tuple(grad_h.shape) != (m, 2 * d):
+        raise ValueError(f"ffn_ext.{op}: grad_h must have shape {shape_str((m, 2 * d))}, got {shape_str(grad_h.shape)}")
     none = x.new_empty(0)
     dx = x.new_empty(x.shape) if output_mask[0] else none
     dw13 = w1.new_empty((2 * d, w1.shape[1])) if output_mask[1] else none

@@ -12,11 +12,11 @@ OPS = (
     "act_and_mul", "act_and_mul_backward", "act_and_mul_double_backward",
     "act_and_mul_packed", "act_and_mul_packed.out", "act_and_mul_packed_backward",
     "act_and_mul_packed_double_backward",
-    "gated_linear", "gated_linear_forward", "gated_linear_backward",
+    "gated_linear", "packed_linear", "packed_linear_backward",
 )  # fmt: skip
 # Device-generic ops (CompositeExplicitAutograd: ATen's GEMMs around the gating kernels): they run
 # on a device where the packed gating op has a kernel.
-COMPOSITE = {"gated_linear", "gated_linear_forward", "gated_linear_backward"}
+COMPOSITE = {"gated_linear", "packed_linear", "packed_linear_backward"}
 
 
 def _has_kernel(op, key):

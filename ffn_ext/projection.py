@@ -23,12 +23,12 @@ d = 2048, bf16 on CPU the call's peak is 6.0 MiB, the result's 2.0 MiB plus the 
 4.0 MiB, and it returns holding only the result.
 
 Memory with autograd: the forward saves h (2 M d elements; x, the weights and biases by
-reference), where eager PyTorch saves 3 M d (x W1ᵀ, its silu, x W3ᵀ). The backward allocates the
-packed dh (2 M d) beside the gradients it returns, and frees dh and h at its end; eager frees its
-saved tensors as it goes, so its backward peaks lower. For M = 512, in = 1024, d = 2048 fp32 on
-CPU: held after the forward (result included) 12 MiB against eager's 16; peak of one
-forward+backward 38 MiB against 28 (tests/test_projection.py::test_training_memory checks the
-accounting; benchmarks/ reports both figures for every shape).
+reference), where eager PyTorch saves 3 M d (x W1ᵀ, its silu, x W3ᵀ). The backward makes the
+packed dh (2 M d), frees h, then allocates the gradients it returns and frees dh. For M = 512,
+in = 1024, d = 2048 fp32 on CPU: held after the forward (result included) 12 MiB against eager's
+16; peak of one forward+backward 30 MiB against eager's 28 (eager frees its saved tensors one at a
+time as its backward goes). tests/test_projection.py::test_training_memory checks the accounting;
+benchmarks/ reports both figures for every shape.
 
 torch.autocast casts x, the weights and the biases as it casts torch.nn.functional.linear's.
 """

@@ -50,17 +50,17 @@ def _cases(device, requires_grad):
         # projection
         (ops.gated_linear.default, (x, t(6, 7), t(6, 7), t(6), None, "silu", 1.0), {}),
         (ops.gated_linear.default, (t(2, 3, 7), t(6, 7), t(6, 7)), {"b3": t(6), "activation": "gelu"}),
-        (ops.gated_linear_forward.default, (x.detach(), t(6, 7).detach(), t(6, 7).detach(), None, None, "relu", 1.0), {}),
-        (ops.gated_linear_backward.default, (t(4, 6), t(4, 12), x, t(6, 7), t(6, 7), t(6), None, "gelu_tanh", 1.0,
-                                             [True, True, True]), {}),
+        (ops.packed_linear.default, (x, t(6, 7), t(6, 7), None, t(6)), {}),
+        (ops.packed_linear_backward.default, (t(4, 12).detach(), x.detach(), t(6, 7).detach(), t(6, 7).detach(), t(6).detach(),
+                                              None, [True, True, True]), {}),
     ]
 
 
 THIRD_ORDER = ("gelu_double_backward", "silu_double_backward", "swish_double_backward",
                "act_and_mul_double_backward", "act_and_mul_packed_double_backward")
 # out= takes no autograd (refused with requires_grad; tests/test_gating.py checks the message).
-# gated_linear_forward is internal to gated_linear's autograd (refused with requires_grad).
-NO_AUTOGRAD = ("act_and_mul_packed.out", "gated_linear_forward.default")
+# packed_linear_backward is internal to gated_linear's autograd (refused with requires_grad).
+NO_AUTOGRAD = ("act_and_mul_packed.out", "packed_linear_backward.default")
 
 
 @pytest.mark.parametrize("requires_grad", [False, True])
