@@ -321,6 +321,28 @@ def test_training_memory(device, paths, adjacent):
         assert peak == returned, (peak, returned)
 
 
+def test_saved_tensor_hooks_see_h(device):
+    """h is a saved tensor of the graph (not a hidden copy), so saved-tensor hooks, which
+    torch.utils.checkpoint and torch.autograd.graph.save_on_cpu are built on, handle it; gradients
+    through the hooks equal those without."""
+    m, k, d = 5, 16, 8
+    w1, w3, b1, b3 = _weights(d, k, torch.float32, device, requires_grad=True)
+    x = torch.randn(m, k, device=device, requires_grad=True)
+    ins, dy = (x, w1, w3, b1, b3), torch.randn(m, d, device=device)
+    packed = []
+
+    def pack(t):
+        packed.append(tuple(t.shape))
+        return t.clone()  # as an offload would: unpack returns another tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = ffn_ext.swiglu(*ins)
+    assert (m, 2 * d) in packed, packed
+    want = torch.autograd.grad(ffn_ext.swiglu(*ins), ins, dy)
+    for g, w in zip(torch.autograd.grad(y, ins, dy), want):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
+
+
 # ---- registration, compile, export, autocast -----------------------------------------------------------
 def test_opcheck(device):
     x = torch.randn(4, 3, 16, device=device)
