@@ -168,6 +168,46 @@ def test_views_without_copies(device):
 
 
 @pytest.mark.parametrize("dim", [-1, 0, 1, 2])
+def _free_gb():
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable"):
+                    return int(line.split()[1]) / 2**20
+    except OSError:
+        pass
+    return 0.0
+
+
+@pytest.mark.large
+def test_packed_more_than_2_31_elements(device):
+    """64-bit indexing in the gating kernels: a packed bf16 h of 16384 x 2 * 65544 elements
+    (2^31 + 262144): the second-to-last row straddles element 2^31, the last lies wholly past it.
+    Forward and backward (the packed gradient has as many elements); rows of 16-byte loads. The rows
+    checked in full are the first and the last two; those between hold one value each and are
+    checked every 997th."""
+    rows, d = 16384, 65544
+    assert (rows - 2) * 2 * d < 2**31 < (rows - 1) * 2 * d
+    if device == "cpu" and _free_gb() < 14:
+        pytest.skip("needs 14 GB of free memory")
+    if device == "cuda" and torch.cuda.mem_get_info()[0] < 14 * 2**30:
+        pytest.skip("needs 14 GB of free GPU memory")
+    h = torch.empty(rows, 2 * d, dtype=torch.bfloat16, device=device)
+    h[:, :d].fill_(-1.25)
+    h[:, d:].fill_(0.75)
+    checked = [0, rows - 2, rows - 1]
+    h[checked] = 3 * torch.randn(len(checked), 2 * d, device=device).to(torch.bfloat16)
+    y = ffn_ext.silu_and_mul(h)
+    _check_fwd("silu", y[checked], h[checked, :d], h[checked, d:])
+    _check_fwd("silu", y[1:-2:997], h[1:-2:997, :d], h[1:-2:997, d:])
+    del y
+    dy = torch.empty(rows, d, dtype=torch.bfloat16, device=device).fill_(0.5)
+    dy[checked] = torch.randn(len(checked), d, device=device).to(torch.bfloat16)
+    dh = ops.act_and_mul_packed_backward(dy, h, "silu", 1.0)
+    for r in (checked, slice(1, -2, 997)):
+        _check_bwd("silu", dh[r, :d], dh[r, d:], h[r, :d], h[r, d:], dy[r])
+
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_glu_matches_torch(dim, dtype, device):
     h = 3 * torch.randn(4, 6, 8, dtype=dtype, device=device)
