@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import ffn_ext
 import ffn_ext.reference as R
 from ffn_ext._memory import memory_of
-from conftest import DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, make_layout
+from conftest import DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, free_memory_gb, make_layout
 
 ops = torch.ops.ffn_ext
 BETA = 1.3
@@ -167,18 +167,6 @@ def test_views_without_copies(device):
         _check_fwd("gelu", y, g, u)
 
 
-@pytest.mark.parametrize("dim", [-1, 0, 1, 2])
-def _free_gb():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable"):
-                    return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return 0.0
-
-
 @pytest.mark.large
 def test_packed_more_than_2_31_elements(device):
     """64-bit indexing in the gating kernels: a packed bf16 h of 16384 x 2 * 65544 elements
@@ -188,7 +176,7 @@ def test_packed_more_than_2_31_elements(device):
     checked every 997th."""
     rows, d = 16384, 65544
     assert (rows - 2) * 2 * d < 2**31 < (rows - 1) * 2 * d
-    if device == "cpu" and _free_gb() < 14:
+    if device == "cpu" and free_memory_gb() < 14:
         pytest.skip("needs 14 GB of free memory")
     if device == "cuda" and torch.cuda.mem_get_info()[0] < 14 * 2**30:
         pytest.skip("needs 14 GB of free GPU memory")
@@ -208,6 +196,7 @@ def test_packed_more_than_2_31_elements(device):
         _check_bwd("silu", dh[r, :d], dh[r, d:], h[r, :d], h[r, d:], dy[r])
 
 
+@pytest.mark.parametrize("dim", [-1, 0, 1, 2])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_glu_matches_torch(dim, dtype, device):
     h = 3 * torch.randn(4, 6, 8, dtype=dtype, device=device)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import ffn_ext
 import ffn_ext.reference as R
-from conftest import FLOAT_DTYPES, LOWP, LAYOUTS, assert_accurate, make_layout
+from conftest import FLOAT_DTYPES, LOWP, LAYOUTS, assert_accurate, free_memory_gb, make_layout
 
 ops = torch.ops.ffn_ext
 
@@ -271,24 +271,13 @@ def test_each_cpu_loop(cap):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def _enough_memory(gb):
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable"):
-                    return int(line.split()[1]) / 2**20 >= gb
-    except OSError:
-        pass
-    return False
-
-
 @pytest.mark.large
 @pytest.mark.parametrize("device", ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
 def test_more_than_2_31_elements(device):
     """64-bit indexing: a bf16 tensor of 2^31 + 17 elements, checked at both ends and across the
     2^31 boundary (where a 32-bit index would wrap)."""
     n = 2**31 + 17
-    if device == "cpu" and not _enough_memory(10):
+    if device == "cpu" and free_memory_gb() < 10:
         pytest.skip("needs 10 GB of free memory")
     if device == "cuda" and torch.cuda.mem_get_info()[0] < 10 * 2**30:
         pytest.skip("needs 10 GB of free GPU memory")
