@@ -60,6 +60,8 @@ def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 
 
 def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """silu(h[..., :d]) * h[..., d:] (SwiGLU's gating; vLLM's silu_and_mul)."""
+    if out is None and isinstance(h, torch.Tensor):  # the decode hot path: straight to the op
+        return _ops.act_and_mul_packed(h, "silu", 1.0)
     return act_and_mul_packed(h, "silu", out=out)
 
 
@@ -72,6 +74,8 @@ def gelu_and_mul(h: torch.Tensor, approximate: str = "none", out=None) -> torch.
 
 def gelu_tanh_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """gelu(h[..., :d], approximate="tanh") * h[..., d:]."""
+    if out is None and isinstance(h, torch.Tensor):
+        return _ops.act_and_mul_packed(h, "gelu_tanh", 1.0)
     return act_and_mul_packed(h, "gelu_tanh", out=out)
 
 
