@@ -57,8 +57,12 @@ def _gated(op, x, w1, w3, b1, b3, activation, beta=1.0):
     try:
         return _ops.gated_linear(x, w1, w3, b1, b3, activation, float(beta))
     except (RuntimeError, ValueError, TypeError):
-        if not _autocasting(x):  # under autocast the op's casts come first (see _autocasting)
+        if _autocasting(x):  # under autocast the op's casts come first (see _autocasting)
+            raise
+        try:
             check_projection(op, x, w1, w3, b1, b3, activation, beta)
+        except (ValueError, TypeError) as public:
+            raise public from None  # the public error alone, not chained to the op's
         raise
 
 
