@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import DTYPES, add_common_args, memory_columns, print_row, save, setup, training_step  # noqa: E402
+from common import DTYPES, add_common_args, memory_column_names, memory_columns, print_row, save, setup, training_step  # noqa: E402
 
 
 try:  # Liger-Kernel (Triton, CUDA only); optional
@@ -148,9 +148,7 @@ def run(cfg, timer, progress=None):
 
 
 COLUMNS = ["family", "dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us",
-           "floor_us", "TFLOP/s", "vs_eager", "vs_compile", "vs_liger", "of_floor",
-           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger", "saved_MB_ffn_ext", "saved_MB_eager",
-           "saved_MB_liger"]
+           "floor_us", "TFLOP/s", "vs_eager", "vs_compile", "vs_liger", "of_floor", *memory_column_names()]
 
 
 def main():

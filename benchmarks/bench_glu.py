@@ -29,7 +29,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import DTYPES, add_common_args, graph_time, memory_columns, print_row, save, setup, training_step  # noqa: E402
+from common import (  # noqa: E402
+    DTYPES, add_common_args, graph_time, memory_column_names, memory_columns, print_row, save, setup, training_step)
 
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
 
@@ -120,9 +121,7 @@ def run(cfg, timer, progress=None):
 
 
 COLUMNS = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
-           "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us",
-           "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger", "saved_MB_ffn_ext", "saved_MB_eager",
-           "saved_MB_liger"]
+           "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us", *memory_column_names()]
 
 
 def main():

@@ -92,6 +92,11 @@ def training_step(forward, inputs, grad):
     return step
 
 
+def memory_column_names(peers=("ffn_ext", "eager", "liger")):
+    """The report columns that memory_columns fills, for these peers: peak_MB_*, then saved_MB_*."""
+    return [f"{kind}_MB_{p}" for kind in ("peak", "saved") for p in peers]
+
+
 def memory_columns(name, step, device):
     """{peak_MB_<name>, saved_MB_<name>} of a training_step: the most memory one forward+backward
     holds at any moment beyond what was allocated before it, and what its forward leaves allocated
@@ -101,7 +106,8 @@ def memory_columns(name, step, device):
     kept = []
     saved = memory_of(lambda: kept.append(step.forward()), device)[1]
     del kept
-    return {f"peak_MB_{name}": memory_of(step, device)[0] / 2**20, f"saved_MB_{name}": saved / 2**20}
+    peak_key, saved_key = memory_column_names((name,))
+    return {peak_key: memory_of(step, device)[0] / 2**20, saved_key: saved / 2**20}
 
 
 class Progress:

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_activation  # noqa: E402
 import bench_ffn  # noqa: E402
 import bench_glu  # noqa: E402
-from common import Progress, Timer, allow_recompiles, environment  # noqa: E402
+from common import Progress, Timer, allow_recompiles, environment, memory_column_names  # noqa: E402
 
 FAMILIES = ("activation", "gating", "projection", "block")
 PEERS = ("eager", "compile", "liger")
@@ -95,13 +95,11 @@ TABLE_COLUMNS = {
     "activation": ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "of_limit", "best_peer",
                    "vs_best", "flag"],
     "gating": ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "of_limit",
-               "graph_us", "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger", "saved_MB_ffn_ext", "saved_MB_eager",
-               "saved_MB_liger", "best_peer", "vs_best", "flag"],
+               "graph_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
     "projection": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "of_limit",
-                   "TFLOP/s", "peak_MB_ffn_ext", "peak_MB_eager", "saved_MB_ffn_ext", "saved_MB_eager", "best_peer", "vs_best", "flag"],
+                   "TFLOP/s", *memory_column_names(("ffn_ext", "eager")), "best_peer", "vs_best", "flag"],
     "block": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "TFLOP/s",
-              "peak_MB_ffn_ext", "peak_MB_eager", "peak_MB_liger", "saved_MB_ffn_ext", "saved_MB_eager",
-              "saved_MB_liger", "best_peer", "vs_best", "flag"],
+              *memory_column_names(), "best_peer", "vs_best", "flag"],
 }
 LIMIT = {"activation": "of_limit = achieved GB/s / same-run device copy GB/s",
          "gating": "of_limit = achieved GB/s / same-run device copy GB/s",
