@@ -296,6 +296,11 @@ def test_inference_peak_memory(device, paths, adjacent):
     assert memory_of(lambda: None, device) == (0, 0)
 
 
+def test_memory_of_refuses_other_devices():
+    with pytest.raises(ValueError, match="memory_of: device must be cpu or cuda, got meta"):
+        memory_of(lambda: None, "meta")
+
+
 @pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
 def test_training_memory(device, paths, adjacent):
     """With autograd the forward leaves only its result and h (2 M d) allocated: x, the weights and
