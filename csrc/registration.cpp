@@ -6,6 +6,10 @@
 
 #include "ffn_ext/build_info.h"
 
+namespace ffn_ext::cpu {
+std::string loop_names();  // csrc/cpu/activation_cpu.cpp
+}  // namespace ffn_ext::cpu
+
 namespace {
 // Build facts for ffn_ext.info() and the C++ test: compiled against which torch, with CUDA or not.
 std::string build_info() { return ffn_ext::build_info_string(); }
@@ -62,4 +66,6 @@ TORCH_LIBRARY(ffn_ext, m) {
   m.def("packed_linear_backward(Tensor grad_h, Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   // Build facts as "key=value" lines (no tensors: not an operator of the maths).
   m.def("_build_info() -> str", &build_info);
+  // Which CPU vector loop each dtype takes on this processor ("dtype=loop" lines).
+  m.def("_cpu_loops() -> str", &ffn_ext::cpu::loop_names);
 }

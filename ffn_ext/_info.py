@@ -2,7 +2,7 @@
 
 import torch
 
-from ._library import build_info
+from ._library import build_info, cpu_loops
 
 OPS = (
     "gelu", "gelu_backward", "gelu_double_backward",
@@ -28,7 +28,7 @@ def _has_kernel(op, key):
 
 def info() -> dict:
     """Build and runtime facts: versions, whether the CUDA kernels were compiled, the CUDA
-    architectures, and which ops have CPU and CUDA kernels."""
+    architectures, the CPU vector loop of each dtype, and which ops have CPU and CUDA kernels."""
     b = build_info()
     cuda_ops = [op for op in OPS if _has_kernel(op, "CUDA")]
     return {
@@ -42,6 +42,7 @@ def info() -> dict:
         "cuda_available": torch.cuda.is_available(),
         "device_name": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_loops": cpu_loops(),
         "ops": {op: {"cpu": _has_kernel(op, "CPU"), "cuda": _has_kernel(op, "CUDA")} for op in OPS},
         "cuda_kernels_compiled": len(cuda_ops) == len(OPS),
     }

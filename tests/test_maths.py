@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import ffn_ext
 import ffn_ext.reference as R
-from conftest import FLOAT_DTYPES, LOWP, LAYOUTS, assert_accurate, free_memory_gb, make_layout
+from conftest import FLOAT_DTYPES, LOWP, LAYOUTS, assert_accurate, free_memory_gb, make_layout, ulp
 
 ops = torch.ops.ffn_ext
 
@@ -269,6 +269,94 @@ def test_each_cpu_loop(cap):
     env = dict(os.environ, ATEN_CPU_CAPABILITY=cap.lower())
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _has_avx512_bf16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "avx512_bf16" in f.read().split()
+    except OSError:
+        return False
+
+
+# bf16 operands whose results fill every kind of vector: random values, the special points, SiLU
+# and GELU inputs whose results are bf16 subnormals (x in [-97, -92] for SiLU), and gating pairs
+# whose products are. Run by the native-bf16 test in this process and, with the portable
+# rounding, in a subprocess; each returns the raw bits of every result.
+_BF16_LOOP_CASES = """
+import torch, ffn_ext
+ops = torch.ops.ffn_ext
+def bf16_loop_results():
+    g = torch.Generator().manual_seed(7)
+    bf = torch.bfloat16
+    from test_maths import _special_points
+    x = torch.cat([4 * torch.randn(20000, generator=g), _special_points(torch.float64),
+                   torch.linspace(-100, -85, 4096, dtype=torch.float64),
+                   torch.linspace(-12, -8, 4096, dtype=torch.float64)]).to(bf)
+    tiny = (1e-38 * torch.randn(x.numel(), generator=g)).to(bf)
+    dy = torch.randn(x.numel(), generator=g).to(bf)
+    h = torch.stack([x, tiny], 0).reshape(-1)  # packed rows [gate | up] of d = x.numel()
+    out = []
+    for a in ("none", "tanh"):
+        out += [ops.gelu(x, a), ops.gelu_backward(dy, x, a), ops.gelu_backward(tiny, x, a)]
+    out += [ops.silu(x), ops.silu_backward(dy, x), ops.swish(x, 1.7), ops.relu(x)]
+    for act in ("silu", "gelu", "gelu_tanh", "sigmoid", "relu", "identity"):
+        out += [ops.act_and_mul(x, tiny, act, 1.0), ops.act_and_mul(x, dy, act, 1.0)]
+        out += list(ops.act_and_mul_backward(dy, x, tiny, act, 1.0))
+        out += [ops.act_and_mul_packed(h.view(1, -1), act, 1.0)]
+        out += [ops.act_and_mul_packed_backward(dy.view(1, -1), h.view(1, -1), act, 1.0)]
+    return [o.reshape(-1) for o in out]
+"""
+
+
+@pytest.mark.skipif(not _has_avx512_bf16() or torch.backends.cpu.get_cpu_capability() != "AVX512",
+                    reason="needs a processor with AVX512_BF16")
+def test_native_bf16_loop_equals_portable(tmp_path):
+    """bf16 takes the loop that rounds with vcvtne2ps2bf16 on a processor that has it. The
+    instruction flushes subnormals to zero, so vectors holding one must take the portable rounding:
+    every stored bit equals the portable loop's (FFN_EXT_CPU_NATIVE_BF16=0, in a subprocess),
+    except the payload of NaNs, and the subnormal results really occur."""
+    assert ffn_ext.info()["cpu_loops"]["bfloat16"] == "avx512_bf16"
+    assert ffn_ext.info()["cpu_loops"]["float32"] == "avx512"
+    here = os.path.dirname(__file__)
+    ns = {}
+    sys.path.insert(0, here)
+    try:
+        exec(_BF16_LOOP_CASES, ns)
+        native = ns["bf16_loop_results"]()
+    finally:
+        sys.path.remove(here)
+    path = tmp_path / "portable.pt"
+    code = (f"import sys; sys.path.insert(0, {here!r})\n" + _BF16_LOOP_CASES
+            + "import ffn_ext\n"
+            + "assert ffn_ext.info()['cpu_loops']['bfloat16'] == 'avx512', ffn_ext.info()['cpu_loops']\n"
+            + f"torch.save(bf16_loop_results(), {str(path)!r})\n")
+    env = dict(os.environ, FFN_EXT_CPU_NATIVE_BF16="0")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    portable = torch.load(path)
+    assert len(native) == len(portable)
+    tiny = torch.finfo(torch.bfloat16).tiny
+    subnormals = 0
+    for i, (a, b) in enumerate(zip(native, portable)):
+        nan = torch.isnan(a)
+        assert torch.equal(nan, torch.isnan(b)), f"result {i}: NaN pattern differs"
+        same = a.view(torch.int16) == b.view(torch.int16)
+        assert bool(same[~nan].all()), f"result {i}: {a[~same & ~nan][:8]} vs {b[~same & ~nan][:8]}"
+        subnormals += int(((a != 0) & (a.abs() < tiny)).sum())
+    assert subnormals > 1000, subnormals  # the fallback was exercised
+
+
+def test_bf16_subnormal_results():
+    """SiLU results between bf16's smallest subnormal and smallest normal are rounded into the
+    subnormals, not flushed (whichever loop bf16 takes on this processor)."""
+    x = torch.linspace(-97, -92, 1000).to(torch.bfloat16)
+    y = ffn_ext.silu(x)
+    assert bool((y != 0).all()) and bool((y.abs() < torch.finfo(torch.bfloat16).tiny).all())
+    # Within one subnormal spacing of the float64 value (PyTorch's own F.silu gives -0 here: its
+    # exp(-x) overflows, so the usual low-precision rule would admit a flushed result).
+    ref = R.silu(x.double())
+    assert bool(((y.double() - ref).abs() <= ulp(ref, torch.bfloat16)).all())
 
 
 @pytest.mark.large

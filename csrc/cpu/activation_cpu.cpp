@@ -12,7 +12,9 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "ffn_ext/activation_ops.h"
 #include "ffn_ext/gating_ops.h"
@@ -20,27 +22,60 @@
 
 namespace ffn_ext::cpu {
 
-// Defined in activation_cpu_avx2.cpp and activation_cpu_avx512.cpp.
+// Defined in activation_cpu_avx2.cpp, activation_cpu_avx512.cpp and activation_cpu_avx512bf16.cpp.
 void flat_range_avx2(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
                      void* const* out, int64_t begin, int64_t end);
 void flat_range_avx512(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
                        void* const* out, int64_t begin, int64_t end);
+void flat_range_avx512bf16(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
+                           void* const* out, int64_t begin, int64_t end);
 bool has_avx2_build();
 bool has_avx512_build();
+bool has_avx512bf16_build();
 
 namespace {
 
 using FlatFn = void (*)(const KernelDesc&, c10::ScalarType, const void* const*, void* const*,
                         int64_t, int64_t);
 
-FlatFn flat_fn() {
-  static const FlatFn fn = [] {
+struct Loop {
+  FlatFn fn;
+  const char* name;
+};
+
+// Whether the processor has AVX512_BF16 and the user has not turned its loop off
+// (FFN_EXT_CPU_NATIVE_BF16=0, which gives the portable bf16 rounding of the AVX512 loop).
+bool use_native_bf16() {
+  const char* env = std::getenv("FFN_EXT_CPU_NATIVE_BF16");
+  if (env != nullptr && std::string(env) == "0") return false;
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+// The vector loop for float, double and fp16 (first) and for bf16 (second), chosen once.
+const std::pair<Loop, Loop>& loops() {
+  static const std::pair<Loop, Loop> chosen = [] {
     const std::string cap = at::get_cpu_capability();  // honours ATEN_CPU_CAPABILITY
-    if (cap == "AVX512" && has_avx512_build()) return &flat_range_avx512;
-    if ((cap == "AVX2" || cap == "AVX512") && has_avx2_build()) return &flat_range_avx2;
-    return &base::flat_range;
+    Loop main{&base::flat_range, "default"};
+    if (cap == "AVX512" && has_avx512_build()) {
+      main = {&flat_range_avx512, "avx512"};
+    } else if ((cap == "AVX2" || cap == "AVX512") && has_avx2_build()) {
+      main = {&flat_range_avx2, "avx2"};
+    }
+    Loop bf16 = main;
+    if (main.fn == &flat_range_avx512 && has_avx512bf16_build() && use_native_bf16())
+      bf16 = {&flat_range_avx512bf16, "avx512_bf16"};
+    return std::make_pair(main, bf16);
   }();
-  return fn;
+  return chosen;
+}
+
+FlatFn flat_fn(c10::ScalarType dtype) {
+  return dtype == c10::ScalarType::BFloat16 ? loops().second.fn : loops().first.fn;
 }
 
 // Elements per task: the activations cost tens of flops per element, so a task of 16K elements
@@ -89,7 +124,7 @@ struct CpuEngine {
       void* out[8];
       for (size_t k = 0; k < ins.size(); ++k) in[k] = ins[k].const_data_ptr();
       for (size_t k = 0; k < outs.size(); ++k) out[k] = outs[k].mutable_data_ptr();
-      const FlatFn fn = flat_fn();
+      const FlatFn fn = flat_fn(dtype);
       at::parallel_for(0, n, kGrain,
                        [&](int64_t begin, int64_t end) { fn(d, dtype, in, out, begin, end); });
       return;
@@ -103,7 +138,7 @@ struct CpuEngine {
       const size_t no = outs.size(), ni = ins.size();
       for (size_t k = 0; k < no; ++k) out0[k] = static_cast<char*>(outs[k].mutable_data_ptr());
       for (size_t k = 0; k < ni; ++k) in0[k] = static_cast<const char*>(ins[k].const_data_ptr());
-      const FlatFn fn = flat_fn();
+      const FlatFn fn = flat_fn(dtype);
       const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
       at::parallel_for(0, rl.rows, grain, [&](int64_t r0, int64_t r1) {
         const void* in[8];
@@ -129,6 +164,12 @@ struct CpuEngine {
 };
 
 }  // namespace
+
+// For ffn_ext.info() (the _cpu_loops op): which vector loop each dtype takes on this processor.
+std::string loop_names() {
+  return std::string("float32=") + loops().first.name + "\nfloat64=" + loops().first.name +
+         "\nfloat16=" + loops().first.name + "\nbfloat16=" + loops().second.name + "\n";
+}
 
 }  // namespace ffn_ext::cpu
 

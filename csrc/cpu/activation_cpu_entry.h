@@ -1,7 +1,8 @@
 // The exported entry of one instruction-set build of the CPU loop, under a plain name so that
 // activation_cpu.cpp needs none of that instruction set's headers. The includer defines
 // FFN_CPU_ENTRY / FFN_CPU_HAS (the names), FFN_CPU_BUILT (whether this compiler could build the
-// loop) and, when it could, FFN_CPU_ISA (the namespace holding it).
+// loop) and, when it could, FFN_CPU_ISA (the namespace holding it). FFN_CPU_BF16_ONLY: the build
+// holds the bf16 loop alone, and the entry refuses any other dtype.
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
@@ -13,7 +14,13 @@ namespace ffn_ext::cpu {
 void FFN_CPU_ENTRY(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
                    void* const* out, int64_t begin, int64_t end) {
 #if FFN_CPU_BUILT
+#if defined(FFN_CPU_BF16_ONLY)
+  TORCH_INTERNAL_ASSERT(dtype == c10::ScalarType::BFloat16, "ffn_ext: ", dtype,
+                        " sent to the bf16-only CPU loop");
+  FFN_CPU_ISA::flat_range_of<c10::BFloat16>(d, in, out, begin, end);
+#else
   FFN_CPU_ISA::flat_range(d, dtype, in, out, begin, end);
+#endif
 #else
   (void)d, (void)dtype, (void)in, (void)out, (void)begin, (void)end;
   TORCH_INTERNAL_ASSERT(false, "ffn_ext: this CPU loop was not built by this compiler");

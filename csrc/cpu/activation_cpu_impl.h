@@ -43,20 +43,48 @@ inline Vectorized<float> ffn_exp_reduced(const Vectorized<float>& xc, const Vect
 }
 #if defined(CPU_CAPABILITY_AVX512)
 // AVX-512: vscalefps multiplies by 2^n with one rounding, into the subnormals or to 0 and inf, so
-// neither the split scaling nor the range fix-ups of the AVX2 form are needed. at::vec's AVX-512
-// clamp is max then min with the operand last, which keeps NaN.
-inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
+// neither the split scaling nor the range fix-ups of the AVX2 form are needed. xc: x clamped to
+// [-150, 150] (or NaN).
+inline Vectorized<float> ffn_exp_clamped(const Vectorized<float>& xc) {
   using V = Vectorized<float>;
-  const V xc = at::vec::clamp(x, V(-150.0f), V(150.0f));
   const V n = (xc * V(1.44269504088896341f)).round();
   return _mm512_scalef_ps(ffn_exp_reduced(xc, n), n);
 }
-#else
-// 2^n is applied in two halves, each a normal float, so the product rounds once.
+// at::vec's AVX-512 clamp is max then min with the operand last, which keeps NaN.
 inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
   using V = Vectorized<float>;
+  return ffn_exp_clamped(at::vec::clamp(x, V(-150.0f), V(150.0f)));
+}
+// x <= 0 (sigmoid's e^-|z|, the normal pdf): only the lower clamp. vmaxps returns its second
+// operand when either is NaN, so NaN stays NaN.
+inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
+  return ffn_exp_clamped(_mm512_max_ps(_mm512_set1_ps(-150.0f), x));
+}
+// The selections below in mask registers: at::vec's comparisons return a vector of all-ones lanes,
+// which GCC turns back into a mask for the blend (vcmpps, vpmovm2d, vpcmpd: 3 instructions where 1
+// does; 4 of the ~30 of a SiLU vector).
+inline Vectorized<float> ffn_where_nonneg(const Vectorized<float>& z, const Vectorized<float>& a,
+                                          const Vectorized<float>& b) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GE_OQ), b, a);
+}
+inline Vectorized<float> ffn_unless_zero(const Vectorized<float>& p, const Vectorized<float>& v) {
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_NEQ_UQ), v);
+}
+inline Vectorized<double> ffn_where_nonneg(const Vectorized<double>& z,
+                                           const Vectorized<double>& a,
+                                           const Vectorized<double>& b) {
+  return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GE_OQ), b, a);
+}
+inline Vectorized<double> ffn_unless_zero(const Vectorized<double>& p,
+                                          const Vectorized<double>& v) {
+  return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_NEQ_UQ), v);
+}
+#else
+// 2^n is applied in two halves, each a normal float, so the product rounds once. xc: x clamped to
+// [-104, 88.72283] (or NaN, which flows through the polynomial; its n is garbage).
+inline Vectorized<float> ffn_exp_clamped(const Vectorized<float>& xc) {
+  using V = Vectorized<float>;
   using VI = Vectorized<int32_t>;
-  const V xc = at::vec::clamp(x, V(-104.0f), V(88.72283f));  // NaN: restored at the end
   const V n = (xc * V(1.44269504088896341f)).round();
   const V p = ffn_exp_reduced(xc, n);
   const VI ni = at::vec::convert_to_int_of_same_size(n);
@@ -64,11 +92,24 @@ inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
   const VI n2 = ni - n1;
   const V s1 = at::vec::cast<float>((n1 + VI(127)) << VI(23));
   const V s2 = at::vec::cast<float>((n2 + VI(127)) << VI(23));
-  V res = p * s1 * s2;
+  return p * s1 * s2;
+}
+inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
+  using V = Vectorized<float>;
+  const V xc = at::vec::clamp(x, V(-104.0f), V(88.72283f));  // NaN: restored at the end
+  V res = ffn_exp_clamped(xc);
   res = V::blendv(res, V(0.0f), x < V(-104.0f));
   res = V::blendv(res, V(std::numeric_limits<float>::infinity()), x > V(88.72283f));
   return V::blendv(res, x, x.isnan());  // the generic clamp does not keep NaN
 }
+#if defined(CPU_CAPABILITY_AVX2)
+// x <= 0: only the lower clamp, and no fix-ups: e^-104 comes out of the split scaling as 0.486
+// of the smallest subnormal, which rounds to 0, and vmaxps returns its second operand (x) when
+// either is NaN.
+inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
+  return ffn_exp_clamped(_mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+}
+#endif
 #endif
 template <class T>
 inline Vectorized<T> ffn_abs(const Vectorized<T>& x) { return x.abs(); }
@@ -118,6 +159,18 @@ template <class Fn>
 inline Vectorized<double> ffn_in_double(const Vectorized<double>& x, Fn fn) {
   return fn(x);
 }
+// The generic forms of the selections that activations.h names (overridden above for AVX-512).
+template <class T>
+inline Vectorized<T> ffn_where_nonneg(const Vectorized<T>& z, const Vectorized<T>& a,
+                                      const Vectorized<T>& b) {
+  return Vectorized<T>::blendv(b, a, z >= Vectorized<T>(T(0)));
+}
+template <class T>
+inline Vectorized<T> ffn_unless_zero(const Vectorized<T>& p, const Vectorized<T>& v) {
+  return Vectorized<T>::blendv(v, Vectorized<T>(T(0)), p == Vectorized<T>(T(0)));
+}
+template <class T>
+inline Vectorized<T> ffn_exp_nonpos(const Vectorized<T>& x) { return ffn_exp(x); }
 // mask ? a : b, with mask all-ones or all-zeros per lane (a comparison's result).
 template <class T>
 inline Vectorized<T> ffn_where(const Vectorized<T>& mask, const Vectorized<T>& a,
@@ -131,6 +184,26 @@ inline Vectorized<T> ffn_where(const Vectorized<T>& mask, const Vectorized<T>& a
 #include "ffn_ext/kernels.h"
 
 namespace ffn_ext::cpu::FFN_CPU_ISA {
+
+// Rounds two float vectors (lanes 0..W-1 and W..2W-1) to one vector of fp16 / bf16 and stores it.
+template <typename scalar_t>
+inline void store_from_float(const at::vec::Vectorized<float>& lo,
+                             const at::vec::Vectorized<float>& hi, scalar_t* p) {
+#if defined(FFN_CPU_NATIVE_BF16)
+  if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
+    // vcvtne2ps2bf16 rounds to nearest even, as the portable conversion does, but it ignores
+    // MXCSR and flushes subnormal floats to zero (and bf16 has float's exponent range, so those are
+    // bf16 subnormals, not zeros). A vector holding one (fpclass 0x20: denormal) takes the portable
+    // conversion, so the stored bits are the same either way; only NaN payloads may differ.
+    const __mmask16 sub = _mm512_fpclass_ps_mask(lo, 0x20) | _mm512_fpclass_ps_mask(hi, 0x20);
+    if (__builtin_expect(sub == 0, 1)) {
+      _mm512_storeu_si512(p, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+      return;
+    }
+  }
+#endif
+  at::vec::convert_from_float<scalar_t>(lo, hi).store(p);
+}
 
 // Elements [begin, end) of a flat kernel: every operand is a dense array of scalar_t with the same
 // layout, so element i of each is at index i.
@@ -183,8 +256,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       }
       f(lo, olo);
       f(hi, ohi);
-      for (int k = 0; k < NOUT; ++k)
-        at::vec::convert_from_float<scalar_t>(olo[k], ohi[k]).store(out[k] + i);
+      for (int k = 0; k < NOUT; ++k) store_from_float(olo[k], ohi[k], out[k] + i);
     }
   }
   for (; i < end; ++i) {  // scalar tail
@@ -195,25 +267,30 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
   }
 }
 
-// Entry point of this instruction set: runs kernel `d` on elements [begin, end) of flat operands
-// of dtype `dtype`. Only kernels whose operands are all stored in `dtype` reach here (the engine
-// sends mixed-precision operands down the strided path).
+// Runs kernel `d` on elements [begin, end) of flat operands stored as scalar_t. Only kernels whose
+// operands are all stored in scalar_t reach here (the engine sends mixed-precision operands down
+// the strided path).
+template <typename scalar_t>
+inline void flat_range_of(const KernelDesc& d, const void* const* in, void* const* out,
+                          int64_t begin, int64_t end) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  with_kernel<opmath_t>(d, [&](auto f) {
+    using F = decltype(f);
+    if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
+                  std::is_same_v<scalar_t, opmath_t>) {
+      flat_loop<scalar_t>(f, in, out, begin, end);
+    } else {
+      TORCH_INTERNAL_ASSERT(false, "ffn_ext: mixed-precision kernel sent to the flat CPU loop");
+    }
+  });
+}
+
+// Entry point of this instruction set: flat_range_of for the operands' dtype.
 inline void flat_range(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
                        void* const* out, int64_t begin, int64_t end) {
-  auto go = [&](auto tag) {
-    using scalar_t = decltype(tag);
-    using opmath_t = at::opmath_type<scalar_t>;
-    with_kernel<opmath_t>(d, [&](auto f) {
-      using F = decltype(f);
-      if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
-                    std::is_same_v<scalar_t, opmath_t>) {
-        flat_loop<scalar_t>(f, in, out, begin, end);
-      } else {
-        TORCH_INTERNAL_ASSERT(false, "ffn_ext: mixed-precision kernel sent to the flat CPU loop");
-      }
-    });
-  };
-  dispatch_float(dtype, go);
+  dispatch_float(dtype, [&](auto tag) {
+    flat_range_of<decltype(tag)>(d, in, out, begin, end);
+  });
 }
 
 }  // namespace ffn_ext::cpu::FFN_CPU_ISA

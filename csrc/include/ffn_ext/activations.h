@@ -3,7 +3,7 @@
 // Each activation is a small struct templated on its op-math type T (float for fp32/fp16/bf16,
 // double for fp64) whose member templates take a value type V: V is T itself on the GPU and in
 // the CPU scalar tail, or at::vec::Vectorized<T> in the CPU vector loop. The primitives they call
-// (ffn_exp, ffn_erfc, ffn_where) are overloaded here for scalars and, in csrc/cpu, for
+// (ffn_exp, ffn_erfc, ffn_where, ...) are overloaded here for scalars and, in csrc/cpu, for
 // Vectorized (found there by argument-dependent lookup), so one formula serves every path.
 //
 // Formulas and traps: ../shared/REFERENCE.md. The rules applied everywhere below:
@@ -41,6 +41,19 @@ FFN_HD double ffn_erfc(double x) { return ::erfc(x); }
 FFN_HD float ffn_where(bool c, float a, float b) { return c ? a : b; }
 FFN_HD double ffn_where(bool c, double a, double b) { return c ? a : b; }
 
+// The three below have generic forms in terms of those above (the CPU vector code overrides them
+// with cheaper instruction sequences):
+// e^x for x <= 0 (or NaN), where no overflow handling is needed;
+template <class V>
+FFN_HD V ffn_exp_nonpos(V x) { return ffn_exp(x); }
+// z >= 0 ? a : b (b for NaN);
+template <class V>
+FFN_HD V ffn_where_nonneg(V z, V a, V b) { return ffn_where(z >= V(0), a, b); }
+// p == 0 ? 0 : v: a product v = x * p whose factor p has underflowed to 0 is 0, even for an
+// infinite x (see the rules at the top).
+template <class V>
+FFN_HD V ffn_unless_zero(V p, V v) { return ffn_where(p == V(0), V(0), v); }
+
 FFN_HD float ffn_abs(float x) { return ::fabsf(x); }
 FFN_HD double ffn_abs(double x) { return ::fabs(x); }
 // fn(x) evaluated in double precision and rounded back to x's type (fn is generic in its argument).
@@ -55,20 +68,19 @@ FFN_HD double ffn_in_double(double x, Fn fn) { return fn(x); }
 // (seen: tanh-GELU'(-10.2) = -2.1e-38 came out 0). NaN stays NaN (NaN >= 0 is false).
 template <class V>
 FFN_HD V sigmoid(V z) {
-  const V e = ffn_exp(-ffn_abs(z));
+  const V e = ffn_exp_nonpos(-ffn_abs(z));
   const V r = V(1) / (V(1) + e);
-  return ffn_where(z >= V(0), r, e * r);
+  return ffn_where_nonneg(z, r, e * r);
 }
 
 // sigma(z) and sigma(-z) from the same exp and division (exp is the cost on the CPU).
 template <class V>
 FFN_HD void sigmoid_pair(V z, V& s, V& sn) {
-  const V e = ffn_exp(-ffn_abs(z));
+  const V e = ffn_exp_nonpos(-ffn_abs(z));
   const V r = V(1) / (V(1) + e);
   const V er = e * r;
-  const auto pos = z >= V(0);
-  s = ffn_where(pos, r, er);
-  sn = ffn_where(pos, er, r);
+  s = ffn_where_nonneg(z, r, er);
+  sn = ffn_where_nonneg(z, er, r);
 }
 
 // ---- the activations: value f, first derivative d1, second derivative d2, and bwd = g * f' ----
@@ -81,21 +93,21 @@ struct GeluErf {
   template <class V>
   FFN_HD V cdf(V x) const { return V(T(0.5)) * ffn_erfc(-x * V(kInvSqrt2)); }
   template <class V>
-  FFN_HD V pdf(V x) const { return V(kInvSqrt2Pi) * ffn_exp(V(T(-0.5)) * x * x); }
+  FFN_HD V pdf(V x) const { return V(kInvSqrt2Pi) * ffn_exp_nonpos(V(T(-0.5)) * x * x); }
   template <class V>
   FFN_HD V f(V x) const {
     const V p = cdf(x);
-    return ffn_where(p == V(T(0)), V(T(0)), x * p);
+    return ffn_unless_zero(p, x * p);
   }
   template <class V>
   FFN_HD V d1(V x) const {
     const V q = pdf(x);
-    return cdf(x) + ffn_where(q == V(T(0)), V(T(0)), x * q);
+    return cdf(x) + ffn_unless_zero(q, x * q);
   }
   template <class V>
   FFN_HD V d2(V x) const {
     const V q = pdf(x);
-    return ffn_where(q == V(T(0)), V(T(0)), q * (V(T(2)) - x * x));
+    return ffn_unless_zero(q, q * (V(T(2)) - x * x));
   }
   template <class V>
   FFN_HD V bwd(V g, V x) const { return g * d1(x); }
@@ -113,7 +125,7 @@ struct GeluTanh {
   template <class V>
   FFN_HD V f(V x) const {
     const V s = sigmoid(two_u(x));
-    return ffn_where(s == V(T(0)), V(T(0)), x * s);
+    return ffn_unless_zero(s, x * s);
   }
   template <class V>
   FFN_HD V d1(V x) const {
@@ -121,7 +133,7 @@ struct GeluTanh {
     sigmoid_pair(two_u(x), s, sn);
     const V ssn = s * sn;
     const V up = V(kK) * (V(T(1)) + V(T(3) * kC) * x * x);
-    return s + ffn_where(ssn == V(T(0)), V(T(0)), V(T(2)) * (x * ssn) * up);
+    return s + ffn_unless_zero(ssn, V(T(2)) * (x * ssn) * up);
   }
   // f'' in float is evaluated in double: its inner factor cancels by up to ~2.5x near |x| = 2, and
   // sigma's argument carries its rounding error times |2u| ~ 4 into s s-, which together reached
@@ -145,7 +157,7 @@ struct GeluTanh {
     const V upp = V(T(6) * kK * kC) * x;
     const V t = s - sn;
     const V inner = up + V(T(0.5)) * x * (upp - V(T(2)) * t * up * up);
-    return ffn_where(ssn == V(T(0)), V(T(0)), V(T(4)) * ssn * inner);
+    return ffn_unless_zero(ssn, V(T(4)) * ssn * inner);
   }
   template <class V>
   FFN_HD V bwd(V g, V x) const { return g * d1(x); }
@@ -176,7 +188,7 @@ struct SwishMath {
   }
   template <class V>
   FFN_HD static V bx(V x, V beta) {
-    return ffn_where(beta == V(T(0)), V(T(0)), beta * x);
+    return ffn_unless_zero(beta, beta * x);
   }
   template <class V>
   FFN_HD static V f(V x, V beta) {
@@ -185,24 +197,23 @@ struct SwishMath {
   template <class V>
   FFN_HD static V f_of(V x, V bx_) {
     const V s = sigmoid(bx_);
-    return ffn_where(s == V(T(0)), V(T(0)), x * s);
+    return ffn_unless_zero(s, x * s);
   }
   template <class V>
   FFN_HD static V dx(const Parts<V>& p) {
-    return p.s + ffn_where(p.ssn == V(T(0)), V(T(0)), p.bx * p.ssn);
+    return p.s + ffn_unless_zero(p.ssn, p.bx * p.ssn);
   }
   template <class V>
   FFN_HD static V dbeta(V x, const Parts<V>& p) {
-    return ffn_where(p.ssn == V(T(0)), V(T(0)), x * (x * p.ssn));
+    return ffn_unless_zero(p.ssn, x * (x * p.ssn));
   }
   template <class V>
   FFN_HD static V q(const Parts<V>& p) {
-    return ffn_where(p.ssn == V(T(0)), V(T(0)),
-                     p.ssn * (V(T(2)) + p.bx * (p.sn - p.s)));
+    return ffn_unless_zero(p.ssn, p.ssn * (V(T(2)) + p.bx * (p.sn - p.s)));
   }
   template <class V>
   FFN_HD static V dbeta2(V x, const Parts<V>& p) {
-    return ffn_where(p.ssn == V(T(0)), V(T(0)), x * (x * (x * p.ssn)) * (p.sn - p.s));
+    return ffn_unless_zero(p.ssn, x * (x * (x * p.ssn)) * (p.sn - p.s));
   }
 };
 
