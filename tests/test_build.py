@@ -23,6 +23,12 @@ def test_info_reports_versions_and_kernels():
         assert info["ops"][op]["cpu"], op
         assert info["ops"][op]["cuda"] == info["built_with_cuda"], op
     assert info["cuda_kernels_compiled"] == info["built_with_cuda"]
+    loops = {"default", "avx2", "avx512", "avx512_bf16"}
+    assert set(info["cpu_loops"]) == {"float32", "float64", "float16", "bfloat16"}
+    assert set(info["cpu_loops"].values()) <= loops, info["cpu_loops"]
+    # Only bf16 may differ from the others, and only by AVX512_BF16's rounding.
+    assert info["cpu_loops"]["float64"] == info["cpu_loops"]["float16"] == info["cpu_loops"]["float32"]
+    assert info["cpu_loops"]["bfloat16"] in (info["cpu_loops"]["float32"], "avx512_bf16")
     if info["built_with_cuda"]:
         assert info["cuda_archs"], "a CUDA build names its architectures"
         assert info["build_cuda_version"]

@@ -25,6 +25,19 @@ namespace at::vec {
 inline namespace CPU_CAPABILITY {
 template <class T>
 inline Vectorized<T> ffn_exp(const Vectorized<T>& x) { return x.exp(); }
+// Generic forms of the primitives activations.h adds for speed; the float (and AVX-512 double)
+// overloads below replace them.
+template <class T>
+inline Vectorized<T> ffn_where_nonneg(const Vectorized<T>& z, const Vectorized<T>& a,
+                                      const Vectorized<T>& b) {
+  return Vectorized<T>::blendv(b, a, z >= Vectorized<T>(T(0)));
+}
+template <class T>
+inline Vectorized<T> ffn_unless_zero(const Vectorized<T>& p, const Vectorized<T>& v) {
+  return Vectorized<T>::blendv(v, Vectorized<T>(T(0)), p == Vectorized<T>(T(0)));
+}
+template <class T>
+inline Vectorized<T> ffn_exp_nonpos(const Vectorized<T>& x) { return ffn_exp(x); }
 // float exp, inlined: Cody-Waite reduction x = n ln2 + r and Cephes' expf polynomial (about 1 ulp,
 // the accuracy of Sleef's expf8_u10, which cannot be inlined into the loop). Results below FLT_MIN
 // are rounded once into the subnormals that sigmoid relies on.
@@ -135,8 +148,9 @@ inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) {
   p = at::vec::fmadd(p, t, V(0.37409196f));
   p = at::vec::fmadd(p, t, V(1.00002368f));
   p = at::vec::fmadd(p, t, V(-1.26551223f));
-  const V r = t * ffn_exp(p - z * z);
-  return V::blendv(V(2.0f) - r, r, a >= V(0.0f));  // NaN: a >= 0 is false, 2 - NaN = NaN
+  // p - z^2 = log(erfc(z) / t) <= 3e-8 (its maximum, at z = 0): exp_nonpos's range.
+  const V r = t * ffn_exp_nonpos(p - z * z);
+  return ffn_where_nonneg(a, r, V(2.0f) - r);  // NaN: a >= 0 is false, 2 - NaN = NaN
 }
 // fn evaluated in double precision lane by lane (two double vectors per float vector), then
 // rounded back to float; see ffn_in_double in activations.h.
@@ -159,18 +173,6 @@ template <class Fn>
 inline Vectorized<double> ffn_in_double(const Vectorized<double>& x, Fn fn) {
   return fn(x);
 }
-// The generic forms of the selections that activations.h names (overridden above for AVX-512).
-template <class T>
-inline Vectorized<T> ffn_where_nonneg(const Vectorized<T>& z, const Vectorized<T>& a,
-                                      const Vectorized<T>& b) {
-  return Vectorized<T>::blendv(b, a, z >= Vectorized<T>(T(0)));
-}
-template <class T>
-inline Vectorized<T> ffn_unless_zero(const Vectorized<T>& p, const Vectorized<T>& v) {
-  return Vectorized<T>::blendv(v, Vectorized<T>(T(0)), p == Vectorized<T>(T(0)));
-}
-template <class T>
-inline Vectorized<T> ffn_exp_nonpos(const Vectorized<T>& x) { return ffn_exp(x); }
 // mask ? a : b, with mask all-ones or all-zeros per lane (a comparison's result).
 template <class T>
 inline Vectorized<T> ffn_where(const Vectorized<T>& mask, const Vectorized<T>& a,
