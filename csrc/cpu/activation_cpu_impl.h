@@ -38,6 +38,15 @@ inline Vectorized<T> ffn_unless_zero(const Vectorized<T>& p, const Vectorized<T>
 }
 template <class T>
 inline Vectorized<T> ffn_exp_nonpos(const Vectorized<T>& x) { return ffn_exp(x); }
+template <class T>
+inline Vectorized<T> ffn_where_pos(const Vectorized<T>& x, const Vectorized<T>& a,
+                                   const Vectorized<T>& b) {
+  return Vectorized<T>::blendv(b, a, x > Vectorized<T>(T(0)));
+}
+template <class T>
+inline Vectorized<T> ffn_nan_or_zero(const Vectorized<T>& x) {
+  return Vectorized<T>::blendv(Vectorized<T>(T(0)), x, x.isnan());
+}
 // float exp, inlined: Cody-Waite reduction x = n ln2 + r and Cephes' expf polynomial (about 1 ulp,
 // the accuracy of Sleef's expf8_u10, which cannot be inlined into the loop). Results below FLT_MIN
 // are rounded once into the subnormals that sigmoid relies on.
@@ -82,6 +91,20 @@ inline Vectorized<float> ffn_where_nonneg(const Vectorized<float>& z, const Vect
 }
 inline Vectorized<float> ffn_unless_zero(const Vectorized<float>& p, const Vectorized<float>& v) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_NEQ_UQ), v);
+}
+inline Vectorized<float> ffn_where_pos(const Vectorized<float>& x, const Vectorized<float>& a,
+                                       const Vectorized<float>& b) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), b, a);
+}
+inline Vectorized<float> ffn_nan_or_zero(const Vectorized<float>& x) {
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);
+}
+inline Vectorized<double> ffn_where_pos(const Vectorized<double>& x, const Vectorized<double>& a,
+                                        const Vectorized<double>& b) {
+  return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_GT_OQ), b, a);
+}
+inline Vectorized<double> ffn_nan_or_zero(const Vectorized<double>& x) {
+  return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(x, x, _CMP_UNORD_Q), x);
 }
 inline Vectorized<double> ffn_where_nonneg(const Vectorized<double>& z,
                                            const Vectorized<double>& a,

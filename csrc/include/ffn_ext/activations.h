@@ -41,7 +41,7 @@ FFN_HD double ffn_erfc(double x) { return ::erfc(x); }
 FFN_HD float ffn_where(bool c, float a, float b) { return c ? a : b; }
 FFN_HD double ffn_where(bool c, double a, double b) { return c ? a : b; }
 
-// The three below have generic forms in terms of those above (the CPU vector code overrides them
+// The ones below have generic forms in terms of those above (the CPU vector code overrides them
 // with cheaper instruction sequences):
 // e^x for x <= 0 (or NaN), where no overflow handling is needed;
 template <class V>
@@ -53,6 +53,11 @@ FFN_HD V ffn_where_nonneg(V z, V a, V b) { return ffn_where(z >= V(0), a, b); }
 // infinite x (see the rules at the top).
 template <class V>
 FFN_HD V ffn_unless_zero(V p, V v) { return ffn_where(p == V(0), V(0), v); }
+// x > 0 ? a : b (b for NaN), and x itself where it is NaN, else 0 (ReLU's selections).
+template <class V>
+FFN_HD V ffn_where_pos(V x, V a, V b) { return ffn_where(x > V(0), a, b); }
+template <class V>
+FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
 
 FFN_HD float ffn_abs(float x) { return ::fabsf(x); }
 FFN_HD double ffn_abs(double x) { return ::fabs(x); }
@@ -280,19 +285,13 @@ struct Identity {
 template <class T>
 struct Relu {
   template <class V>
-  FFN_HD V f(V x) const {
-    return ffn_where(x > V(T(0)), x, ffn_where(x != x, x, V(T(0))));
-  }
+  FFN_HD V f(V x) const { return ffn_where_pos(x, x, ffn_nan_or_zero(x)); }
   template <class V>
-  FFN_HD V d1(V x) const {
-    return ffn_where(x > V(T(0)), V(T(1)), ffn_where(x != x, x, V(T(0))));
-  }
+  FFN_HD V d1(V x) const { return ffn_where_pos(x, V(T(1)), ffn_nan_or_zero(x)); }
   template <class V>
-  FFN_HD V d2(V x) const { return ffn_where(x != x, x, V(T(0))); }
+  FFN_HD V d2(V x) const { return ffn_nan_or_zero(x); }
   template <class V>
-  FFN_HD V bwd(V g, V x) const {
-    return ffn_where(x > V(T(0)), g, ffn_where(x != x, x, V(T(0))));
-  }
+  FFN_HD V bwd(V g, V x) const { return ffn_where_pos(x, g, ffn_nan_or_zero(x)); }
 };
 
 }  // namespace ffn_ext
