@@ -5,19 +5,7 @@
 // The standard library before the pragma: see activation_cpu_avx2.cpp (GCC bug 109753).
 #include <bits/stdc++.h>
 #pragma GCC target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma,f16c")
-#include "isa_macros.h"
-#ifndef __AVX512F__
-#define __AVX512F__ 1
-#endif
-#ifndef __AVX512BW__
-#define __AVX512BW__ 1
-#endif
-#ifndef __AVX512DQ__
-#define __AVX512DQ__ 1
-#endif
-#ifndef __AVX512VL__
-#define __AVX512VL__ 1
-#endif
+#include "isa_macros_avx512.h"
 #define CPU_CAPABILITY AVX512
 #define CPU_CAPABILITY_AVX512
 #define FFN_CPU_ISA avx512
