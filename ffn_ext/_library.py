@@ -47,12 +47,15 @@ def load_library():
 
 def build_info():
     """The key=value facts that the compiled library recorded at build time."""
-    text = torch.ops.ffn_ext._build_info()
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    return _key_values(torch.ops.ffn_ext._build_info())
 
 
 def cpu_loops():
     """Which CPU vector loop each dtype takes on this processor: "default" (portable), "avx2",
     "avx512", or "avx512_bf16" (bf16 on a processor with AVX512_BF16)."""
-    text = torch.ops.ffn_ext._cpu_loops()
+    return _key_values(torch.ops.ffn_ext._cpu_loops())
+
+
+def _key_values(text):
+    """The "key=value" lines that the introspection ops return, as a dict."""
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
