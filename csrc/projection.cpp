@@ -6,15 +6,14 @@
 // layout, [out_features, in_features]; x is [..., in_features].
 //
 // Device-generic (CompositeExplicitAutograd): the GEMMs are ATen's (cuBLAS on CUDA), the gating
-// between them is ffn_ext's packed kernel, so no separate activation or multiply pass is made. The
-// two projections are written side by side into one packed h = [x W1ᵀ + b1 | x W3ᵀ + b3] of shape
-// [M, 2d]:
+// between them is ffn_ext's gating kernel, so no separate activation or multiply pass is made. The
+// two projections h = [x W1ᵀ + b1 | x W3ᵀ + b3] ([M, 2d]):
 //  * on CUDA, when w3 directly follows w1 in one storage (ffn_ext.nn.FeedForward keeps them so),
-//    one GEMM with the [2d, in] matrix they form computes both (see fused_weights);
-//  * otherwise two GEMMs write the two halves in place (row stride 2d, which cuBLAS and ATen's CPU
-//    GEMM take without a copy).
-// Inference keeps nothing: the peak extra memory is h, the projections' output (2 M d elements),
-// beside the result (M d); on CPU h is two [M, d] tensors (see gated_linear). Training records
+//    one GEMM with the [2d, in] matrix they form computes both into one packed h (fused_weights);
+//  * otherwise two GEMMs: without autograd into two [M, d] tensors (gated_linear), for training
+//    into the two halves of a packed h (row stride 2d; see linear_into for the bias).
+// Inference keeps nothing: the peak extra memory is the projections' output (2 M d elements)
+// beside the result (M d), and whatever scratch ATen's GEMM takes while it runs. Training records
 // h = packed_linear(x, w1, w3, b1, b3) (saves x, w1, w3: inputs, never copied) and
 // act_and_mul_packed(h) (saves h), two graph nodes, so that h is freed before the GEMMs of the
 // backward allocate. Backward from the packed gradient dh = [dgate | dup] (one kernel, the gating
@@ -130,12 +129,6 @@ Tensor packed_bias(const OptTensor& b1, const OptTensor& b3, int64_t d) {
                   given(b3) ? *b3 : at::zeros({d}, ref.options())});
 }
 
-void linear_into(Tensor out, const Tensor& x2d, const Tensor& w, const Tensor& b) {
-  if (b.defined())
-    at::addmm_out(out, b, x2d, w.t());
-  else
-    at::mm_out(out, x2d, w.t());
-}
 
 // w1 and w3 as one [2d, in] matrix, when they are adjacent and the device gains from one GEMM.
 // On CPU it does not: one [2048 x 1024] x [1024 x 7168] fp32 GEMM took 178-180 ms against 156-164
@@ -152,6 +145,23 @@ bool cpu_as_cuda() {
 
 Tensor fused_weights(const Tensor& w1, const Tensor& w3) {
   return w1.is_cuda() || cpu_as_cuda() ? adjacent(w1, w3) : Tensor();
+}
+
+// out = x2d wᵀ + b, out [M, d] possibly a half of the packed h (row stride 2d).
+// With a bias, a strided out on CUDA goes through a contiguous result and a copy: there ATen's
+// addmm_out copies the bias into out and runs cuBLAS with beta = 1, and the fp16/bf16 projections
+// came out up to 2 ulps less accurate than F.linear's (tests/test_projection.py::test_values: 40
+// of the 42 fp16/bf16 cases with separate weights and a bias; H100, torch 2.11, 2026-11-26), while a
+// contiguous out takes cuBLASLt's bias epilogue, rounded once, as F.linear does. Without a bias
+// (beta = 0) the strided out measured as accurate as eager. Only packed_linear's separate-weight
+// case (training) gets here with a strided out and a bias; inference takes two [M, d] tensors.
+void linear_into(Tensor out, const Tensor& x2d, const Tensor& w, const Tensor& b) {
+  if (!b.defined())
+    at::mm_out(out, x2d, w.t());
+  else if (!out.is_contiguous() && (out.is_cuda() || cpu_as_cuda()))
+    out.copy_(at::addmm(b, x2d, w.t()));
+  else
+    at::addmm_out(out, b, x2d, w.t());
 }
 
 Tensor packed_projection(const Tensor& x2d, const Tensor& w1, const Tensor& w3,
@@ -194,18 +204,20 @@ Tensor gating(const Tensor& gate, const Tensor& up, Str act, double beta) {
 
 // ---- kernels (CompositeExplicitAutograd: any device with GEMMs and ffn_ext's gating) ----------
 
-// Without autograd (nothing needs h afterwards). On CPU the two projections go to two tensors of
-// [M, d] and the two-tensor gating kernel: glibc serves allocations above its mmap threshold
-// (32 MB at most) with fresh pages on every call, and the first touch of a packed [2048, 7168] fp32
-// h cost 14-15 ms of a 174-183 ms call (2-core EPYC, 2026-11-26), where two [2048, 3584] halves are
-// reused from the heap as eager's are (159-161 ms, eager 160-164). CUDA's caching allocator has
-// no such cost, and keeps the packed h and its single GEMM.
+// Without autograd (nothing needs h afterwards). A packed h only where one GEMM computes both
+// projections (adjacent weights on CUDA); otherwise the two projections go to two [M, d] tensors,
+// each a contiguous GEMM result as F.linear's (with a bias, cuBLASLt's epilogue: see
+// linear_into), and the two-tensor gating kernel. On CPU that is always the case: glibc serves
+// allocations above its mmap threshold (32 MB at most) with fresh pages on every call, and the
+// first touch of a packed [2048, 7168] fp32 h cost 14-15 ms of a 174-183 ms call (2-core EPYC,
+// 2026-11-26), where two [2048, 3584] halves are reused from the heap as eager's are (159-161 ms,
+// eager 160-164). CUDA's caching allocator has no such cost.
 Tensor gated_linear(const Tensor& x, const Tensor& w1, const Tensor& w3, const OptTensor& b1,
                     const OptTensor& b3, Str act, double beta) {
   check_gated_linear(x, w1, w3, b1, b3, act, beta);
   const Tensor x2d = rows_of(x);
   const int64_t d = w1.size(0);
-  if (x.is_cuda() || cpu_as_cuda())
+  if (fused_weights(w1, w3).defined())
     return packed_gating(packed_projection(x2d, w1, w3, b1, b3), act, beta).view(out_shape(x, d));
   const Tensor g = at::empty({x2d.size(0), d}, x.options()), u = at::empty_like(g);
   linear_into(g, x2d, w1, given(b1) ? *b1 : Tensor());

@@ -121,17 +121,20 @@ def paths(request, monkeypatch, device):
     return request.param
 
 
+@pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
 @pytest.mark.parametrize("bias", ["none", "both", "b1", "b3"])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("call", list(CALLS))
-def test_values(call, dtype, bias, adjacent, device, paths):
+def test_values(call, dtype, bias, adjacent, grad, device, paths):
+    """Forward values without autograd (two [M, d] projections unless one GEMM computes both) and
+    with it (the packed h of the training path: the halves of separate weights are strided)."""
     fn, act = CALLS[call]
     x = torch.randn(2, 5, 48, dtype=dtype, device=device)
-    w1, w3, b1, b3 = _weights(40, 48, dtype, device, adjacent, bias)
+    w1, w3, b1, b3 = _weights(40, 48, dtype, device, adjacent, bias, requires_grad=grad)
     y = fn(x, w1, w3, b1, b3)
-    assert y.shape == (2, 5, 40)
-    assert_projection_accurate(y, act, x, w1, w3, b1, b3)
+    assert y.shape == (2, 5, 40) and y.requires_grad == grad
+    assert_projection_accurate(y.detach(), act, x, w1, w3, b1, b3)
 
 
 @pytest.mark.parametrize("shape", [(48,), (7, 48), (2, 3, 4, 48), (0, 48), (3, 0, 48)], ids=str)
