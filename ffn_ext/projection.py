@@ -16,11 +16,15 @@ biases (second order too); the backward forms the packed gradient [dgate | dup] 
 takes both weight gradients from one GEMM.
 
 Memory without autograd (torch.no_grad / inference_mode): beside the result ([..., d]), the call
-holds only the two projections (2 M d elements, M = x.numel() / in_features; one packed [M, 2d]
-tensor on CUDA, two [M, d] ones on CPU) and frees them before returning; nothing is kept.
-Measured by tests/test_projection.py::test_inference_peak_memory on CPU and CUDA: for M = 512,
-d = 2048, bf16 on CPU the call's peak is 6.0 MiB, the result's 2.0 MiB plus the projections'
-4.0 MiB, and it returns holding only the result.
+holds only the two projections (2 M d elements, M = x.numel() / in_features: one packed [M, 2d]
+tensor where one GEMM computes both, else two [M, d] ones) and frees them before returning;
+nothing is kept. ATen's GEMM may take scratch of its own while it runs, before the result is
+allocated (on CPU oneDNN's buffers, which grow with the thread count), so the peak is the
+projections plus the larger of the result and that scratch. Measured by
+tests/test_projection.py::test_inference_peak_memory on CPU and CUDA: for M = 512, in = 1024,
+d = 2048, bf16, the projections are 4.0 MiB and the result 2.0 MiB; the call's peak is 6.0 MiB on
+CPU with 2 threads (GEMM scratch 0.25 MiB) and 6.07 MiB with 16 (scratch 2.07 MiB, H100 host,
+torch 2.11), and it returns holding only the result.
 
 Memory with autograd: the forward saves h (2 M d elements; x, the weights and biases by
 reference), where eager PyTorch saves 3 M d (x W1ᵀ, its silu, x W3ᵀ). The backward makes the
