@@ -18,6 +18,7 @@
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <c10/util/BFloat16.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -36,6 +37,10 @@
 #include "ffn_ext/engine_common.h"
 
 namespace ffn_ext::cuda {
+
+template <>
+struct FloatUpperHalf<c10::BFloat16> : std::true_type {};
+
 namespace {
 
 constexpr int kThreads = kMaxThreads;  // strided_kernel's block

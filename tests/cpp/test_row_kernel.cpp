@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "row_kernel.cuh"
@@ -169,7 +171,57 @@ void layouts(const char* tname, int64_t max_n) {
   }
   // a capped grid (FFN_EXT_CUDA_GRID_WAVES): blocks loop over the tiles
   run_case<T, 2, 1>(nm("capped grid dense"), Case{1, std::min<int64_t>(max_n, 30000), {}, {}, 4, 3});
-  run_case<T, 2, 1>(nm("capped grid packed"), Case{9, 1368, {0, 0, 1368}, {1368, 2736, 2736}, 4, 2});
+  if (9 * 1368 <= max_n)
+    run_case<T, 2, 1>(nm("capped grid packed"), Case{9, 1368, {0, 0, 1368}, {1368, 2736, 2736}, 4, 2});
+}
+
+// A stand-in for c10::BFloat16, with its layout: the upper 16 bits of a float (rounded to nearest
+// even), so that the row kernel converts its packs word by word (pack_element).
+struct Bf16 {
+  uint16_t x;
+  Bf16() = default;
+  template <typename N>
+  explicit Bf16(N v) {
+    const float f = static_cast<float>(v);
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    x = static_cast<uint16_t>((b + 0x7fffu + ((b >> 16) & 1u)) >> 16);
+  }
+  explicit operator float() const {
+    const uint32_t b = uint32_t(x) << 16;
+    float f;
+    std::memcpy(&f, &b, sizeof f);
+    return f;
+  }
+  friend bool operator!=(Bf16 a, Bf16 b) { return a.x != b.x; }
+};
+
+}  // namespace
+
+template <>
+struct ffn_ext::cuda::FloatUpperHalf<Bf16> : std::true_type {};
+
+namespace {
+
+// pack_element against the element's own conversion, bit for bit, for every 16-bit pattern (NaNs,
+// infinities and subnormals included) at every position of a pack of VEC.
+template <int VEC>
+void pack_element_every_pattern() {
+  std::string why;
+  for (uint32_t bits = 0; bits < 65536 && why.empty(); ++bits)
+    for (int at = 0; at < VEC && why.empty(); ++at) {
+      Pack<Bf16, VEC> p;
+      for (int e = 0; e < VEC; ++e) p.v[e].x = static_cast<uint16_t>(e == at ? bits : 0x3f80u + 7u * e);
+      for (int e = 0; e < VEC && why.empty(); ++e) {
+        const float got = pack_element<float>(p, e), want = static_cast<float>(p.v[e]);
+        if (std::memcmp(&got, &want, sizeof got) != 0)
+          why = "element " + std::to_string(e) + " of a pack with bits " + std::to_string(bits) +
+                " at " + std::to_string(at);
+      }
+    }
+  std::printf("%s bf16 pack_element, every pattern (vec %d)%s%s\n", why.empty() ? "PASS" : "FAIL", VEC,
+              why.empty() ? "" : ": ", why.c_str());
+  (why.empty() ? passed : failed) += 1;
 }
 
 }  // namespace
@@ -178,6 +230,11 @@ int main() {
   layouts<float>("fp32", 1 << 22);
   layouts<double>("fp64", 1 << 22);
   layouts<int16_t>("16-bit", 32000);
+  // bf16 ids are exact up to 256; its packs convert word by word (pack_element)
+  layouts<Bf16>("bf16", 256);
+  pack_element_every_pattern<8>();
+  pack_element_every_pattern<4>();
+  pack_element_every_pattern<2>();
   // more rows than a grid's y extent takes: blocks loop over the rows
   run_case<float, 2, 1>("fp32 rows past gridDim.y", Case{70000, 1, {0, 0, 1}, {1, 2, 2}});
   std::printf("%d passed, %d failed\n", passed, failed);
