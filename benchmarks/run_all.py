@@ -159,7 +159,8 @@ def plot(rows, stem):
             ax.set_ylabel("fraction of same-run copy bandwidth")
             ax.set_title(f"{fam}: achieved bandwidth / copy")
             ax.axhline(1.0, color="gray", lw=0.5)
-            ax.legend(fontsize=6, ncol=2)
+            if series:  # a report written before this family ran has nothing to label
+                ax.legend(fontsize=6, ncol=2)
         fig.tight_layout()
         paths.append(stem + "-bandwidth.png")
         fig.savefig(paths[-1], dpi=110)
