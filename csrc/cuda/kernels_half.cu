@@ -1,0 +1,4 @@
+// The CUDA kernels of every activation and gating functor for float16 tensors (engine.cuh).
+#include "engine.cuh"
+
+template void ffn_ext::cuda::run_typed<c10::Half>(const ffn_ext::KernelDesc&, const ffn_ext::cuda::Launch&);
