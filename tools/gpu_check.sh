@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # One or two calls on a GPU machine (the device tool): build, test, sanitize, benchmark; logs under
 # $OUT. STEPS picks the steps (default: all of them, in this order):
-#   build errors tests exact sanitize bench [compare]
+#   build errors tests exact sanitize bench profile [compare]
 # Times on an H100 machine (16 cores, torch 2.11, 2026-11-26): build 177 s with the CUDA kernels in
 # one file (now one per dtype: less), error-path tests 6 s, the CUDA tests 242 s with 16 workers,
 # memcheck 10 + 6 s, racecheck 22 s, the benchmark suite 99 s. All together they pass a call's
 # 600 s, so a session runs two calls back to back, the second while the machine is still warm (it
 # keeps what the first installed for 30 s; a fresh machine would need the build again):
 #   STEPS="build errors tests exact" bash tools/gpu_check.sh        (timeout_s 600)
-#   STEPS="sanitize bench" bash tools/gpu_check.sh                  (timeout_s 300)
+#   STEPS="sanitize bench profile" bash tools/gpu_check.sh          (timeout_s 330)
 # A task's device time is 15 minutes, machine start included. The benchmark suite runs the
 # families the open issues need first (gating, projection, block, then activation) and keeps what
 # it finished; set BENCH_TIMEOUT / BENCH_ONLY for a session given to benchmarks alone.
@@ -16,7 +16,8 @@
 # (serially, with a native backtrace if one crashes), the CUDA test cases (pytest-xdist), the
 # fp16/bf16 cases again with FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel
 # and gating tests, racecheck on the gating tests, the benchmark suite (benchmarks/run_all.py,
-# against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), and (compare,
+# against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the kernels of
+# swiglu at decode sizes beside eager's (benchmarks/profile_projection.py), and (compare,
 # only when named) a same-run comparison of the fp16/bf16 maths and of the grid geometry.
 set -uo pipefail
 OUT=${OUT:-/tmp/ffn_out}
@@ -27,7 +28,7 @@ mkdir -p "$OUT" "$LOG"
 pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { echo "=== $* ($(date +%T))"; }
-STEPS=${STEPS:-build errors tests exact sanitize bench}
+STEPS=${STEPS:-build errors tests exact sanitize bench profile}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
 
@@ -113,6 +114,14 @@ if want bench; then
     --only ${BENCH_ONLY:-gating,projection,block,activation} ${BENCH_ARGS:-} \
     > "$LOG/suite.log" 2> "$LOG/suite.err"
   echo "exit $?"; sed -n '/## Summary/,/^## [a-z]/p' "$LOG"/suite/cuda-*[0-9].md | head -12
+  pack
+fi
+
+if want profile; then
+  step "kernels of swiglu vs eager at M = 1, 8, 64 (benchmarks/profile_projection.py)"
+  timeout ${PROFILE_TIMEOUT:-60} python3 "$SRC/benchmarks/profile_projection.py" --device cuda \
+    --out "$LOG/profile_projection.txt" > "$LOG/profile_projection.log" 2>&1
+  echo "exit $?"; grep -E "^M=" "$LOG/profile_projection.txt" | head -24
   pack
 fi
 
