@@ -13,7 +13,9 @@ For each shape (rows x d), dtype and activation:
 fwd+bwd rows also give the peak memory of one forward+backward ("peak_MB_*": allocated beyond
 what was allocated before the call), for ffn_ext, eager, compile and Liger.
 Shapes of at most 128 rows (decode) are also timed under CUDA-graph replay ("graph_us": the kernel
-alone, back to back, without launch or Python cost), for ffn_ext (out=) and eager.
+alone, back to back, without launch or Python cost), for ffn_ext (out=) and eager, and as calls
+from Python ("call_us": wall time per call of back-to-back silu_and_mul(h) calls, host-bound at
+these sizes: the Python call, the dispatcher and the launch), for ffn_ext and eager.
 Bandwidth is reported as the fraction of a device-to-device copy of 3 rows d elements measured in
 the same run ("of_copy"); ratios against eager / compile / Liger are time ratios (>1: ffn_ext
 faster). Results: benchmarks/results/glu-<device>-<date>.{json,md}.
@@ -30,7 +32,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
 from common import (  # noqa: E402
-    DTYPES, add_common_args, graph_time, memory_column_names, memory_columns, print_row, save, setup, training_step)
+    DTYPES, add_common_args, call_time, graph_time, memory_column_names, memory_columns, print_row, save, setup, training_step)
 
 SHAPES = "1x14336,8x14336,128x14336,4096x11008,8192x14336,16384x28672"
 
@@ -110,6 +112,8 @@ def run(cfg, timer, progress=None):
                     gv, uv = h[:, :d], h[:, d:]
                     row["graph_us"] = graph_time(lambda: ffn_ext.silu_and_mul(h, out=out)) * 1e6
                     row["eager_graph_us"] = graph_time(lambda: torch.mul(F.silu(gv), uv, out=out)) * 1e6
+                    row["call_us"] = call_time(lambda: ffn_ext.silu_and_mul(h)) * 1e6
+                    row["eager_call_us"] = call_time(lambda: F.silu(gv) * uv) * 1e6
                 rows_out.append(row)
                 print_row(row)
                 if progress:
@@ -121,7 +125,8 @@ def run(cfg, timer, progress=None):
 
 
 COLUMNS = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
-           "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us", *memory_column_names()]
+           "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us", "call_us", "eager_call_us",
+           *memory_column_names()]
 
 
 def main():

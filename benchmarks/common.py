@@ -56,6 +56,24 @@ class Timer:
         return statistics.median(times)
 
 
+def call_time(fn, calls=200, reps=5):
+    """Median seconds per call of fn() called back to back from Python, `calls` calls between two
+    synchronizations: the wall time of a call as a program sees it. Where the kernels are shorter
+    than the host's work for a call (decode shapes), this is the cost of the Python call, the
+    dispatcher and the launch; otherwise the kernel's."""
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(reps):
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) / calls)
+    return statistics.median(times)
+
+
 def graph_time(fn, calls=20, reps=20):
     """Median seconds per call of fn() under CUDA-graph replay: `calls` calls captured in one graph
     (no launch or Python cost, the kernels back to back), the replay timed with CUDA events."""

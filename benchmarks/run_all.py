@@ -95,7 +95,7 @@ TABLE_COLUMNS = {
     "activation": ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "of_limit", "best_peer",
                    "vs_best", "flag"],
     "gating": ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "of_limit",
-               "graph_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
+               "graph_us", "call_us", "eager_call_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
     "projection": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "of_limit",
                    "TFLOP/s", *memory_column_names(("ffn_ext", "eager")), "best_peer", "vs_best", "flag"],
     "block": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "TFLOP/s",
