@@ -129,7 +129,6 @@ Tensor packed_bias(const OptTensor& b1, const OptTensor& b3, int64_t d) {
                   given(b3) ? *b3 : at::zeros({d}, ref.options())});
 }
 
-
 // w1 and w3 as one [2d, in] matrix, when they are adjacent and the device gains from one GEMM.
 // On CPU it does not: one [2048 x 1024] x [1024 x 7168] fp32 GEMM took 178-180 ms against 156-164
 // ms for the two [.. x 3584] halves (2-core AVX-512 EPYC, torch 2.14.1, 2026-11-26), so CPU
@@ -148,13 +147,16 @@ Tensor fused_weights(const Tensor& w1, const Tensor& w3) {
 }
 
 // out = x2d wᵀ + b, out [M, d] possibly a half of the packed h (row stride 2d).
-// With a bias, a strided out on CUDA goes through a contiguous result and a copy: there ATen's
-// addmm_out copies the bias into out and runs cuBLAS with beta = 1, and the fp16/bf16 projections
-// came out up to 2 ulps less accurate than F.linear's (tests/test_projection.py::test_values: 40
-// of the 42 fp16/bf16 cases with separate weights and a bias; H100, torch 2.11, 2026-11-26), while a
-// contiguous out takes cuBLASLt's bias epilogue, rounded once, as F.linear does. Without a bias
-// (beta = 0) the strided out measured as accurate as eager. Only packed_linear's separate-weight
-// case (training) gets here with a strided out and a bias; inference takes two [M, d] tensors.
+// With a bias, a strided out on CUDA goes through a contiguous result and a copy. Into a strided
+// out ATen's addmm_out copies the bias in and runs cuBLAS with beta = 1, and the fp16/bf16
+// projections came out as if x wᵀ had been rounded to the dtype before the bias was added: in 40
+// of the 42 fp16/bf16 cases of tests/test_projection.py::test_values with separate weights and a
+// bias, errors beyond one rounding of each projection (bf16 up to 5.6e-2, fp16 up to 6.6e-3, on
+// outputs of order 1), always in the output columns where x wᵀ and the bias cancel (H100, torch
+// 2.11, 2026-11-26). A contiguous out takes cuBLASLt's bias epilogue, rounded once, as F.linear
+// does. Without a bias (beta = 0) the strided out was as accurate as eager. Only packed_linear's
+// separate-weight case (training) gets here with a strided out and a bias; inference takes two
+// [M, d] tensors.
 void linear_into(Tensor out, const Tensor& x2d, const Tensor& w, const Tensor& b) {
   if (!b.defined())
     at::mm_out(out, x2d, w.t());
