@@ -102,19 +102,26 @@ void run_case(const std::string& name, const Case& cs) {
 
   std::string why;
   const int64_t packs = d / vec;
-  if (g.tile_packs > int64_t(g.threads) * kUnroll) why = "a tile wider than its block covers";
+  auto tiles_at = [&](int64_t threads, int64_t unroll) {
+    return std::max<int64_t>(1, (packs + threads * unroll - 1) / (threads * unroll));
+  };
+  if (g.unroll < 1 || g.unroll > kUnroll || g.threads < kMinThreads || g.threads > kMaxThreads)
+    why = "a geometry outside the kernel's bounds";
+  if (g.tile_packs > int64_t(g.threads) * g.unroll) why = "a tile wider than its block covers";
   if (g.col_tiles * g.tile_packs < packs) why = "tiles do not cover the row";
   if (g.grid_y > kMaxGridY || g.grid_x > cs.max_grid_x) why = "grid past its limit";
-  // The geometry rule: blocks shrink only while the larger ones would be fewer than the
-  // multiprocessors, or half of the larger one would cover the row.
-  if (g.threads < kMaxThreads) {
-    const int64_t larger = 2 * g.threads;
-    const int64_t tiles = std::max<int64_t>(1, (packs + larger * kUnroll - 1) / (larger * kUnroll));
-    if (!(tiles * rows < cs.sms || int64_t(g.threads) * kUnroll >= packs))
-      why = "blocks shrunk although the larger ones filled the GPU and their rows";
-  }
-  if (g.threads > kMinThreads && int64_t(g.threads / 2) * kUnroll >= packs)
+  // The geometry rule. Threads take fewer packs only while 256-thread blocks of twice as many
+  // would be fewer than the multiprocessors; blocks shrink only once threads take one pack and
+  // blocks twice as large would be too few, or when half the larger block covers the row.
+  if (g.unroll < kUnroll && !(tiles_at(kMaxThreads, 2 * g.unroll) * rows < cs.sms))
+    why = "threads given fewer packs although the GPU was filled";
+  if (g.threads < kMaxThreads && int64_t(g.threads) * g.unroll < packs &&
+      !(g.unroll == 1 && tiles_at(2 * g.threads, 1) * rows < cs.sms))
+    why = "blocks shrunk although the larger ones filled the GPU and their rows";
+  if (g.threads > kMinThreads && int64_t(g.threads / 2) * g.unroll >= packs)
     why = "a block larger than its row needs";
+  if (g.col_tiles * rows < cs.sms && !(g.unroll == 1 && g.threads == kMinThreads))
+    why = "fewer blocks than multiprocessors, with room to shrink";
   for (int64_t i = 0; i < n && why.empty(); ++i)
     if (counts[i] != 1) why = "element " + std::to_string(i) + " computed " + std::to_string(counts[i]) + " times";
   for (int64_t r = 0; r < rows && why.empty(); ++r)
@@ -134,8 +141,8 @@ void run_case(const std::string& name, const Case& cs) {
       if (!inside[i] && bufs[k].storage[i] != sentinel) why = "wrote outside the rows of output " + std::to_string(k);
   }
   const bool ok = why.empty();
-  std::printf("%s %s (vec %d, %d threads, %lld tiles of %lld packs, grid %lldx%lld)%s%s\n",
-              ok ? "PASS" : "FAIL", name.c_str(), vec, g.threads, (long long)g.col_tiles,
+  std::printf("%s %s (vec %d, %d threads of %d packs, %lld tiles of %lld packs, grid %lldx%lld)%s%s\n",
+              ok ? "PASS" : "FAIL", name.c_str(), vec, g.threads, g.unroll, (long long)g.col_tiles,
               (long long)g.tile_packs, (long long)g.grid_x, (long long)g.grid_y, ok ? "" : ": ",
               why.c_str());
   (ok ? passed : failed) += 1;
