@@ -6,7 +6,14 @@ import torch
 
 __all__ = ["gelu", "silu", "swish", "relu"]
 
+from ._library import fast_calls
+
 _ops = torch.ops.ffn_ext
+# Outside torch.compile each op is first offered to its fast entry point (ffn_ext._library.fast_calls),
+# which returns NotImplemented for what torch.ops must handle (subclasses, torch function modes,
+# arguments of other types); torch.compile traces torch.ops.
+_fast = fast_calls()
+_compiling = torch.compiler.is_compiling
 
 
 def _tensor(op, x):
@@ -18,12 +25,20 @@ def gelu(x: torch.Tensor, approximate: str = "none") -> torch.Tensor:
     """GELU: x * Phi(x) (approximate="none"), or x/2 * (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     (approximate="tanh"), as torch.nn.functional.gelu. Exact in the negative tail (erfc form) and
     GELU(-inf) = 0."""
+    if not _compiling():
+        y = _fast.gelu(x, approximate)
+        if y is not NotImplemented:
+            return y
     _tensor("gelu", x)
     return _ops.gelu(x, approximate)
 
 
 def silu(x: torch.Tensor) -> torch.Tensor:
     """SiLU: x * sigmoid(x), as torch.nn.functional.silu; SiLU(-inf) = 0."""
+    if not _compiling():
+        y = _fast.silu(x)
+        if y is not NotImplemented:
+            return y
     _tensor("silu", x)
     return _ops.silu(x)
 
@@ -36,6 +51,10 @@ def swish(x: torch.Tensor, beta=1.0) -> torch.Tensor:
     the elements that share it). A tensor beta is used in float32 (float64 for float64 x) whatever
     its dtype; the output has x's dtype.
     """
+    if not _compiling():
+        y = _fast.swish(x, beta)
+        if y is not NotImplemented:
+            return y
     _tensor("swish", x)
     if isinstance(beta, torch.Tensor):
         return _ops.swish.Tensor(x, beta)
@@ -46,5 +65,9 @@ def swish(x: torch.Tensor, beta=1.0) -> torch.Tensor:
 
 def relu(x: torch.Tensor) -> torch.Tensor:
     """ReLU: max(x, 0), as torch.nn.functional.relu (NaN propagates, also through the backward)."""
+    if not _compiling():
+        y = _fast.relu(x)
+        if y is not NotImplemented:
+            return y
     _tensor("relu", x)
     return _ops.relu(x)

@@ -27,7 +27,12 @@ __all__ = [
     "glu",
 ]
 
+from ._library import fast_calls
+
 _ops = torch.ops.ffn_ext
+# As in functional.py: outside torch.compile, the fast entry point first (NotImplemented: torch.ops).
+_fast = fast_calls()
+_compiling = torch.compiler.is_compiling
 
 
 def _tensor(op, arg, t):
@@ -43,6 +48,10 @@ def _beta(op, beta):
 
 def act_and_mul(gate: torch.Tensor, up: torch.Tensor, activation: str = "silu", beta: float = 1.0) -> torch.Tensor:
     """act(gate) * up for two tensors of one shape (any strides, no copies)."""
+    if not _compiling():
+        y = _fast.act_and_mul(gate, up, activation, beta)
+        if y is not NotImplemented:
+            return y
     _tensor("act_and_mul", "gate", gate)
     _tensor("act_and_mul", "up", up)
     return _ops.act_and_mul(gate, up, activation, _beta("act_and_mul", beta))
@@ -50,6 +59,10 @@ def act_and_mul(gate: torch.Tensor, up: torch.Tensor, activation: str = "silu", 
 
 def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 1.0, out=None) -> torch.Tensor:
     """act(h[..., :d]) * h[..., d:] for h of shape [..., 2d]; the result is [..., d]."""
+    if out is None and not _compiling():
+        y = _fast.act_and_mul_packed(h, activation, beta)
+        if y is not NotImplemented:
+            return y
     _tensor("act_and_mul_packed", "h", h)
     beta = _beta("act_and_mul_packed", beta)
     if out is None:
@@ -60,8 +73,10 @@ def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 
 
 def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """silu(h[..., :d]) * h[..., d:] (SwiGLU's gating; vLLM's silu_and_mul)."""
-    if out is None and isinstance(h, torch.Tensor):  # the decode hot path: straight to the op
-        return _ops.act_and_mul_packed(h, "silu", 1.0)
+    if out is None and not _compiling():  # the decode hot path: straight to the op
+        y = _fast.act_and_mul_packed(h, "silu", 1.0)
+        if y is not NotImplemented:
+            return y
     return act_and_mul_packed(h, "silu", out=out)
 
 
@@ -74,8 +89,10 @@ def gelu_and_mul(h: torch.Tensor, approximate: str = "none", out=None) -> torch.
 
 def gelu_tanh_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """gelu(h[..., :d], approximate="tanh") * h[..., d:]."""
-    if out is None and isinstance(h, torch.Tensor):
-        return _ops.act_and_mul_packed(h, "gelu_tanh", 1.0)
+    if out is None and not _compiling():
+        y = _fast.act_and_mul_packed(h, "gelu_tanh", 1.0)
+        if y is not NotImplemented:
+            return y
     return act_and_mul_packed(h, "gelu_tanh", out=out)
 
 

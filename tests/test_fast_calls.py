@@ -1,0 +1,146 @@
+"""The ops' fast Python entry points (csrc/python/fast_calls.cpp, ffn_ext._library.fast_calls):
+the same results, autograd and errors as torch.ops.ffn_ext, and NotImplemented, having done
+nothing, for every call that torch.ops must handle instead (tensor subclasses, torch function
+modes, arguments of other types), which the public wrappers then send through torch.ops.
+
+The values themselves are checked against the float64 references by test_maths.py and
+test_gating.py, which call the public wrappers and so go through these entry points."""
+
+import numpy as np
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+from torch._subclasses.fake_tensor import FakeTensorMode
+
+import ffn_ext
+from ffn_ext._library import fast_calls
+
+fast = fast_calls()
+ops = torch.ops.ffn_ext
+
+# name: (fast call, the same call through torch.ops, inputs' shape)
+CALLS = {
+    "gelu": (lambda x: fast.gelu(x, "none"), lambda x: ops.gelu(x, "none"), (4, 6)),
+    "gelu_tanh": (lambda x: fast.gelu(x, "tanh"), lambda x: ops.gelu(x, "tanh"), (4, 6)),
+    "silu": (lambda x: fast.silu(x), lambda x: ops.silu(x), (4, 6)),
+    "relu": (lambda x: fast.relu(x), lambda x: ops.relu(x), (4, 6)),
+    "swish": (lambda x: fast.swish(x, 1.5), lambda x: ops.swish(x, 1.5), (4, 6)),
+    "swish_int_beta": (lambda x: fast.swish(x, 2), lambda x: ops.swish(x, 2.0), (4, 6)),
+    "act_and_mul": (lambda x: fast.act_and_mul(x[:, :3], x[:, 3:], "gelu_tanh", 1.0),
+                    lambda x: ops.act_and_mul(x[:, :3], x[:, 3:], "gelu_tanh", 1.0), (4, 6)),
+    "act_and_mul_packed": (lambda x: fast.act_and_mul_packed(x, "silu", 1.0),
+                           lambda x: ops.act_and_mul_packed(x, "silu", 1.0), (4, 6)),
+    "act_and_mul_packed_swish": (lambda x: fast.act_and_mul_packed(x, "swish", 0.5),
+                                 lambda x: ops.act_and_mul_packed(x, "swish", 0.5), (4, 6)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name", list(CALLS))
+def test_same_result_and_gradient_as_torch_ops(name, dtype, device):
+    fast_call, ops_call, shape = CALLS[name]
+    x = (torch.randn(shape, device=device) * 3).to(dtype)
+    y = fast_call(x)
+    assert y is not NotImplemented
+    assert torch.equal(y, ops_call(x))
+    xa = x.clone().requires_grad_()
+    xb = x.clone().requires_grad_()
+    ya, yb = fast_call(xa), ops_call(xb)
+    assert type(ya.grad_fn) is type(yb.grad_fn) and ya.grad_fn is not None
+    g = torch.randn_like(ya)
+    (ga,) = torch.autograd.grad(ya, xa, g)
+    (gb,) = torch.autograd.grad(yb, xb, g)
+    assert torch.equal(ga, gb)
+    with torch.no_grad():
+        assert fast_call(xa).grad_fn is None
+
+
+class Sub(torch.Tensor):
+    pass
+
+
+class Recorder(TorchFunctionMode):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if str(func).startswith("ffn_ext."):
+            self.seen.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_declines_subclasses_and_torch_function_modes(name):
+    fast_call, ops_call, shape = CALLS[name]
+    x = torch.randn(shape)
+    assert fast_call(x.as_subclass(Sub)) is NotImplemented
+    with Recorder():
+        assert fast_call(x) is NotImplemented
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: fast.gelu(x, None),
+        lambda x: fast.gelu(x),
+        lambda x: fast.gelu(x.numpy(), "none"),
+        lambda x: fast.silu(x, x),
+        lambda x: fast.silu(1.0),
+        lambda x: fast.swish(x, True),  # a bool is not a number here (as for ffn_ext.swish)
+        lambda x: fast.swish(x, np.float64(1.5)),  # other numbers go through torch.ops' float()
+        lambda x: fast.swish(x, torch.tensor(1.5)),  # the Tensor overload
+        lambda x: fast.swish(x, 10**400),  # no double holds it
+        lambda x: fast.act_and_mul(x, [1.0], "silu", 1.0),
+        lambda x: fast.act_and_mul(x, x, b"silu", 1.0),
+        lambda x: fast.act_and_mul_packed(x, "silu"),
+        lambda x: fast.act_and_mul_packed(x, "silu", "1.0"),
+    ],
+)
+def test_declines_other_arguments(call):
+    x = torch.randn(4, 6)
+    assert call(x) is NotImplemented
+
+
+def test_wrappers_fall_back_to_torch_ops():
+    x = torch.randn(4, 6)
+    with Recorder() as rec:
+        ffn_ext.silu_and_mul(x)
+        ffn_ext.act_and_mul_packed(x, "gelu")
+        ffn_ext.gelu_tanh_and_mul(x)
+        ffn_ext.act_and_mul(x[:, :3], x[:, 3:])
+        ffn_ext.gelu(x)
+        ffn_ext.silu(x)
+        ffn_ext.swish(x, 2.0)
+        ffn_ext.relu(x)
+    assert rec.seen == ["ffn_ext.act_and_mul_packed"] * 3 + [
+        "ffn_ext.act_and_mul", "ffn_ext.gelu", "ffn_ext.silu", "ffn_ext.swish", "ffn_ext.relu"]
+    # A subclass goes through torch.ops too, and keeps its __torch_function__ (its type survives).
+    assert type(ffn_ext.silu_and_mul(x.as_subclass(Sub))) is Sub
+    assert type(ffn_ext.silu(x.as_subclass(Sub))) is Sub
+    # Fake tensors (a subclass) get the fake kernel's shape.
+    with FakeTensorMode() as mode:
+        y = ffn_ext.silu_and_mul(mode.from_tensor(torch.randn(3, 8)))
+    assert tuple(y.shape) == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "fast_call, ops_call",
+    [
+        (lambda: fast.act_and_mul_packed(torch.randn(2, 3), "silu", 1.0),
+         lambda: ops.act_and_mul_packed(torch.randn(2, 3), "silu", 1.0)),
+        (lambda: fast.act_and_mul_packed(torch.randn(2, 4), "swishy", 1.0),
+         lambda: ops.act_and_mul_packed(torch.randn(2, 4), "swishy", 1.0)),
+        (lambda: fast.act_and_mul(torch.randn(2, 4), torch.randn(2, 5), "silu", 1.0),
+         lambda: ops.act_and_mul(torch.randn(2, 4), torch.randn(2, 5), "silu", 1.0)),
+        (lambda: fast.gelu(torch.randn(3), "tanhh"), lambda: ops.gelu(torch.randn(3), "tanhh")),
+        (lambda: fast.silu(torch.ones(3, dtype=torch.int32)), lambda: ops.silu(torch.ones(3, dtype=torch.int32))),
+    ],
+)
+def test_errors_as_torch_ops(fast_call, ops_call):
+    with pytest.raises(Exception) as via_ops:
+        ops_call()
+    with pytest.raises(type(via_ops.value)) as via_fast:
+        fast_call()
+    assert str(via_fast.value) == str(via_ops.value)
+    assert str(via_fast.value).startswith("ffn_ext.")
