@@ -55,6 +55,40 @@ def test_same_result_and_gradient_as_torch_ops(name, dtype, device):
         assert fast_call(xa).grad_fn is None
 
 
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("activation", ["silu", "gelu_tanh", "swish"])
+def test_gated_linear_same_result_and_gradients_as_torch_ops(activation, bias, device):
+    def args():
+        torch.manual_seed(7)
+        ws = [torch.randn(5, 4, device=device, dtype=torch.float64) for _ in range(2)]
+        bs = [torch.randn(5, device=device, dtype=torch.float64) for _ in range(2)] if bias else [None, None]
+        x = torch.randn(3, 2, 4, device=device, dtype=torch.float64)
+        return [t.requires_grad_() if t is not None else None for t in (x, *ws, *bs)]
+
+    a, b = args(), args()
+    beta = 0.75 if activation == "swish" else 1.0
+    ya = fast.gated_linear(*a, activation, beta)
+    yb = ops.gated_linear(*b, activation, beta)
+    assert ya is not NotImplemented and torch.equal(ya, yb)
+    g = torch.randn_like(ya)
+    ga = torch.autograd.grad(ya, [t for t in a if t is not None], g)
+    gb = torch.autograd.grad(yb, [t for t in b if t is not None], g)
+    assert all(torch.equal(p, q) for p, q in zip(ga, gb))
+    assert len(ga) == (5 if bias else 3)
+
+
+def test_gated_linear_declines():
+    x, w1, w3, b = torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 4), torch.randn(5)
+    assert fast.gated_linear(x, w1, w3, b, None, "silu", 1) is not NotImplemented
+    assert fast.gated_linear(x, w1, w3.as_subclass(Sub), None, None, "silu", 1.0) is NotImplemented
+    assert fast.gated_linear(x, w1, w3, b.as_subclass(Sub), None, "silu", 1.0) is NotImplemented
+    assert fast.gated_linear(x, w1, w3, None, [0.0] * 5, "silu", 1.0) is NotImplemented
+    assert fast.gated_linear(x, w1, w3, None, None, "silu") is NotImplemented
+    assert fast.gated_linear(x.numpy(), w1, w3, None, None, "silu", 1.0) is NotImplemented
+    with Recorder():
+        assert fast.gated_linear(x, w1, w3, None, None, "silu", 1.0) is NotImplemented
+
+
 class Sub(torch.Tensor):
     pass
 
@@ -103,7 +137,8 @@ def test_declines_other_arguments(call):
 
 
 def test_wrappers_fall_back_to_torch_ops():
-    x = torch.randn(4, 6)
+    x, w = torch.randn(4, 6), torch.randn(3, 6)
+    block = ffn_ext.nn.FeedForward(6, 3)
     with Recorder() as rec:
         ffn_ext.silu_and_mul(x)
         ffn_ext.act_and_mul_packed(x, "gelu")
@@ -113,11 +148,16 @@ def test_wrappers_fall_back_to_torch_ops():
         ffn_ext.silu(x)
         ffn_ext.swish(x, 2.0)
         ffn_ext.relu(x)
+        ffn_ext.swiglu(x, w, w)
+        ffn_ext.ffn(x, w, w.t(), w)
+        block(x)
     assert rec.seen == ["ffn_ext.act_and_mul_packed"] * 3 + [
-        "ffn_ext.act_and_mul", "ffn_ext.gelu", "ffn_ext.silu", "ffn_ext.swish", "ffn_ext.relu"]
+        "ffn_ext.act_and_mul", "ffn_ext.gelu", "ffn_ext.silu", "ffn_ext.swish", "ffn_ext.relu"] + [
+        "ffn_ext.gated_linear"] * 3
     # A subclass goes through torch.ops too, and keeps its __torch_function__ (its type survives).
     assert type(ffn_ext.silu_and_mul(x.as_subclass(Sub))) is Sub
     assert type(ffn_ext.silu(x.as_subclass(Sub))) is Sub
+    assert type(ffn_ext.swiglu(x.as_subclass(Sub), w, w)) is Sub
     # Fake tensors (a subclass) get the fake kernel's shape.
     with FakeTensorMode() as mode:
         y = ffn_ext.silu_and_mul(mode.from_tensor(torch.randn(3, 8)))
@@ -134,6 +174,8 @@ def test_wrappers_fall_back_to_torch_ops():
         (lambda: fast.act_and_mul(torch.randn(2, 4), torch.randn(2, 5), "silu", 1.0),
          lambda: ops.act_and_mul(torch.randn(2, 4), torch.randn(2, 5), "silu", 1.0)),
         (lambda: fast.gelu(torch.randn(3), "tanhh"), lambda: ops.gelu(torch.randn(3), "tanhh")),
+        (lambda: fast.gated_linear(torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 3), None, None, "silu", 1.0),
+         lambda: ops.gated_linear(torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 3), None, None, "silu", 1.0)),
         (lambda: fast.silu(torch.ones(3, dtype=torch.int32)), lambda: ops.silu(torch.ones(3, dtype=torch.int32))),
     ],
 )

@@ -1,6 +1,7 @@
-// The Python module ffn_ext._C: entry points for the element-wise and gating ops that call them
-// through the C++ dispatcher without torch.ops' argument parsing. Only the Python extension built by
-// setup.py has this file (CMakeLists.txt leaves csrc/python/ out: C++ users call the dispatcher).
+// The Python module ffn_ext._C: entry points for the element-wise, gating and projection ops that
+// call them through the C++ dispatcher without torch.ops' argument parsing. Only the Python
+// extension built by setup.py has this file (CMakeLists.txt leaves csrc/python/ out: C++ users
+// call the dispatcher).
 //
 // Why: at decode sizes these ops take less GPU time than Python takes to call them. torch.ops
 // matches the arguments against the op's schema on every call: 1.2 us of a 2.5 us call here
@@ -22,6 +23,7 @@
 #include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/python_variable.h>
 
+#include <optional>
 #include <utility>
 
 #include "ffn_ext/op_support.h"
@@ -35,6 +37,15 @@ using Str = c10::string_view;
 bool tensor_arg(PyObject* o, const Tensor** t) {
   if (!THPVariable_CheckExact(o) || at::impl::torch_function_mode_enabled()) return false;
   *t = &THPVariable_Unpack(o);
+  return true;
+}
+
+// None, or a tensor as tensor_arg takes it.
+bool optional_tensor_arg(PyObject* o, std::optional<Tensor>* t) {
+  if (o == Py_None) return true;
+  const Tensor* p;
+  if (!tensor_arg(o, &p)) return false;
+  *t = *p;
   return true;
 }
 
@@ -146,6 +157,26 @@ PyObject* act_and_mul_packed(PyObject*, PyObject* const* a, Py_ssize_t n) {
   END_HANDLE_TH_ERRORS
 }
 
+// gated_linear(x, w1, w3, b1, b3, activation, beta): ffn_ext.swiglu and its siblings. At decode
+// sizes its GEMMs outlast the call, but a call that reaches its first GEMM later leaves the GPU
+// idle for as long when nothing is queued ahead of it.
+PyObject* gated_linear(PyObject*, PyObject* const* a, Py_ssize_t n) {
+  HANDLE_TH_ERRORS
+  const Tensor *x, *w1, *w3;
+  std::optional<Tensor> b1, b3;
+  Str activation;
+  double beta;
+  if (n != 7 || !tensor_arg(a[0], &x) || !tensor_arg(a[1], &w1) || !tensor_arg(a[2], &w3) ||
+      !optional_tensor_arg(a[3], &b1) || !optional_tensor_arg(a[4], &b3) ||
+      !str_arg(a[5], &activation) || !real_arg(a[6], &beta))
+    Py_RETURN_NOTIMPLEMENTED;
+  FFN_OP(op, "gated_linear", "",
+         Tensor(const Tensor&, const Tensor&, const Tensor&, const std::optional<Tensor>&,
+                const std::optional<Tensor>&, Str, double));
+  return call(op, *x, *w1, *w3, b1, b3, activation, beta);
+  END_HANDLE_TH_ERRORS
+}
+
 #define FFN_FAST(name, fn, args) \
   { name, reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn)), METH_FASTCALL, args }
 
@@ -156,6 +187,7 @@ PyMethodDef kMethods[] = {
     FFN_FAST("swish", swish, "swish(x, beta), beta a number"),
     FFN_FAST("act_and_mul", act_and_mul, "act_and_mul(gate, up, activation, beta)"),
     FFN_FAST("act_and_mul_packed", act_and_mul_packed, "act_and_mul_packed(h, activation, beta)"),
+    FFN_FAST("gated_linear", gated_linear, "gated_linear(x, w1, w3, b1, b3, activation, beta)"),
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_C",
