@@ -15,6 +15,8 @@ faster) and "of_floor" = floor time / ffn_ext time (1.0: the gating costs nothin
 GEMMs). The weights are allocated as FeedForward allocates them (w3 right after w1), so on CUDA
 swiglu runs one GEMM. TFLOP/s counts 2 M in 2d per projection GEMM (x3 with the backward) and
 2 M d in for w2. fwd+bwd rows give the peak memory of one forward+backward ("peak_MB_*").
+Forward rows of at most 64 tokens (CUDA) are also timed under CUDA-graph replay ("graph_us",
+"eager_graph_us": the kernels alone, without the host's time to launch them).
 Results: benchmarks/results/ffn-<device>-<date>.{json,md}.
 """
 
@@ -28,7 +30,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from common import DTYPES, add_common_args, memory_column_names, memory_columns, print_row, save, setup, training_step  # noqa: E402
+from common import (  # noqa: E402
+    DTYPES, add_common_args, graph_time, memory_column_names, memory_columns, print_row, save, setup, training_step)
 
 
 try:  # Liger-Kernel (Triton, CUDA only); optional
@@ -136,6 +139,12 @@ def run(cfg, timer, progress=None):
                         for name, fn in cands.items():
                             if name != "floor":
                                 row.update(memory_columns(name, fn, dev))
+                    if cuda and direction == "fwd" and n <= 64:
+                        # The kernels alone, back to back: the event-timed figure above can include
+                        # the host's time to the first kernel, where that outlasts the L2 flush.
+                        with torch.inference_mode():
+                            row["graph_us"] = graph_time(cands["ffn_ext"]) * 1e6
+                            row["eager_graph_us"] = graph_time(cands["eager"]) * 1e6
                     rows_out.append(row)
                     print_row(row)
                     if progress:
@@ -148,7 +157,8 @@ def run(cfg, timer, progress=None):
 
 
 COLUMNS = ["family", "dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us",
-           "floor_us", "TFLOP/s", "vs_eager", "vs_compile", "vs_liger", "of_floor", *memory_column_names()]
+           "floor_us", "TFLOP/s", "vs_eager", "vs_compile", "vs_liger", "of_floor", "graph_us", "eager_graph_us",
+           *memory_column_names()]
 
 
 def main():

@@ -97,9 +97,10 @@ TABLE_COLUMNS = {
     "gating": ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "of_limit",
                "graph_us", "call_us", "eager_call_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
     "projection": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "of_limit",
-                   "TFLOP/s", *memory_column_names(("ffn_ext", "eager")), "best_peer", "vs_best", "flag"],
+                   "TFLOP/s", "graph_us", "eager_graph_us", *memory_column_names(("ffn_ext", "eager")), "best_peer",
+                   "vs_best", "flag"],
     "block": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "TFLOP/s",
-              *memory_column_names(), "best_peer", "vs_best", "flag"],
+              "graph_us", "eager_graph_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
 }
 LIMIT = {"activation": "of_limit = achieved GB/s / same-run device copy GB/s",
          "gating": "of_limit = achieved GB/s / same-run device copy GB/s",

@@ -83,8 +83,9 @@ def _gemm_scale(act, x, w1, w3, b1, b3):
     return d1(g).abs() * u.abs() * a(w1, b1) + f(g).abs() * a(w3, b3)
 
 
-def assert_projection_accurate(y, act, x, w1, w3, b1, b3):
-    """Error <= 2x PyTorch's own same-dtype error + 1 ulp of the result, plus what the two roundings
+def projection_bound(dtype, act, x, w1, w3, b1, b3):
+    """(the float64 reference of act(x w1^T + b1) * (x w3^T + b3), the error bound of a result in
+    `dtype`): 2x PyTorch's own same-dtype error + 1 ulp of the result, plus what the two roundings
     of the projections to the dtype and the GEMMs' summation order can move it (our GEMMs may sum in
     another order: one [2d] GEMM instead of two): |f'(g)||u| ulp(g) + |f(g)| ulp(u), and
     4 eps_acc sqrt(K) times the GEMM scale, eps_acc the accumulation precision (float32 for the
@@ -92,16 +93,20 @@ def assert_projection_accurate(y, act, x, w1, w3, b1, b3):
     f, d1 = ACTS[act][0], ACTS[act][1]
     g, u = _lin64(x, w1, b1), _lin64(x, w3, b3)
     ref = f(g) * u
+    acc = torch.float64 if dtype == torch.float64 else torch.float32
+    gemm = 4 * torch.finfo(acc).eps * math.sqrt(x.shape[-1]) * _gemm_scale(act, x, w1, w3, b1, b3)
+    if dtype == torch.float64:
+        return ref, gemm + 1e-300
+    own = (_own(act, x, w1, w3, b1, b3).detach().double().cpu() - ref).abs()
+    h_round = d1(g).abs() * u.abs() * ulp(g, dtype) + f(g).abs() * ulp(u, dtype)
+    return ref, 2 * own + ulp(ref, dtype) + h_round + gemm
+
+
+def assert_projection_accurate(y, act, x, w1, w3, b1, b3):
+    """y within projection_bound of the float64 reference."""
+    ref, bound = projection_bound(y.dtype, act, x, w1, w3, b1, b3)
     assert y.shape == ref.shape and y.dtype == x.dtype
     err = (y.detach().double().cpu() - ref).abs()
-    acc = torch.float64 if y.dtype == torch.float64 else torch.float32
-    gemm = 4 * torch.finfo(acc).eps * math.sqrt(x.shape[-1]) * _gemm_scale(act, x, w1, w3, b1, b3)
-    if y.dtype == torch.float64:
-        bound = gemm + 1e-300
-    else:
-        own = (_own(act, x, w1, w3, b1, b3).detach().double().cpu() - ref).abs()
-        h_round = d1(g).abs() * u.abs() * ulp(g, y.dtype) + f(g).abs() * ulp(u, y.dtype)
-        bound = 2 * own + ulp(ref, y.dtype) + h_round + gemm
     bad = ~(err <= bound)
     assert not bad.any(), (
         f"{int(bad.sum())} of {bad.numel()} out of tolerance ({y.dtype}, {act}); max err "
@@ -419,6 +424,41 @@ def test_compile_and_export_module(device):
     ep = torch.export.export(m, (x,))
     assert any("ffn_ext.gated_linear" in str(n.target) for n in ep.graph.nodes)
     torch.testing.assert_close(ep.module()(x), m(x), rtol=0, atol=0)
+
+
+@requires_cuda
+@pytest.mark.parametrize("adjacent", [True, False])
+def test_cuda_graph_capture_and_replay(adjacent):
+    """swiglu (one GEMM into a packed h, or two with biases into [M, d] tensors) and the block
+    captured in a CUDA graph, as decode loops run them, then replayed on new inputs written into
+    the captured buffers: each result checked against the float64 reference of those inputs."""
+    w1, w3, b1, b3 = _weights(48, 32, torch.bfloat16, "cuda", adjacent=adjacent, bias="none" if adjacent else "both")
+    block = ffn_ext.nn.FeedForward(32, 48, device="cuda", dtype=torch.bfloat16)
+    x = torch.randn(8, 32, device="cuda", dtype=torch.bfloat16)
+    fns = [lambda: ffn_ext.swiglu(x, w1, w3, b1, b3), lambda: block(x)]
+    with torch.inference_mode():
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for f in fns:
+                f()  # warm-up outside the graph (cuBLAS handles, workspaces)
+        torch.cuda.current_stream().wait_stream(s)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            y, z = (f() for f in fns)
+        for _ in range(2):
+            x.copy_(torch.randn_like(x))
+            graph.replay()
+            torch.cuda.synchronize()
+            assert_projection_accurate(y, "silu", x, w1, w3, b1, b3)
+            # The block: its gated h [8, 48] (not observable) is within projection_bound of the
+            # reference, and the w2 GEMM adds its accumulation error and the rounding of z.
+            h, h_bound = projection_bound(torch.bfloat16, "silu", x, block.w1, block.w3, None, None)
+            w2 = block.w2.detach().double().cpu()
+            ref = h @ w2.T
+            bound = (h_bound @ w2.abs().T + 4 * torch.finfo(torch.float32).eps * math.sqrt(48) * (h.abs() @ w2.abs().T)
+                     + ulp(ref, torch.bfloat16))
+            assert ((z.double().cpu() - ref).abs() <= bound).all()
 
 
 @pytest.mark.parametrize("dev", ["cpu"] + (["cuda"] if HAS_CUDA else []))
