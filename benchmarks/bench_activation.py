@@ -79,8 +79,12 @@ def run(cfg, timer, progress=None):
                     ("fwd", ff, ef, 2 * n * es, (x,)),
                     ("bwd", fb, eb, 3 * n * es, (g, x)),
                 ):
-                    t_ours = timer(lambda: ours(*args_))
-                    t_eager = timer(lambda: eager(*args_))
+                    cands = {"ours": lambda: ours(*args_), "eager": lambda: eager(*args_)}
+                    if compiled:
+                        comp = compiled[name][0 if direction == "fwd" else 1]
+                        cands["compile"] = lambda: comp(*args_)
+                    times = timer.compare(cands)
+                    t_ours, t_eager = times["ours"], times["eager"]
                     row = {
                         "family": "activation", "op": name, "dtype": dname, "MB": mb, "dir": direction,
                         "ffn_ext_us": t_ours * 1e6, "eager_us": t_eager * 1e6,
@@ -89,8 +93,7 @@ def run(cfg, timer, progress=None):
                         "vs_eager": t_eager / t_ours,
                     }
                     if compiled:
-                        comp = compiled[name][0 if direction == "fwd" else 1]
-                        t_comp = timer(lambda: comp(*args_))
+                        t_comp = times["compile"]
                         row["compile_us"] = t_comp * 1e6
                         row["vs_compile"] = t_comp / t_ours
                     rows.append(row)

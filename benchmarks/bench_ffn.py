@@ -117,9 +117,9 @@ def run(cfg, timer, progress=None):
                 for direction, cands in dirs.items():
                     if direction == "fwd":
                         with torch.inference_mode():
-                            times = {name: timer(fn) for name, fn in cands.items()}
+                            times = timer.compare(cands)
                     else:
-                        times = {name: timer(fn) for name, fn in cands.items()}
+                        times = timer.compare(cands)
                     ours = times["ffn_ext"]
                     flops = 2 * n * k * 2 * d * (1 if direction == "fwd" else 3)
                     if family == "block":

@@ -94,7 +94,7 @@ def run(cfg, timer, progress=None):
                 )
             for direction in ("fwd", "fwd+bwd"):
                 k = 0 if direction == "fwd" else 1
-                times = {name: timer(c[k]) for name, c in cands.items()}
+                times = timer.compare({name: c[k] for name, c in cands.items()})
                 ours = times["ffn_ext"]
                 nbytes = fwd_bytes if direction == "fwd" else fwd_bytes + 5 * rows * d * es
                 row = {"family": "gating", "op": "silu_and_mul", "dtype": dname, "rows": rows, "d": d,

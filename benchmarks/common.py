@@ -2,7 +2,7 @@
 
 CUDA: CUDA events around each call, after warm-up, with L2 flushed before every timed call (a
 write of 2x the L2 size) so that even the 1 MB cases measure DRAM traffic; the median of the
-repetitions is reported. CPU: wall time (perf_counter), median, with the thread count recorded.
+repetitions is reported. Candidates compared in one row are timed in turn (Timer.compare). CPU: wall time (perf_counter), median, with the thread count recorded.
 Every figure is meant to be read beside the anchors measured in the same run (a device-to-device
 copy of the same bytes); absolute times from different runs do not compare.
 """
@@ -34,26 +34,35 @@ class Timer:
 
     def __call__(self, fn, reps=None):
         """Median seconds of fn() over reps calls."""
+        return self.compare({"fn": fn}, reps)["fn"]
+
+    def compare(self, fns, reps=None):
+        """{name: median seconds of fn()} for a dict of candidates, timed in turn, one call of each
+        per round, so that a drift of the clocks during the measurement (warm-up, heat) falls on
+        all of them alike instead of on whichever ran last."""
         reps = reps or self.reps
-        for _ in range(self.warmup):
-            fn()
-        times = []
-        if self.device.type == "cuda":
+        for fn in fns.values():
+            for _ in range(self.warmup):
+                fn()
+        times = {name: [] for name in fns}
+        cuda = self.device.type == "cuda"
+        if cuda:
             torch.cuda.synchronize()
-            for _ in range(reps):
-                self.flush.zero_()
-                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                fn()
-                end.record()
-                end.synchronize()
-                times.append(start.elapsed_time(end) / 1e3)
-        else:
-            for _ in range(reps):
-                t0 = time.perf_counter()
-                fn()
-                times.append(time.perf_counter() - t0)
-        return statistics.median(times)
+        for _ in range(reps):
+            for name, fn in fns.items():
+                if cuda:
+                    self.flush.zero_()
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    start.record()
+                    fn()
+                    end.record()
+                    end.synchronize()
+                    times[name].append(start.elapsed_time(end) / 1e3)
+                else:
+                    t0 = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - t0)
+        return {name: statistics.median(t) for name, t in times.items()}
 
 
 def call_time(fn, calls=200, reps=5):
