@@ -36,16 +36,19 @@ def _swish_bwd_eager(g, x):
     return g * (s + BETA * x * s * (1 - s))
 
 
-# name: (ffn_ext fwd, ffn_ext bwd, eager fwd, eager bwd) -- eager bwd is the kernel PyTorch's
-# autograd runs for that op (aten.*_backward), or the composed expression for swish.
+# name: (ffn_ext fwd, ffn_ext bwd, eager fwd, eager bwd). The forwards are the public functions
+# (ffn_ext.gelu, F.gelu: what a program calls); the backwards are the ops autograd runs, through
+# torch.ops on both sides: ffn_ext's *_backward and PyTorch's aten.*_backward (for swish, the
+# composed expression).
 OPS = {
-    "gelu": (lambda x: ops.gelu(x, "none"), lambda g, x: ops.gelu_backward(g, x, "none"),
+    "gelu": (lambda x: ffn_ext.gelu(x), lambda g, x: ops.gelu_backward(g, x, "none"),
              lambda x: F.gelu(x), lambda g, x: aten.gelu_backward(g, x)),
-    "gelu_tanh": (lambda x: ops.gelu(x, "tanh"), lambda g, x: ops.gelu_backward(g, x, "tanh"),
+    "gelu_tanh": (lambda x: ffn_ext.gelu(x, "tanh"), lambda g, x: ops.gelu_backward(g, x, "tanh"),
                   lambda x: F.gelu(x, approximate="tanh"), lambda g, x: aten.gelu_backward(g, x, approximate="tanh")),
-    "silu": (ops.silu, ops.silu_backward, F.silu, aten.silu_backward),
-    "swish": (lambda x: ops.swish(x, BETA), lambda g, x: ops.swish_backward(g, x, BETA), _swish_eager, _swish_bwd_eager),
-    "relu": (ops.relu, ops.relu_backward, torch.relu, lambda g, x: aten.threshold_backward(g, x, 0)),
+    "silu": (ffn_ext.silu, ops.silu_backward, F.silu, aten.silu_backward),
+    "swish": (lambda x: ffn_ext.swish(x, BETA), lambda g, x: ops.swish_backward(g, x, BETA), _swish_eager,
+              _swish_bwd_eager),
+    "relu": (ffn_ext.relu, ops.relu_backward, torch.relu, lambda g, x: aten.threshold_backward(g, x, 0)),
 }
 
 
