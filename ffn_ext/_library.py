@@ -47,8 +47,9 @@ def load_library():
 
 def fast_calls():
     """ffn_ext._C as a Python module (csrc/python/fast_calls.cpp): the ops' Python entry points that
-    skip torch.ops' argument parsing, for the wrappers in functional.py and gating.py. Each returns
-    NotImplemented for arguments it does not take; the wrapper then calls torch.ops.ffn_ext."""
+    skip torch.ops' argument parsing, for the wrappers in functional.py, gating.py and
+    projection.py. Each returns NotImplemented for arguments it does not take; the wrapper then
+    calls torch.ops.ffn_ext."""
     return importlib.import_module("ffn_ext._C")
 
 

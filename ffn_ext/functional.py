@@ -4,12 +4,12 @@ import numbers
 
 import torch
 
-__all__ = ["gelu", "silu", "swish", "relu"]
-
 from ._library import fast_calls
 
+__all__ = ["gelu", "silu", "swish", "relu"]
+
 _ops = torch.ops.ffn_ext
-# Outside torch.compile each op is first offered to its fast entry point (ffn_ext._library.fast_calls),
+# Outside torch.compile each op is first offered to its fast entry point (_library.fast_calls),
 # which returns NotImplemented for what torch.ops must handle (subclasses, torch function modes,
 # arguments of other types); torch.compile traces torch.ops.
 _fast = fast_calls()

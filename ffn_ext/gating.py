@@ -18,6 +18,8 @@ import numbers
 
 import torch
 
+from ._library import fast_calls
+
 __all__ = [
     "act_and_mul",
     "act_and_mul_packed",
@@ -26,8 +28,6 @@ __all__ = [
     "gelu_tanh_and_mul",
     "glu",
 ]
-
-from ._library import fast_calls
 
 _ops = torch.ops.ffn_ext
 # As in functional.py: outside torch.compile, the fast entry point first (NotImplemented: torch.ops).
