@@ -2,7 +2,8 @@
 
 CUDA: CUDA events around each call, after warm-up, with L2 flushed before every timed call (a
 write of 2x the L2 size) so that even the 1 MB cases measure DRAM traffic; the median of the
-repetitions is reported. Candidates compared in one row are timed in turn (Timer.compare). CPU: wall time (perf_counter), median, with the thread count recorded.
+repetitions is reported. CPU: wall time (perf_counter), median, with the thread count recorded.
+Candidates compared in one row are timed in turn (Timer.compare).
 Every figure is meant to be read beside the anchors measured in the same run (a device-to-device
 copy of the same bytes); absolute times from different runs do not compare.
 """
