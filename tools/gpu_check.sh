@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # One or two calls on a GPU machine (the device tool): build, test, sanitize, benchmark; logs under
 # $OUT. STEPS picks the steps (default: all of them, in this order):
-#   build errors tests exact sanitize bench profile [compare]
+#   build errors tests exact sanitize bench profile explore [compare]
 # Times on an H100 machine (16 cores, torch 2.11, 2026-11-26): build 177 s with the CUDA kernels in
 # one file (now one per dtype: less), error-path tests 6 s, the CUDA tests 242 s with 16 workers,
 # the fp16/bf16 cases with the accurate maths about 70 s (a 20 s limit cut them at a fifth),
 # memcheck 10 + 6 s, racecheck 22 s, the benchmark suite 99 s. All together they pass a call's
 # 600 s, so a session runs two calls back to back, the second while the machine is still warm (it
 # keeps what the first installed for 30 s; a fresh machine would need the build again):
-#   STEPS="build errors tests" bash tools/gpu_check.sh                  (timeout_s 600)
-#   STEPS="exact sanitize bench profile" bash tools/gpu_check.sh        (timeout_s 480)
+#   STEPS="build errors tests" bash tools/gpu_check.sh                         (timeout_s 600)
+#   STEPS="exact sanitize bench profile explore" bash tools/gpu_check.sh (timeout_s 480)
 # A task's device time is 15 minutes, machine start included. The benchmark suite runs the
 # families the open issues need first (gating, projection, block, then activation) and keeps what
 # it finished; set BENCH_TIMEOUT / BENCH_ONLY for a session given to benchmarks alone.
@@ -18,7 +18,8 @@
 # fp16/bf16 cases again with FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel
 # and gating tests, racecheck on the gating tests, the benchmark suite (benchmarks/run_all.py,
 # against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the kernels of
-# swiglu at decode sizes beside eager's (benchmarks/profile_projection.py), and (compare,
+# swiglu at decode sizes beside eager's (benchmarks/profile_projection.py), swiglu chunk by chunk
+# of tokens at prefill sizes (benchmarks/explore_chunked_swiglu.py, an experiment), and (compare,
 # only when named) a same-run comparison of the fp16/bf16 maths and of the grid geometry.
 set -uo pipefail
 OUT=${OUT:-/tmp/ffn_out}
@@ -29,7 +30,7 @@ mkdir -p "$OUT" "$LOG"
 pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { echo "=== $* ($(date +%T))"; }
-STEPS=${STEPS:-build errors tests exact sanitize bench profile}
+STEPS=${STEPS:-build errors tests exact sanitize bench profile explore}
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
 
@@ -123,6 +124,14 @@ if want profile; then
   timeout ${PROFILE_TIMEOUT:-60} python3 "$SRC/benchmarks/profile_projection.py" --device cuda \
     --out "$LOG/profile_projection.txt" > "$LOG/profile_projection.log" 2>&1
   echo "exit $?"; grep -E "^M=" "$LOG/profile_projection.txt" | head -24
+  pack
+fi
+
+if want explore; then
+  step "swiglu chunk by chunk of tokens at M = 512, 2048, 8192 (benchmarks/explore_chunked_swiglu.py)"
+  timeout ${EXPLORE_TIMEOUT:-60} python3 "$SRC/benchmarks/explore_chunked_swiglu.py" --device cuda --out-dir "$LOG/explore" \
+    > "$LOG/explore.log" 2>&1
+  echo "exit $?"; grep -E "^\| bf16" "$LOG"/explore/chunked-*.md | head -40
   pack
 fi
 
