@@ -359,8 +359,20 @@ def test_out_refuses_autograd():
 
 def test_out_overlap_and_beta_type_refused():
     h = torch.randn(3, 8)
-    with pytest.raises(RuntimeError, match="unsupported operation"):
+    with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul_packed: out has elements that share one memory "
+                       r"location \(strides \[1, 0\] for shape \[3, 4\]"):
         ffn_ext.silu_and_mul(h, out=torch.empty(3, 1).expand(3, 4))  # rows alias each other
+    flat = torch.randn(12)
+    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
+        ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[4:8].view(1, 4))
+    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
+        ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[6:10].view(1, 4))
+    # out = h's gate half, rows apart (an overlap PyTorch's rule lets through): each element is read
+    # before its location is written, so the result is still the op's.
+    h2 = torch.randn(3, 8, dtype=torch.float64)
+    want = ffn_ext.silu_and_mul(h2)
+    ffn_ext.silu_and_mul(h2, out=h2[:, :4])
+    torch.testing.assert_close(h2[:, :4], want, rtol=0, atol=0)
     with pytest.raises(TypeError, match="ffn_ext.act_and_mul: beta must be a number, got str"):
         ffn_ext.act_and_mul(h, h, "swish", beta="1.0")
 

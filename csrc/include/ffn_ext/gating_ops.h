@@ -96,6 +96,21 @@ inline void check_half(std::string_view op, std::string_view arg, const at::Tens
                     ", got ", shape_str(t.sizes()));
 }
 
+// out= must not write one location twice (an expanded tensor) or write where h is read. As for
+// PyTorch's own out= functions, an overlap between strided views that it cannot prove is let
+// through (MemOverlap::TooHard); out = h[..., :d] with several rows is such a case, and safe, since
+// every element is read before its own location is written.
+inline void check_out_memory(std::string_view op, const at::Tensor& out, const at::Tensor& h) {
+  TORCH_CHECK(at::has_internal_overlap(out) != at::MemOverlap::Yes, "ffn_ext.", op,
+              ": out has elements that share one memory location (strides ", shape_str(out.strides()),
+              " for shape ", shape_str(out.sizes()), ", e.g. an expanded tensor); pass a tensor with ",
+              "a location of its own for each element");
+  const at::MemOverlapStatus st = at::get_overlap_status(out, h);
+  TORCH_CHECK(st != at::MemOverlapStatus::Full && st != at::MemOverlapStatus::Partial, "ffn_ext.",
+              op, ": out shares memory with h, which is read while out is written; pass an out ",
+              "that does not overlap h");
+}
+
 // h[..., offset : offset + d]: a view built as ATen's as_strided builds one (a VIEW TensorImpl on
 // h's storage), for the engines' operands. h.narrow costs three dispatcher calls (narrow, slice,
 // as_strided): act_and_mul_packed took 1.59 us a call with them, 1.01 us with these views, on a
@@ -172,8 +187,7 @@ struct GatingOps {
     constexpr std::string_view op = "act_and_mul_packed";
     const int64_t half = check_packed(op, h);
     check_half(op, "out", out, h);
-    at::assert_no_internal_overlap(out);
-    at::assert_no_overlap(out, h);
+    check_out_memory(op, out, h);
     const KernelDesc d = gate_desc(op, activation, beta, Gate::GFwd);
     packed_forward_into(h, out, d, half);
     return out;
