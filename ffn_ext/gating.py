@@ -59,8 +59,11 @@ def act_and_mul(gate: torch.Tensor, up: torch.Tensor, activation: str = "silu", 
 
 def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 1.0, out=None) -> torch.Tensor:
     """act(h[..., :d]) * h[..., d:] for h of shape [..., 2d]; the result is [..., d]."""
-    if out is None and not _compiling():
-        y = _fast.act_and_mul_packed(h, activation, beta)
+    if not _compiling():
+        if out is None:
+            y = _fast.act_and_mul_packed(h, activation, beta)
+        else:
+            y = _fast.act_and_mul_packed_out(h, activation, beta, out)
         if y is not NotImplemented:
             return y
     _tensor("act_and_mul_packed", "h", h)
@@ -73,8 +76,11 @@ def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 
 
 def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """silu(h[..., :d]) * h[..., d:] (SwiGLU's gating; vLLM's silu_and_mul)."""
-    if out is None and not _compiling():  # the decode hot path: straight to the op
-        y = _fast.act_and_mul_packed(h, "silu", 1.0)
+    if not _compiling():  # the decode hot path: straight to the op
+        if out is None:
+            y = _fast.act_and_mul_packed(h, "silu", 1.0)
+        else:
+            y = _fast.act_and_mul_packed_out(h, "silu", 1.0, out)
         if y is not NotImplemented:
             return y
     return act_and_mul_packed(h, "silu", out=out)
@@ -89,8 +95,11 @@ def gelu_and_mul(h: torch.Tensor, approximate: str = "none", out=None) -> torch.
 
 def gelu_tanh_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """gelu(h[..., :d], approximate="tanh") * h[..., d:]."""
-    if out is None and not _compiling():
-        y = _fast.act_and_mul_packed(h, "gelu_tanh", 1.0)
+    if not _compiling():
+        if out is None:
+            y = _fast.act_and_mul_packed(h, "gelu_tanh", 1.0)
+        else:
+            y = _fast.act_and_mul_packed_out(h, "gelu_tanh", 1.0, out)
         if y is not NotImplemented:
             return y
     return act_and_mul_packed(h, "gelu_tanh", out=out)

@@ -113,6 +113,37 @@ def test_declines_subclasses_and_torch_function_modes(name):
         assert fast_call(x) is NotImplemented
 
 
+@pytest.mark.parametrize("activation, beta", [("silu", 1.0), ("gelu", 1.0), ("swish", 0.5)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_out_same_result_as_torch_ops(activation, beta, dtype, device):
+    h = (torch.randn(3, 2, 10, device=device) * 3).to(dtype)
+    a, b = torch.full((3, 2, 5), float("nan"), device=device, dtype=dtype), torch.empty(3, 2, 5, device=device, dtype=dtype)
+    version = a._version
+    assert fast.act_and_mul_packed_out(h, activation, beta, a) is a  # out itself, as torch.ops returns it
+    assert ops.act_and_mul_packed.out(h, activation, beta, out=b) is b
+    assert torch.equal(a, b) and torch.equal(a, ops.act_and_mul_packed(h, activation, beta))
+    assert a._version > version  # written in place: views and autograd see the change
+    # Strided out (a slice of a wider buffer) and an odd, unaligned width.
+    wide = torch.zeros(3, 2, 9, device=device, dtype=dtype)
+    h = (torch.randn(3, 2, 6, device=device) * 3).to(dtype)
+    fast.act_and_mul_packed_out(h, activation, beta, wide[..., 1:4])
+    assert torch.equal(wide[..., 1:4], ops.act_and_mul_packed(h, activation, beta))
+    assert not wide[..., :1].any() and not wide[..., 4:].any()
+
+
+def test_out_declines():
+    h, out = torch.randn(4, 6), torch.empty(4, 3)
+    assert fast.act_and_mul_packed_out(h, "silu", 1.0, out.as_subclass(Sub)) is NotImplemented
+    assert fast.act_and_mul_packed_out(h.as_subclass(Sub), "silu", 1.0, out) is NotImplemented
+    assert fast.act_and_mul_packed_out(h, "silu", 1.0, None) is NotImplemented
+    assert fast.act_and_mul_packed_out(h, "silu", 1.0) is NotImplemented
+    with Recorder():
+        assert fast.act_and_mul_packed_out(h, "silu", 1.0, out) is NotImplemented
+    with FakeTensorMode() as mode:
+        y = ffn_ext.silu_and_mul(mode.from_tensor(h), out=mode.from_tensor(out))
+    assert tuple(y.shape) == (4, 3)
+
+
 @pytest.mark.parametrize(
     "call",
     [
@@ -143,6 +174,9 @@ def test_wrappers_fall_back_to_torch_ops():
         ffn_ext.silu_and_mul(x)
         ffn_ext.act_and_mul_packed(x, "gelu")
         ffn_ext.gelu_tanh_and_mul(x)
+        ffn_ext.silu_and_mul(x, out=torch.empty(4, 3))
+        ffn_ext.act_and_mul_packed(x, "relu", out=torch.empty(4, 3))
+        ffn_ext.gelu_tanh_and_mul(x, out=torch.empty(4, 3))
         ffn_ext.act_and_mul(x[:, :3], x[:, 3:])
         ffn_ext.gelu(x)
         ffn_ext.silu(x)
@@ -151,7 +185,7 @@ def test_wrappers_fall_back_to_torch_ops():
         ffn_ext.swiglu(x, w, w)
         ffn_ext.ffn(x, w, w.t(), w)
         block(x)
-    assert rec.seen == ["ffn_ext.act_and_mul_packed"] * 3 + [
+    assert rec.seen == ["ffn_ext.act_and_mul_packed"] * 3 + ["ffn_ext.act_and_mul_packed.out"] * 3 + [
         "ffn_ext.act_and_mul", "ffn_ext.gelu", "ffn_ext.silu", "ffn_ext.swish", "ffn_ext.relu"] + [
         "ffn_ext.gated_linear"] * 3
     # A subclass goes through torch.ops too, and keeps its __torch_function__ (its type survives).
@@ -177,6 +211,14 @@ def test_wrappers_fall_back_to_torch_ops():
         (lambda: fast.gated_linear(torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 3), None, None, "silu", 1.0),
          lambda: ops.gated_linear(torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 3), None, None, "silu", 1.0)),
         (lambda: fast.silu(torch.ones(3, dtype=torch.int32)), lambda: ops.silu(torch.ones(3, dtype=torch.int32))),
+        (lambda: fast.act_and_mul_packed_out(torch.randn(2, 4), "silu", 1.0, torch.empty(2, 3)),
+         lambda: ops.act_and_mul_packed.out(torch.randn(2, 4), "silu", 1.0, out=torch.empty(2, 3))),
+        (lambda: fast.act_and_mul_packed_out(torch.randn(2, 4), "silu", 1.0, torch.empty(2, 2, dtype=torch.float64)),
+         lambda: ops.act_and_mul_packed.out(torch.randn(2, 4), "silu", 1.0, out=torch.empty(2, 2, dtype=torch.float64))),
+        (lambda: fast.act_and_mul_packed_out(torch.randn(2, 4, requires_grad=True), "silu", 1.0, torch.empty(2, 2)),
+         lambda: ops.act_and_mul_packed.out(torch.randn(2, 4, requires_grad=True), "silu", 1.0, out=torch.empty(2, 2))),
+        (lambda: (lambda h: fast.act_and_mul_packed_out(h, "silu", 1.0, h[:, 1:3]))(torch.randn(1, 4)),
+         lambda: (lambda h: ops.act_and_mul_packed.out(h, "silu", 1.0, out=h[:, 1:3]))(torch.randn(1, 4))),
     ],
 )
 def test_errors_as_torch_ops(fast_call, ops_call):
@@ -198,8 +240,8 @@ def test_no_reference_leaks():
 
     x, w = torch.randn(4, 6), torch.randn(3, 6)
     name = "".join(["si", "lu"])  # a string of its own (the literal "silu" is shared, interned)
-    bad = torch.randn(2, 3)
-    args = (x, w, name, bad)
+    bad, out = torch.randn(2, 3), torch.empty(4, 3)
+    args = (x, w, name, bad, out)
     before = [sys.getrefcount(o) for o in args]
     for _ in range(100):
         fast.act_and_mul_packed(x, name, 1.0)
@@ -208,6 +250,7 @@ def test_no_reference_leaks():
         fast.silu(x)
         fast.gelu(x, "tanh")
         fast.swish(x, 2)
+        assert fast.act_and_mul_packed_out(x, name, 1.0, out) is out
         assert fast.silu(x.as_subclass(Sub)) is NotImplemented
         assert fast.act_and_mul(x, [1.0], name, 1.0) is NotImplemented
         with pytest.raises(ValueError, match="must be even"):

@@ -10,7 +10,7 @@
 // silu_and_mul call from Python took 0.68 of eager's two-kernel call and 10-16 us (2026-11-26).
 //
 // Each function takes its arguments by position and exactly as the Python wrappers in ffn_ext/
-// pass them. It returns NotImplemented, having done nothing, for anything it does not take: a
+// pass them (an out= tensor last). It returns NotImplemented, having done nothing, for anything it does not take: a
 // tensor subclass or a torch function mode (these need torch.ops' __torch_function__ handling), an
 // argument of another type, a wrong count. The wrapper then goes through torch.ops, which checks
 // the arguments and raises its errors. Everything else (autograd, autocast, fake tensors, dispatch
@@ -157,6 +157,27 @@ PyObject* act_and_mul_packed(PyObject*, PyObject* const* a, Py_ssize_t n) {
   END_HANDLE_TH_ERRORS
 }
 
+// act_and_mul_packed_out(h, activation, beta, out): the .out overload (vLLM's silu_and_mul(out, x)
+// calls at decode sizes). Returns out itself, as torch.ops and PyTorch's own out= functions do.
+PyObject* act_and_mul_packed_out(PyObject*, PyObject* const* a, Py_ssize_t n) {
+  HANDLE_TH_ERRORS
+  const Tensor *h, *out;
+  Str activation;
+  double beta;
+  if (n != 4 || !tensor_arg(a[0], &h) || !str_arg(a[1], &activation) || !real_arg(a[2], &beta) ||
+      !tensor_arg(a[3], &out))
+    Py_RETURN_NOTIMPLEMENTED;
+  FFN_OP(op, "act_and_mul_packed", "out", Tensor&(const Tensor&, Str, double, Tensor&));
+  Tensor o = *out;  // the op takes a mutable handle; the TensorImpl it writes is out's
+  {
+    ReleaseGil released;
+    op.call(*h, activation, beta, o);
+  }
+  Py_INCREF(a[3]);
+  return a[3];
+  END_HANDLE_TH_ERRORS
+}
+
 // gated_linear(x, w1, w3, b1, b3, activation, beta): ffn_ext.swiglu and its siblings. At decode
 // sizes its GEMMs outlast the call, but a call that reaches its first GEMM later leaves the GPU
 // idle for as long when nothing is queued ahead of it.
@@ -187,6 +208,8 @@ PyMethodDef kMethods[] = {
     FFN_FAST("swish", swish, "swish(x, beta), beta a number"),
     FFN_FAST("act_and_mul", act_and_mul, "act_and_mul(gate, up, activation, beta)"),
     FFN_FAST("act_and_mul_packed", act_and_mul_packed, "act_and_mul_packed(h, activation, beta)"),
+    FFN_FAST("act_and_mul_packed_out", act_and_mul_packed_out,
+             "act_and_mul_packed_out(h, activation, beta, out); returns out"),
     FFN_FAST("gated_linear", gated_linear, "gated_linear(x, w1, w3, b1, b3, activation, beta)"),
     {nullptr, nullptr, 0, nullptr}};
 
