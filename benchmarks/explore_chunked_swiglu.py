@@ -19,6 +19,11 @@ turn in the same run (CUDA events, L2 flushed before each call, median):
                y's rows. The chunk of h is still in L2 when the gating reads it (2d C elements:
                14.7 MB at C = 256 in bf16, of a 50 MB L2), and the next chunk's GEMM overwrites the
                same lines, so h need not reach DRAM at all
+  halves       two GEMMs, x w1^T and x w3^T, written into the two halves of one [M, 2d] h (cuBLAS
+               writes a row stride of 2d directly), then the gating kernel: eager's GEMM shapes
+               with ffn_ext's gating. In one run eager's two GEMMs appeared faster than the one
+               floor GEMM at M = 2048 (eager 743 us, less ~100 us of silu and mul, against a
+               680 us floor); floor2 (the two GEMMs alone) says whether that is real
   overlap/C    as serial/C with two buffers, the gating of chunk i on a second stream while the
                GEMM of chunk i + 1 runs: the gating can fill the multiprocessors that a chunk's
                last, partial wave of GEMM tiles leaves idle
@@ -46,6 +51,13 @@ from common import DTYPES, add_common_args, print_row, save, setup  # noqa: E402
 
 def chunks(m, c):
     return [(i, min(i + c, m)) for i in range(0, m, c)]
+
+
+def halves(x, w1, w3, h, gating=True):
+    d = w1.shape[0]
+    torch.mm(x, w1.t(), out=h[:, :d])
+    torch.mm(x, w3.t(), out=h[:, d:])
+    return ffn_ext.silu_and_mul(h) if gating else h
 
 
 def gemms(x, w13, buf, c):
@@ -111,6 +123,9 @@ def main():
             cands = {"ffn_ext": lambda: ffn_ext.swiglu(x, w1, w3),
                      "eager": lambda: F.silu(x @ w1.T) * (x @ w3.T),
                      "floor": lambda: x @ w13.T}
+            h = torch.empty(m, 2 * d, dtype=dtype, device=dev)
+            cands["floor2"] = lambda: halves(x, w1, w3, h, gating=False)
+            cands["halves"] = lambda: halves(x, w1, w3, h)
             for c in [c for c in sizes if c < m]:
                 buf = torch.empty(c, 2 * d, dtype=dtype, device=dev)
                 bufs = (buf, torch.empty_like(buf))
@@ -119,7 +134,7 @@ def main():
                 if overlap is not None:
                     cands[f"overlap/{c}"] = lambda c=c, bufs=bufs: overlap(x, w13, y, bufs, c)
             for name, fn in cands.items():  # each chunked result against the op's, before timing
-                if name.startswith(("serial", "overlap")):
+                if name.startswith(("serial", "overlap", "halves")):
                     y.fill_(float("nan"))
                     torch.testing.assert_close(fn(), ref, rtol=2e-2, atol=1e-2, msg=name)
             with torch.inference_mode():
@@ -130,7 +145,7 @@ def main():
                        "of_floor": times["floor"] / t}
                 rows.append(row)
                 print_row(row)
-            del x, y, ref, cands
+            del x, y, h, ref, cands
             if cuda:
                 torch.cuda.empty_cache()
     save("chunked", dev, env, rows, ["dtype", "M", "in", "d", "candidate", "us", "vs_eager", "vs_ffn_ext", "of_floor"],
