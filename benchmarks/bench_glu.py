@@ -3,10 +3,14 @@ LigerSiLUMulFunction where importable), forward and forward+backward.
 
     python benchmarks/bench_glu.py --device cuda                 # the issue's shapes, bf16/fp16/fp32
     python benchmarks/bench_glu.py --device cpu --shapes 2048x4096 --dtypes fp32,bf16
+    python benchmarks/bench_glu.py --device cuda --shapes 8192x14336 --dtypes bf16 --activations gelu,relu
 
-For each shape (rows x d), dtype and activation:
-  fwd:  ffn_ext.silu_and_mul(h) on a packed h [rows, 2d]; eager F.silu(h[:, :d]) * h[:, d:]; the
-        same function under torch.compile; Liger's silu_mul(g, u) on the two halves.
+For each shape (rows x d), dtype and activation (--activations: silu, the default, gelu, gelu_tanh,
+sigmoid, relu, identity):
+  fwd:  ffn_ext.silu_and_mul(h) on a packed h [rows, 2d] (gelu_and_mul, gelu_tanh_and_mul,
+        act_and_mul_packed(h, activation) for the others); eager F.silu(h[:, :d]) * h[:, d:] (the
+        activation's torch function); the same function under torch.compile; for SiLU, Liger's
+        silu_mul(g, u) on the two halves.
         Bytes: 3 rows d elements (read gate and up, write y).
   fwd+bwd: torch.autograd.grad of the output w.r.t. h (no gradient accumulation is timed).
         Bytes of the backward alone: 5 rows d elements (read dy, gate, up; write dgate, dup).
@@ -47,80 +51,120 @@ def eager_packed(h):
     return F.silu(h[..., :d]) * h[..., d:]
 
 
+def _packed(act):
+    def fn(h):
+        d = h.shape[-1] // 2
+        return act(h[..., :d]) * h[..., d:]
+
+    return fn
+
+
+def _ours(name):
+    return lambda h, out=None: ffn_ext.act_and_mul_packed(h, name, out=out)
+
+
+def _gelu_tanh(g):
+    return F.gelu(g, approximate="tanh")
+
+
+# activation: (ffn_ext's call, taking out=; the activation eager applies to the gate; eager's packed
+# form; the op's name in the rows)
+ACTIVATIONS = {
+    "silu": (ffn_ext.silu_and_mul, F.silu, eager_packed, "silu_and_mul"),
+    "gelu": (ffn_ext.gelu_and_mul, F.gelu, _packed(F.gelu), "gelu_and_mul"),
+    "gelu_tanh": (ffn_ext.gelu_tanh_and_mul, _gelu_tanh, _packed(_gelu_tanh), "gelu_tanh_and_mul"),
+    "sigmoid": (_ours("sigmoid"), torch.sigmoid, _packed(torch.sigmoid), "act_and_mul_packed:sigmoid"),
+    "relu": (_ours("relu"), F.relu, _packed(F.relu), "act_and_mul_packed:relu"),
+    "identity": (_ours("identity"), lambda g: g, _packed(lambda g: g), "act_and_mul_packed:identity"),
+}
+
+
+def cases(cfg):
+    """(dtype name, rows, d, activation) of each measured case: SiLU at cfg.dtypes x cfg.shapes, and
+    the other activations at cfg.more's (optional: activations, dtypes, shapes)."""
+    out = [(dn, r, d, "silu") for dn in cfg.dtypes for r, d in cfg.shapes]
+    more = getattr(cfg, "more", None)
+    if more:
+        out += [(dn, r, d, a) for a in more.activations for dn in more.dtypes for r, d in more.shapes]
+    return out
+
+
 def count(cfg):
-    return len(cfg.dtypes) * len(cfg.shapes) * 2
+    return len(cases(cfg)) * 2
 
 
 def run(cfg, timer, progress=None):
-    """cfg: device, dtypes (names), shapes ([(rows, d)]), compile (bool). Returns the rows."""
+    """cfg: device, dtypes (names), shapes ([(rows, d)]), compile (bool), optionally more (see
+    cases). Returns the rows."""
     dev, cuda = cfg.device, cfg.device.type == "cuda"
-    liger = LigerSiLUMulFunction is not None and cuda
-    compiled = torch.compile(eager_packed, dynamic=False) if cfg.compile else None
+    compiled = {}
     rows_out = []
-    for dname in cfg.dtypes:
+    for dname, rows, d, act in cases(cfg):
+        ours_fn, act_fn, eager_fn, op_name = ACTIVATIONS[act]
         dtype = DTYPES[dname]
         es = torch.tensor([], dtype=dtype).element_size()
-        for rows, d in cfg.shapes:
-            need = rows * d * es * 12  # h, its grad, y, dy, copies
-            if cuda and need > 0.8 * torch.cuda.mem_get_info()[0]:
-                print(f"skip {rows}x{d} {dname}: needs {need / 2**30:.1f} GiB", flush=True)
-                if progress:
-                    progress(f"gating {rows}x{d} {dname} skipped", 2)
-                continue
-            h = torch.randn(rows, 2 * d, dtype=dtype, device=dev)
-            dy = torch.randn(rows, d, dtype=dtype, device=dev)
-            src = torch.randn(rows, 3 * d, dtype=dtype, device=dev)
-            dst = torch.empty_like(src)
-            t_copy = timer(lambda: dst.copy_(src))
-            copy_bw = 2 * src.numel() * es / t_copy  # bytes read + written per second
-            fwd_bytes = 3 * rows * d * es
-            hr = h.detach().clone().requires_grad_(True)
+        need = rows * d * es * 12  # h, its grad, y, dy, copies
+        if cuda and need > 0.8 * torch.cuda.mem_get_info()[0]:
+            print(f"skip {act} {rows}x{d} {dname}: needs {need / 2**30:.1f} GiB", flush=True)
+            if progress:
+                progress(f"gating {act} {rows}x{d} {dname} skipped", 2)
+            continue
+        if cfg.compile and act not in compiled:
+            compiled[act] = torch.compile(eager_fn, dynamic=False)
+        h = torch.randn(rows, 2 * d, dtype=dtype, device=dev)
+        dy = torch.randn(rows, d, dtype=dtype, device=dev)
+        src = torch.randn(rows, 3 * d, dtype=dtype, device=dev)
+        dst = torch.empty_like(src)
+        t_copy = timer(lambda: dst.copy_(src))
+        copy_bw = 2 * src.numel() * es / t_copy  # bytes read + written per second
+        fwd_bytes = 3 * rows * d * es
+        hr = h.detach().clone().requires_grad_(True)
 
-            def fb(fn):
-                return training_step(fn, (hr,), dy)
+        def fb(fn):
+            return training_step(fn, (hr,), dy)
 
-            cands = {
-                "ffn_ext": (lambda: ffn_ext.silu_and_mul(h), fb(ffn_ext.silu_and_mul)),
-                "eager": (lambda: eager_packed(h), fb(eager_packed)),
-            }
-            if compiled is not None:
-                cands["compile"] = (lambda: compiled(h), fb(compiled))
-            if liger:
-                g, u = h[:, :d].contiguous(), h[:, d:].contiguous()
-                gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
-                cands["liger"] = (
-                    lambda: LigerSiLUMulFunction.apply(g, u),
-                    training_step(LigerSiLUMulFunction.apply, (gr, ur), dy),
-                )
-            for direction in ("fwd", "fwd+bwd"):
-                k = 0 if direction == "fwd" else 1
-                times = timer.compare({name: c[k] for name, c in cands.items()})
-                ours = times["ffn_ext"]
-                nbytes = fwd_bytes if direction == "fwd" else fwd_bytes + 5 * rows * d * es
-                row = {"family": "gating", "op": "silu_and_mul", "dtype": dname, "rows": rows, "d": d,
-                       "dir": direction, "ffn_ext_us": ours * 1e6, "GB/s": nbytes / ours / 1e9,
-                       "of_copy": nbytes / ours / copy_bw}
-                for name, t in times.items():
-                    if name != "ffn_ext":
-                        row[f"{name}_us"] = t * 1e6
-                        row[f"vs_{name}"] = t / ours
-                if direction == "fwd+bwd":
-                    for name, c in cands.items():
-                        row.update(memory_columns(name, c[1], dev))
-                if cuda and direction == "fwd" and rows <= 128:
-                    out = torch.empty(rows, d, dtype=dtype, device=dev)
-                    gv, uv = h[:, :d], h[:, d:]
-                    row["graph_us"] = graph_time(lambda: ffn_ext.silu_and_mul(h, out=out)) * 1e6
-                    row["eager_graph_us"] = graph_time(lambda: torch.mul(F.silu(gv), uv, out=out)) * 1e6
-                    row["call_us"] = call_time(lambda: ffn_ext.silu_and_mul(h)) * 1e6
-                    row["eager_call_us"] = call_time(lambda: F.silu(gv) * uv) * 1e6
-                rows_out.append(row)
-                print_row(row)
-                if progress:
-                    progress(f"gating {rows}x{d} {dname} {direction}")
-            del h, dy, src, dst, hr, cands
-            if cuda:
-                torch.cuda.empty_cache()
+        cands = {
+            "ffn_ext": (lambda: ours_fn(h), fb(ours_fn)),
+            "eager": (lambda: eager_fn(h), fb(eager_fn)),
+        }
+        if act in compiled:
+            cands["compile"] = (lambda: compiled[act](h), fb(compiled[act]))
+        if act == "silu" and LigerSiLUMulFunction is not None and cuda:
+            g, u = h[:, :d].contiguous(), h[:, d:].contiguous()
+            gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
+            cands["liger"] = (
+                lambda: LigerSiLUMulFunction.apply(g, u),
+                training_step(LigerSiLUMulFunction.apply, (gr, ur), dy),
+            )
+        for direction in ("fwd", "fwd+bwd"):
+            k = 0 if direction == "fwd" else 1
+            times = timer.compare({name: c[k] for name, c in cands.items()})
+            ours = times["ffn_ext"]
+            nbytes = fwd_bytes if direction == "fwd" else fwd_bytes + 5 * rows * d * es
+            row = {"family": "gating", "op": op_name, "dtype": dname, "rows": rows, "d": d,
+                   "dir": direction, "ffn_ext_us": ours * 1e6, "GB/s": nbytes / ours / 1e9,
+                   "of_copy": nbytes / ours / copy_bw}
+            for name, t in times.items():
+                if name != "ffn_ext":
+                    row[f"{name}_us"] = t * 1e6
+                    row[f"vs_{name}"] = t / ours
+            if direction == "fwd+bwd":
+                for name, c in cands.items():
+                    row.update(memory_columns(name, c[1], dev))
+            if cuda and direction == "fwd" and rows <= 128:
+                out = torch.empty(rows, d, dtype=dtype, device=dev)
+                gv, uv = h[:, :d], h[:, d:]
+                row["graph_us"] = graph_time(lambda: ours_fn(h, out=out)) * 1e6
+                row["eager_graph_us"] = graph_time(lambda: torch.mul(act_fn(gv), uv, out=out)) * 1e6
+                row["call_us"] = call_time(lambda: ours_fn(h)) * 1e6
+                row["eager_call_us"] = call_time(lambda: act_fn(gv) * uv) * 1e6
+            rows_out.append(row)
+            print_row(row)
+            if progress:
+                progress(f"gating {act} {rows}x{d} {dname} {direction}")
+        del h, dy, src, dst, hr, cands
+        if cuda:
+            torch.cuda.empty_cache()
     return rows_out
 
 
@@ -133,14 +177,24 @@ def main():
     ap = argparse.ArgumentParser()
     add_common_args(ap, "bf16,fp16,fp32")
     ap.add_argument("--shapes", default=SHAPES, help="comma-separated rows x d")
+    ap.add_argument("--activations", default="silu",
+                    help=f"comma-separated, of {', '.join(ACTIVATIONS)}: each at every shape and dtype")
     args = ap.parse_args()
 
     dev, cuda, timer, env = setup(args, 50, 10)
     env["liger"] = LigerSiLUMulFunction is not None and cuda
-    cfg = SimpleNamespace(device=dev, dtypes=args.dtypes.split(","), compile=not args.no_compile,
-                          shapes=[tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")])
+    shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
+    acts = args.activations.split(",")
+    for a in acts:
+        if a not in ACTIVATIONS:
+            ap.error(f"unknown activation {a!r}; one of {', '.join(ACTIVATIONS)}")
+    dtypes = args.dtypes.split(",")
+    cfg = SimpleNamespace(device=dev, dtypes=dtypes if "silu" in acts else [], compile=not args.no_compile,
+                          shapes=shapes, more=SimpleNamespace(activations=[a for a in acts if a != "silu"],
+                                                              dtypes=dtypes, shapes=shapes))
     rows = run(cfg, timer)
-    save("glu", dev, env, rows, COLUMNS, "SiLU gating (silu_and_mul): ffn_ext vs eager vs torch.compile vs Liger",
+    save("glu", dev, env, rows, ["op", *COLUMNS],
+         "Gating (silu_and_mul and the other activations): ffn_ext vs eager vs torch.compile vs Liger (SiLU)",
          out_dir=args.out_dir)
 
 

@@ -8,7 +8,9 @@ command, with a results page and plots.
 Families (the per-family scripts hold the measurements; benchmarks/README.md says what each figure
 means):
   activation  gelu, gelu_tanh, silu, swish, relu; forward and backward      bench_activation.py
-  gating      silu_and_mul; forward and forward+backward                    bench_glu.py
+  gating      silu_and_mul at every size; gelu, gelu_tanh, sigmoid (GLU),    bench_glu.py
+              relu and identity (bilinear) at one large size; forward and
+              forward+backward
   projection  swiglu(x, w1, w3); forward and forward+backward               bench_ffn.py
   block       FeedForward (swiglu + w2); forward and forward+backward       bench_ffn.py
 
@@ -38,6 +40,10 @@ FAMILIES = ("activation", "gating", "projection", "block")
 PEERS = ("eager", "compile", "liger")
 
 
+# The gating family times SiLU at every shape and dtype, the other activations at one large shape.
+OTHER_GATES = ["gelu", "gelu_tanh", "sigmoid", "relu", "identity"]
+
+
 def configs(device, quick, compile_):
     """Per-family configurations: the issue's sizes on CUDA, smaller ones on a CPU, tiny ones with
     --quick. Returns {family: (module, cfg)}."""
@@ -45,16 +51,18 @@ def configs(device, quick, compile_):
     ns = lambda **kw: SimpleNamespace(device=device, compile=compile_, **kw)  # noqa: E731
     if quick:
         act = ns(dtypes=["fp32"], sizes_mb=[0.0625], ops=["gelu", "silu"])
-        glu = ns(dtypes=["fp32"], shapes=[(4, 64)])
+        glu = ns(dtypes=["fp32"], shapes=[(4, 64)], more=SimpleNamespace(activations=["gelu"], dtypes=["fp32"], shapes=[(4, 64)]))
         ffn = dict(dtypes=["fp32"], dims=(32, 64), tokens=[1, 8])
     elif cuda:
         act = ns(dtypes=["fp32", "bf16", "fp16"], sizes_mb=[1, 4, 16, 64, 256, 1024], ops=list(bench_activation.OPS))
         glu = ns(dtypes=["bf16", "fp16", "fp32"],
-                 shapes=[(1, 14336), (8, 14336), (128, 14336), (4096, 11008), (8192, 14336), (16384, 28672)])
+                 shapes=[(1, 14336), (8, 14336), (128, 14336), (4096, 11008), (8192, 14336), (16384, 28672)],
+                 more=SimpleNamespace(activations=OTHER_GATES, dtypes=["bf16"], shapes=[(8192, 14336)]))
         ffn = dict(dtypes=["bf16"], dims=(4096, 14336), tokens=[1, 8, 64, 512, 2048, 8192])
     else:
         act = ns(dtypes=["fp32", "bf16"], sizes_mb=[1, 4, 16, 64], ops=list(bench_activation.OPS))
-        glu = ns(dtypes=["fp32", "bf16"], shapes=[(1, 14336), (8, 14336), (128, 14336), (2048, 4096)])
+        glu = ns(dtypes=["fp32", "bf16"], shapes=[(1, 14336), (8, 14336), (128, 14336), (2048, 4096)],
+                 more=SimpleNamespace(activations=OTHER_GATES, dtypes=["bf16"], shapes=[(2048, 4096)]))
         ffn = dict(dtypes=["fp32"], dims=(1024, 3584), tokens=[1, 16, 512, 2048])
     return {
         "activation": (bench_activation, act),
@@ -94,7 +102,7 @@ def _fmt(v):
 TABLE_COLUMNS = {
     "activation": ["op", "dtype", "MB", "dir", "ffn_ext_us", "eager_us", "compile_us", "of_limit", "best_peer",
                    "vs_best", "flag"],
-    "gating": ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "of_limit",
+    "gating": ["op", "dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "of_limit",
                "graph_us", "call_us", "eager_call_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
     "projection": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "of_limit",
                    "TFLOP/s", "graph_us", "eager_graph_us", *memory_column_names(("ffn_ext", "eager")), "best_peer",
