@@ -171,6 +171,44 @@ def test_gelu_negative_tail_exact(device):
     assert rel.max().item() < 1e-5, rel
 
 
+def every_value(dtype):
+    """Every bit pattern of a 16-bit float dtype (NaNs and infinities included)."""
+    return torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16).view(dtype)
+
+
+def assert_nearly_correctly_rounded(out, ref, near=1e-5):
+    """Each finite result is the float64 reference rounded to out's dtype (to nearest, ties to
+    even), or its neighbour across a rounding midpoint that the reference lies within `near`
+    (relative) of; an exact tie always rounds to even. Returns how many results are neighbours."""
+    dt = out.dtype
+    out64, rounded = out.double().cpu(), ref.to(dt).double()
+    fin = torch.isfinite(ref)
+    spacing = ulp(ref, dt)
+    off = fin & (out64 != rounded)
+    mid = (out64 + rounded) / 2
+    ok = ((out64 - rounded).abs() <= spacing) & ((ref - mid).abs() <= near * ref.abs())
+    tie = fin & ((ref - rounded).abs() == spacing / 2)
+    bad = (off & ~ok) | (tie & off)
+    if bad.any():
+        i = bad.nonzero()[0].item()
+        raise AssertionError(f"{int(bad.sum())} results ({dt}) neither correctly rounded nor beside a midpoint (an exact tie must round to even); "
+                             f"first: out={out64[i].item()!r} ref={ref[i].item()!r}")
+    return int(off.sum())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_gelu_lowp_every_input(dtype, device):
+    """Exact GELU on every fp16 / bf16 input (the fp32 vector loop on the CPU, FastFloat on the GPU,
+    whose erfc fits are shorter than fp32's): correctly rounded but for results beside a rounding
+    midpoint, and exactly x / 2 rounded for the tiny inputs whose halves are midpoints."""
+    x = every_value(dtype).to(device)
+    near = assert_nearly_correctly_rounded(ffn_ext.gelu(x), R.gelu(x.double().cpu()))
+    assert near <= 0.01 * x.numel(), near  # (CPU, 2026-11-26: 3 bf16 and 115 fp16 results of 65536)
+    # GEGLU's forward: the same value times up = 1, along rows long enough for the vector loop.
+    y = ffn_ext.act_and_mul(x.view(256, 256), torch.ones(256, 256, dtype=dtype, device=device), "gelu")
+    assert_nearly_correctly_rounded(y.view(-1), R.gelu(x.double().cpu()))
+
+
 def test_infinities_are_limits(device):
     x = torch.tensor([-math.inf, math.inf], device=device)
     assert ffn_ext.gelu(x).tolist() == [0.0, math.inf]
@@ -264,6 +302,10 @@ def test_each_cpu_loop(cap):
         "    assert_accurate(ops.relu(x), R.relu, x)\n"
         "x = 4 * torch.randn(100003, dtype=torch.bfloat16)\n"
         "assert_accurate(ffn_ext.gelu(x), R.gelu, x, torch.nn.functional.gelu(x))\n"
+        "from test_maths import every_value, assert_nearly_correctly_rounded\n"
+        "for dt in (torch.bfloat16, torch.float16):\n"
+        "    x = every_value(dt)\n"
+        "    assert_nearly_correctly_rounded(ffn_ext.gelu(x), R.gelu(x.double()))\n"
         "print('ok')\n"
     )
     env = dict(os.environ, ATEN_CPU_CAPABILITY=cap.lower())

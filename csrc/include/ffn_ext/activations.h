@@ -58,6 +58,11 @@ template <class V>
 FFN_HD V ffn_where_pos(V x, V a, V b) { return ffn_where(x > V(0), a, b); }
 template <class V>
 FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
+// erfc where only its own relative accuracy matters: GELU's value x Phi(x), never a difference.
+// The CPU loop for fp16/bf16 overrides it with a shorter fit (activation_cpu_impl.h); f' = Phi +
+// x phi cancels near its root (x = -0.75, by a factor of ~300) and keeps ffn_erfc.
+template <class V>
+FFN_HD V ffn_erfc_value(V x) { return ffn_erfc(x); }
 
 FFN_HD float ffn_abs(float x) { return ::fabsf(x); }
 FFN_HD double ffn_abs(double x) { return ::fabs(x); }
@@ -101,7 +106,7 @@ struct GeluErf {
   FFN_HD V pdf(V x) const { return V(kInvSqrt2Pi) * ffn_exp_nonpos(V(T(-0.5)) * x * x); }
   template <class V>
   FFN_HD V f(V x) const {
-    const V p = cdf(x);
+    const V p = V(T(0.5)) * ffn_erfc_value(-x * V(kInvSqrt2));  // cdf(x)
     return ffn_unless_zero(p, x * p);
   }
   template <class V>
