@@ -11,7 +11,7 @@
 //         (x * sigma(x) for x in (-103, -87) is a normal bf16 number);
 //   a / b: __fdividef (2 ulp; every divisor here is in [1, 2]);
 //   erfc: the Chebyshev fit of the CPU path (fractional error < 1.2e-7, csrc/cpu) on top of the
-//         two above, instead of erfcf.
+//         two above, instead of erfcf; for GELU's value alone, a shorter fit (ffn_erfc_value).
 // Their error, ~1e-6 relative, is 1/4000 of a bf16 ulp and 1/500 of an fp16 ulp. float32 and
 // float64 tensors never use it. FFN_EXT_CUDA_EXACT_LOWP=1 turns it off (accurate maths for every
 // dtype), which is how tests/ and benchmarks/ compare the two.
@@ -66,6 +66,28 @@ __device__ __forceinline__ FastFloat ffn_erfc(FastFloat a) {
   p = fmaf(p, t, -1.26551223f);
   const float r = t * ffn_exp(FastFloat(p - z * z)).v;
   return a.v >= 0.0f ? r : 2.0f - r;  // NaN: a >= 0 is false, 2 - NaN = NaN
+}
+// erfc for GELU's value alone (ffn_erfc_value, see activations.h): the same form with a degree-7 fit,
+// fractional error < 9.3e-7 (constrained to erfc(0) = 1 exactly, as the CPU's degree-5 fit in
+// csrc/cpu/activation_cpu_impl.h is, so that GELU(x) = x / 2 for tiny x). Degree 7, not the CPU's
+// 5: __expf adds up to |arg| 2^-24, 4.8e-6 at arg = -80, and with the degree-5 fit's 9.2e-6 the
+// sum would pass the 1e-5 from a rounding midpoint that tests/test_maths.py allows; here the sum is
+// below 6.3e-6. Two FMAs fewer than ffn_erfc for the exact GELU and GEGLU forwards, which were
+// compute-bound in bf16/fp16 (0.89 of copy bandwidth at 1 GB, where tanh-GELU and SiLU reach
+// 0.98-1.0; H100, 2026-11-26). Not yet measured on a GPU.
+__device__ __forceinline__ FastFloat ffn_erfc_value(FastFloat a) {
+  const float z = ::fabsf(a.v);
+  const float t = __fdividef(1.0f, 1.0f + 0.5f * z);
+  float p = -0.18341668f;
+  p = fmaf(p, t, 0.734444797f);
+  p = fmaf(p, t, -0.973618388f);
+  p = fmaf(p, t, 0.326785207f);
+  p = fmaf(p, t, -0.0287575051f);
+  p = fmaf(p, t, 0.391094446f);
+  p = fmaf(p, t, 0.998963892f);
+  p = fmaf(p, t, -1.26549578f);
+  const float r = t * ffn_exp(FastFloat(p - z * z)).v;
+  return a.v >= 0.0f ? r : 2.0f - r;
 }
 template <class Fn>
 __device__ __forceinline__ FastFloat ffn_in_double(FastFloat x, Fn fn) {

@@ -59,8 +59,9 @@ FFN_HD V ffn_where_pos(V x, V a, V b) { return ffn_where(x > V(0), a, b); }
 template <class V>
 FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
 // erfc where only its own relative accuracy matters: GELU's value x Phi(x), never a difference.
-// The CPU loop for fp16/bf16 overrides it with a shorter fit (activation_cpu_impl.h); f' = Phi +
-// x phi cancels near its root (x = -0.75, by a factor of ~300) and keeps ffn_erfc.
+// fp16/bf16 override it with shorter fits (the CPU loop's LowpFloatVec, activation_cpu_impl.h, and
+// the GPU's FastFloat, fast_float.cuh); f' = Phi + x phi cancels near its root (x = -0.75, by a
+// factor of ~300) and keeps ffn_erfc.
 template <class V>
 FFN_HD V ffn_erfc_value(V x) { return ffn_erfc(x); }
 
