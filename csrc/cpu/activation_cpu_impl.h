@@ -15,6 +15,7 @@
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -151,59 +152,51 @@ template <class T>
 inline Vectorized<T> ffn_abs(const Vectorized<T>& x) { return x.abs(); }
 template <class T>
 inline Vectorized<T> ffn_erfc(const Vectorized<T>& x) { return x.erfc(); }
-// float erfc for the exact GELU: Sleef's erfcf8_u15 cost ~7x PyTorch's whole GELU (measured on
-// this project's 2-core AVX2 machine, 2026-11-22: 1526 us vs 206 us for 1 MB). This is the
-// Chebyshev fit of Numerical Recipes' erfcc, erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2),
-// z >= 0, with fractional error below 1.2e-7 over the whole range, so it keeps erfc's relative
-// accuracy in the tail where 1 + erf cancels; erfc(-z) = 2 - erfc(z). One division, one exp and
-// nine FMAs: the exact GELU costs ~1.5x PyTorch's, whose erf (Abramowitz-Stegun 7.1.26) is accurate
-// only absolutely (AVX-512, 2026-11-26: 737 vs 490 us per 1M fp32, 1 thread). The loop is bound by
-// instruction count: vrcp14ps + a Newton step for the division, or four vectors per iteration
-// instead of two, measured no gain. fp64 keeps Sleef (the fit is a float fit).
-inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) {
+// float erfc by a fit of the form erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |a| >= 0;
+// erfc(-z) = 2 - erfc(z). c: P's coefficients, highest degree first. P(t) - z^2 = log(erfc(z) / t)
+// is <= 0 up to the fit's error (0 at z = 0): exp_nonpos's range, which takes a positive argument
+// of 1e-5 as well. NaN: a >= 0 is false, and 2 - NaN = NaN.
+template <std::size_t N>
+inline Vectorized<float> ffn_erfc_fit(const Vectorized<float>& a, const float (&c)[N]) {
   using V = Vectorized<float>;
   const V z = a.abs();
   const V t = V(1.0f) / (V(1.0f) + V(0.5f) * z);
-  V p(0.17087277f);
-  p = at::vec::fmadd(p, t, V(-0.82215223f));
-  p = at::vec::fmadd(p, t, V(1.48851587f));
-  p = at::vec::fmadd(p, t, V(-1.13520398f));
-  p = at::vec::fmadd(p, t, V(0.27886807f));
-  p = at::vec::fmadd(p, t, V(-0.18628806f));
-  p = at::vec::fmadd(p, t, V(0.09678418f));
-  p = at::vec::fmadd(p, t, V(0.37409196f));
-  p = at::vec::fmadd(p, t, V(1.00002368f));
-  p = at::vec::fmadd(p, t, V(-1.26551223f));
-  // p - z^2 = log(erfc(z) / t) <= 3e-8 (its maximum, at z = 0): exp_nonpos's range.
-  const V r = t * ffn_exp_nonpos(p - z * z);
-  return ffn_where_nonneg(a, r, V(2.0f) - r);  // NaN: a >= 0 is false, 2 - NaN = NaN
-}
-// erfc for GELU's value on fp16 and bf16 tensors (LowpFloatVec below): the same form with a
-// degree-5 fit, whose fractional error is below 9.2e-6 over z in [0, 12]: 1/420 of a bf16 ulp and
-// 1/53 of an fp16 ulp, where the degree-9 fit's 1.2e-7 bought nothing after the rounding. (A
-// Lawson minimax fit of log(erfc(z) / t) + z^2 in t in float64, constrained to vanish at t = 1,
-// its last coefficient then set so that the float Horner sum is exactly 0 there: erfc(0) = 1 and
-// GELU(x) = x / 2 exactly for tiny x, whose halves are often bf16 rounding midpoints; without the
-// constraint 129 subnormal bf16 inputs rounded the wrong way. 2026-11-26.) Against the float64
-// reference, rounded: every bf16 input but 3 and every fp16 input but 115 is correctly rounded,
-// the others lie within 1e-5 of a midpoint and are 1 ulp off (tests/test_maths.py). Four FMAs
-// fewer; medians of two runs, 2048 x 4096, 2-core AVX-512, torch 2.14.1, 2026-11-26: exact GELU
-// bf16 3.50-3.70 -> 2.85-2.89 ms, fp16 3.39-3.44 -> 2.84-2.89; GEGLU forward bf16 4.32-5.00 ->
-// 3.62-3.71 (torch.compile 4.06-4.15), fp16 3.79-4.02 -> 3.28-3.31.
-inline Vectorized<float> ffn_erfc_lowp(const Vectorized<float>& a) {
-  using V = Vectorized<float>;
-  const V z = a.abs();
-  const V t = V(1.0f) / (V(1.0f) + V(0.5f) * z);
-  V p(0.225849122f);
-  p = at::vec::fmadd(p, t, V(-0.700784624f));
-  p = at::vec::fmadd(p, t, V(0.46542424f));
-  p = at::vec::fmadd(p, t, V(0.2590096f));
-  p = at::vec::fmadd(p, t, V(1.01695406f));
-  p = at::vec::fmadd(p, t, V(-1.26645243f));
-  // p - z^2 <= 0 up to the fit's error (p = 0 at z = 0): exp_nonpos's range, which takes a
-  // positive argument of 1e-5 as well.
+  V p(c[0]);
+  for (std::size_t k = 1; k < N; ++k) p = at::vec::fmadd(p, t, V(c[k]));  // unrolled (N: constant)
   const V r = t * ffn_exp_nonpos(p - z * z);
   return ffn_where_nonneg(a, r, V(2.0f) - r);
+}
+// float erfc for the exact GELU: Sleef's erfcf8_u15 cost ~7x PyTorch's whole GELU (measured on
+// this project's 2-core AVX2 machine, 2026-11-22: 1526 us vs 206 us for 1 MB). This is the
+// Chebyshev fit of Numerical Recipes' erfcc, with fractional error below 1.2e-7 over the whole
+// range, so it keeps erfc's relative accuracy in the tail where 1 + erf cancels. One division, one
+// exp and nine FMAs: the exact GELU costs ~1.5x PyTorch's, whose erf (Abramowitz-Stegun 7.1.26) is
+// accurate only absolutely (AVX-512, 2026-11-26: 737 vs 490 us per 1M fp32, 1 thread). The loop is
+// bound by instruction count: vrcp14ps + a Newton step for the division, or four vectors per
+// iteration instead of two, measured no gain. fp64 keeps Sleef (the fit is a float fit). The GPU's
+// FastFloat (csrc/cuda/fast_float.cuh) evaluates the same coefficients.
+inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) {
+  static constexpr float c[] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f,
+                                0.27886807f,  -0.18628806f, 0.09678418f, 0.37409196f,
+                                1.00002368f,  -1.26551223f};
+  return ffn_erfc_fit(a, c);
+}
+// erfc for GELU's value on fp16 and bf16 tensors (LowpFloatVec below): a degree-5 fit, whose
+// fractional error is below 9.2e-6 over z in [0, 12]: 1/420 of a bf16 ulp and 1/53 of an fp16 ulp,
+// where the degree-9 fit's 1.2e-7 bought nothing after the rounding. (A Lawson minimax fit of
+// log(erfc(z) / t) + z^2 in t in float64, constrained to vanish at t = 1, its last coefficient then
+// set so that the float Horner sum is exactly 0 there: erfc(0) = 1 and GELU(x) = x / 2 exactly for
+// tiny x, whose halves are often bf16 rounding midpoints; without the constraint 129 subnormal bf16
+// inputs rounded the wrong way. 2026-11-26.) Against the float64 reference, rounded: every bf16
+// input but 3 and every fp16 input but 115 is correctly rounded, the others lie within 1e-5 of a
+// midpoint and are 1 ulp off (tests/test_maths.py). Four FMAs fewer; medians of two runs, 2048 x
+// 4096, 2-core AVX-512, torch 2.14.1, 2026-11-26: exact GELU bf16 3.50-3.70 -> 2.85-2.89 ms, fp16
+// 3.39-3.44 -> 2.84-2.89; GEGLU forward bf16 4.32-5.00 -> 3.62-3.71 (torch.compile 4.06-4.15), fp16
+// 3.79-4.02 -> 3.28-3.31.
+inline Vectorized<float> ffn_erfc_lowp(const Vectorized<float>& a) {
+  static constexpr float c[] = {0.225849122f, -0.700784624f, 0.46542424f,
+                                0.2590096f,   1.01695406f,   -1.26645243f};
+  return ffn_erfc_fit(a, c);
 }
 
 // LowpFloatVec: the float vector that the loop computes in for fp16 and bf16 tensors, as FastFloat

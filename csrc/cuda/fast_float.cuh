@@ -50,44 +50,36 @@ __device__ __forceinline__ FastFloat ffn_abs(FastFloat x) { return ::fabsf(x.v);
 __device__ __forceinline__ FastFloat ffn_where(bool c, FastFloat a, FastFloat b) {
   return c ? a : b;
 }
-__device__ __forceinline__ FastFloat ffn_erfc(FastFloat a) {
-  // erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |a|; erfc(-z) = 2 - erfc(z).
+// erfc(a) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |a|; erfc(-z) = 2 - erfc(z). c: P's
+// coefficients, highest degree first (the fits of csrc/cpu/activation_cpu_impl.h's ffn_erfc_fit).
+template <int N>
+__device__ __forceinline__ FastFloat ffn_erfc_fit(FastFloat a, const float (&c)[N]) {
   const float z = ::fabsf(a.v);
   const float t = __fdividef(1.0f, 1.0f + 0.5f * z);
-  float p = 0.17087277f;
-  p = fmaf(p, t, -0.82215223f);
-  p = fmaf(p, t, 1.48851587f);
-  p = fmaf(p, t, -1.13520398f);
-  p = fmaf(p, t, 0.27886807f);
-  p = fmaf(p, t, -0.18628806f);
-  p = fmaf(p, t, 0.09678418f);
-  p = fmaf(p, t, 0.37409196f);
-  p = fmaf(p, t, 1.00002368f);
-  p = fmaf(p, t, -1.26551223f);
+  float p = c[0];
+#pragma unroll
+  for (int k = 1; k < N; ++k) p = fmaf(p, t, c[k]);
   const float r = t * ffn_exp(FastFloat(p - z * z)).v;
   return a.v >= 0.0f ? r : 2.0f - r;  // NaN: a >= 0 is false, 2 - NaN = NaN
 }
-// erfc for GELU's value alone (ffn_erfc_value, see activations.h): the same form with a degree-7 fit,
-// fractional error < 9.3e-7 (constrained to erfc(0) = 1 exactly, as the CPU's degree-5 fit in
-// csrc/cpu/activation_cpu_impl.h is, so that GELU(x) = x / 2 for tiny x). Degree 7, not the CPU's
-// 5: __expf adds up to |arg| 2^-24, 4.8e-6 at arg = -80, and with the degree-5 fit's 9.2e-6 the
-// sum would pass the 1e-5 from a rounding midpoint that tests/test_maths.py allows; here the sum is
-// below 6.3e-6. Two FMAs fewer than ffn_erfc for the exact GELU and GEGLU forwards, which were
-// compute-bound in bf16/fp16 (0.89 of copy bandwidth at 1 GB, where tanh-GELU and SiLU reach
-// 0.98-1.0; H100, 2026-11-26). Not yet measured on a GPU.
+// The CPU's fp32 fit (fractional error < 1.2e-7).
+__device__ __forceinline__ FastFloat ffn_erfc(FastFloat a) {
+  constexpr float c[] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                         -0.18628806f, 0.09678418f, 0.37409196f, 1.00002368f, -1.26551223f};
+  return ffn_erfc_fit(a, c);
+}
+// erfc for GELU's value alone (ffn_erfc_value, see activations.h): a degree-7 fit, fractional
+// error < 9.3e-7 (constrained to erfc(0) = 1 exactly, as the CPU's degree-5 fit is, so that
+// GELU(x) = x / 2 for tiny x). Degree 7, not the CPU's 5: __expf adds up to |arg| 2^-24, 4.8e-6
+// at arg = -80, and with the degree-5 fit's 9.2e-6 the sum would pass the 1e-5 from a rounding
+// midpoint that tests/test_maths.py allows; here the sum is below 6.3e-6. Two FMAs fewer than
+// ffn_erfc for the exact GELU and GEGLU forwards, which were compute-bound in bf16/fp16 (0.89 of
+// copy bandwidth at 1 GB, where tanh-GELU and SiLU reach 0.98-1.0; H100, 2026-11-26). Not yet
+// measured on a GPU.
 __device__ __forceinline__ FastFloat ffn_erfc_value(FastFloat a) {
-  const float z = ::fabsf(a.v);
-  const float t = __fdividef(1.0f, 1.0f + 0.5f * z);
-  float p = -0.18341668f;
-  p = fmaf(p, t, 0.734444797f);
-  p = fmaf(p, t, -0.973618388f);
-  p = fmaf(p, t, 0.326785207f);
-  p = fmaf(p, t, -0.0287575051f);
-  p = fmaf(p, t, 0.391094446f);
-  p = fmaf(p, t, 0.998963892f);
-  p = fmaf(p, t, -1.26549578f);
-  const float r = t * ffn_exp(FastFloat(p - z * z)).v;
-  return a.v >= 0.0f ? r : 2.0f - r;
+  constexpr float c[] = {-0.18341668f, 0.734444797f, -0.973618388f, 0.326785207f,
+                         -0.0287575051f, 0.391094446f, 0.998963892f, -1.26549578f};
+  return ffn_erfc_fit(a, c);
 }
 template <class Fn>
 __device__ __forceinline__ FastFloat ffn_in_double(FastFloat x, Fn fn) {

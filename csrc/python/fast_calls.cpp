@@ -9,13 +9,13 @@
 // elements, 2-core x86 machine, torch 2.14.1, 2026-11-26), and on the H100 machine the
 // silu_and_mul call from Python took 0.68 of eager's two-kernel call and 10-16 us (2026-11-26).
 //
-// Each function takes its arguments by position and exactly as the Python wrappers in ffn_ext/
-// pass them (an out= tensor last). It returns NotImplemented, having done nothing, for anything it does not take: a
-// tensor subclass or a torch function mode (these need torch.ops' __torch_function__ handling), an
-// argument of another type, a wrong count. The wrapper then goes through torch.ops, which checks
-// the arguments and raises its errors. Everything else (autograd, autocast, fake tensors, dispatch
-// modes, the profiler) is the dispatcher's and works as through torch.ops. torch.compile never
-// sees these functions: the wrappers call torch.ops while compiling.
+// Each function takes its arguments by position and exactly as the Python wrappers in ffn_ext/ pass
+// them (an out= tensor last). It returns NotImplemented, having done nothing, for anything it does
+// not take: a tensor subclass or a torch function mode (these need torch.ops' __torch_function__
+// handling), an argument of another type, a wrong count. The wrapper then goes through torch.ops,
+// which checks the arguments and raises its errors. Everything else (autograd, autocast, fake
+// tensors, dispatch modes, the profiler) is the dispatcher's and works as through torch.ops.
+// torch.compile never sees these functions: the wrappers call torch.ops while compiling.
 #include <Python.h>
 
 #include <ATen/PythonTorchFunctionTLS.h>

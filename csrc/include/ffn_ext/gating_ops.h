@@ -102,9 +102,10 @@ inline void check_half(std::string_view op, std::string_view arg, const at::Tens
 // every element is read before its own location is written.
 inline void check_out_memory(std::string_view op, const at::Tensor& out, const at::Tensor& h) {
   TORCH_CHECK(at::has_internal_overlap(out) != at::MemOverlap::Yes, "ffn_ext.", op,
-              ": out has elements that share one memory location (strides ", shape_str(out.strides()),
-              " for shape ", shape_str(out.sizes()), ", e.g. an expanded tensor); pass a tensor with ",
-              "a location of its own for each element");
+              ": out has elements that share one memory location (strides ",
+              shape_str(out.strides()), " for shape ", shape_str(out.sizes()),
+              ", e.g. an expanded tensor); pass a tensor with a location of its own for each ",
+              "element");
   const at::MemOverlapStatus st = at::get_overlap_status(out, h);
   TORCH_CHECK(st != at::MemOverlapStatus::Full && st != at::MemOverlapStatus::Partial, "ffn_ext.",
               op, ": out shares memory with h, which is read while out is written; pass an out ",
