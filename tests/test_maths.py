@@ -204,9 +204,37 @@ def test_gelu_lowp_every_input(dtype, device):
     x = every_value(dtype).to(device)
     near = assert_nearly_correctly_rounded(ffn_ext.gelu(x), R.gelu(x.double().cpu()))
     assert near <= 0.01 * x.numel(), near  # (CPU, 2026-11-26: 3 bf16 and 115 fp16 results of 65536)
-    # GEGLU's forward: the same value times up = 1, along rows long enough for the vector loop.
+    # GEGLU's forward: the same value times up = 1, along rows long enough for the vector loop; and
+    # along packed rows of d = 1, every element a partial vector of its own: the same results.
     y = ffn_ext.act_and_mul(x.view(256, 256), torch.ones(256, 256, dtype=dtype, device=device), "gelu")
     assert_nearly_correctly_rounded(y.view(-1), R.gelu(x.double().cpu()))
+    y1 = ffn_ext.act_and_mul_packed(torch.stack([x, torch.ones_like(x)], -1), "gelu")
+    assert torch.equal(y1.view(-1).view(torch.int16), y.view(-1).view(torch.int16))  # bits (NaN too)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_results_do_not_depend_on_position(dtype, device):
+    """A contiguous slice gives, bit for bit, the results the whole tensor gives at those positions,
+    and a row of a packed gating input those of the whole batch (batch invariance): on the CPU the
+    last, partial vector runs the same maths as the others (a scalar tail had rounded 115 fp16
+    exact-GELU results differently)."""
+    x = (4 * torch.randn(1000, dtype=torch.float64)).to(dtype).to(device)
+    g = torch.randn_like(x)
+    fns = {
+        "gelu": lambda g, x: ffn_ext.gelu(x),
+        "gelu_tanh": lambda g, x: ffn_ext.gelu(x, "tanh"),
+        "silu": lambda g, x: ffn_ext.silu(x),
+        "gelu_backward": lambda g, x: ops.gelu_backward(g, x, "none"),
+    }
+    for name, fn in fns.items():
+        whole = fn(g, x)
+        for a, b in ((0, 7), (0, 33), (3, 20), (5, 999), (17, 1000), (999, 1000)):
+            assert torch.equal(fn(g[a:b], x[a:b]), whole[a:b]), (name, a, b)
+    h = (3 * torch.randn(9, 2 * 37, dtype=torch.float64)).to(dtype).to(device)
+    for act in ("gelu", "silu", "gelu_tanh"):
+        batch = ffn_ext.act_and_mul_packed(h, act)
+        for r in range(9):
+            assert torch.equal(ffn_ext.act_and_mul_packed(h[r:r + 1], act), batch[r:r + 1]), (act, r)
 
 
 def test_infinities_are_limits(device):

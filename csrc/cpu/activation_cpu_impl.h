@@ -15,6 +15,7 @@
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -209,12 +210,14 @@ inline Vectorized<float> ffn_erfc_lowp(const Vectorized<float>& a) {
 struct LowpFloatVec {
   Vectorized<float> v;
   LowpFloatVec() = default;
-  LowpFloatVec(const Vectorized<float>& x) : v(x) {}  // NOLINT: implicit, the results of the ops
+  // Explicit, both: with an implicit conversion from Vectorized<float>, a forwarder below whose
+  // Vectorized overload is not yet declared would call itself (ffn_where did, found in review).
+  explicit LowpFloatVec(const Vectorized<float>& x) : v(x) {}
   explicit LowpFloatVec(float c) : v(c) {}
 };
 #define FFN_LOWP_BINARY(op)                                                                  \
   inline LowpFloatVec operator op(const LowpFloatVec& a, const LowpFloatVec& b) {           \
-    return a.v op b.v;                                                                       \
+    return LowpFloatVec(a.v op b.v);                                                         \
   }
 FFN_LOWP_BINARY(+)
 FFN_LOWP_BINARY(-)
@@ -227,27 +230,34 @@ FFN_LOWP_BINARY(>)
 FFN_LOWP_BINARY(<=)
 FFN_LOWP_BINARY(>=)
 #undef FFN_LOWP_BINARY
-inline LowpFloatVec operator-(const LowpFloatVec& a) { return a.v.neg(); }
-inline LowpFloatVec ffn_exp(const LowpFloatVec& x) { return ffn_exp(x.v); }
-inline LowpFloatVec ffn_exp_nonpos(const LowpFloatVec& x) { return ffn_exp_nonpos(x.v); }
-inline LowpFloatVec ffn_erfc(const LowpFloatVec& x) { return ffn_erfc(x.v); }
-inline LowpFloatVec ffn_erfc_value(const LowpFloatVec& x) { return ffn_erfc_lowp(x.v); }
-inline LowpFloatVec ffn_abs(const LowpFloatVec& x) { return x.v.abs(); }
+inline LowpFloatVec operator-(const LowpFloatVec& a) { return LowpFloatVec(a.v.neg()); }
+inline LowpFloatVec ffn_exp(const LowpFloatVec& x) { return LowpFloatVec(ffn_exp(x.v)); }
+inline LowpFloatVec ffn_exp_nonpos(const LowpFloatVec& x) {
+  return LowpFloatVec(ffn_exp_nonpos(x.v));
+}
+inline LowpFloatVec ffn_erfc(const LowpFloatVec& x) { return LowpFloatVec(ffn_erfc(x.v)); }
+inline LowpFloatVec ffn_erfc_value(const LowpFloatVec& x) {
+  return LowpFloatVec(ffn_erfc_lowp(x.v));
+}
+inline LowpFloatVec ffn_abs(const LowpFloatVec& x) { return LowpFloatVec(x.v.abs()); }
+// (blendv itself: the Vectorized form of ffn_where is declared only further down.)
 inline LowpFloatVec ffn_where(const LowpFloatVec& m, const LowpFloatVec& a, const LowpFloatVec& b) {
-  return ffn_where(m.v, a.v, b.v);
+  return LowpFloatVec(Vectorized<float>::blendv(b.v, a.v, m.v));
 }
 inline LowpFloatVec ffn_where_nonneg(const LowpFloatVec& z, const LowpFloatVec& a,
                                      const LowpFloatVec& b) {
-  return ffn_where_nonneg(z.v, a.v, b.v);
+  return LowpFloatVec(ffn_where_nonneg(z.v, a.v, b.v));
 }
 inline LowpFloatVec ffn_unless_zero(const LowpFloatVec& p, const LowpFloatVec& v) {
-  return ffn_unless_zero(p.v, v.v);
+  return LowpFloatVec(ffn_unless_zero(p.v, v.v));
 }
 inline LowpFloatVec ffn_where_pos(const LowpFloatVec& x, const LowpFloatVec& a,
                                   const LowpFloatVec& b) {
-  return ffn_where_pos(x.v, a.v, b.v);
+  return LowpFloatVec(ffn_where_pos(x.v, a.v, b.v));
 }
-inline LowpFloatVec ffn_nan_or_zero(const LowpFloatVec& x) { return ffn_nan_or_zero(x.v); }
+inline LowpFloatVec ffn_nan_or_zero(const LowpFloatVec& x) {
+  return LowpFloatVec(ffn_nan_or_zero(x.v));
+}
 
 // fn evaluated in double precision lane by lane (two double vectors per float vector), then
 // rounded back to float; see ffn_in_double in activations.h.
@@ -272,7 +282,7 @@ inline Vectorized<double> ffn_in_double(const Vectorized<double>& x, Fn fn) {
 }
 template <class Fn>
 inline LowpFloatVec ffn_in_double(const LowpFloatVec& x, Fn fn) {
-  return ffn_in_double(x.v, fn);
+  return LowpFloatVec(ffn_in_double(x.v, fn));
 }
 // mask ? a : b, with mask all-ones or all-zeros per lane (a comparison's result).
 template <class T>
@@ -309,7 +319,13 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
 }
 
 // Elements [begin, end) of a flat kernel: every operand is a dense array of scalar_t with the same
-// layout, so element i of each is at index i.
+// layout, so element i of each is at index i. The last, partial vector is computed as a whole one
+// with zeros in the lanes past end (every formula is defined at 0), rather than by a scalar loop:
+// each element then gets the same maths wherever it stands, so a result does not depend on the
+// length of the tensor or on where a slice starts (the scalar float maths, ::erfcf and ::expf,
+// round differently from the vector fits: 115 of the fp16 exact-GELU results, found in review).
+// Layouts that take the strided path (TensorIterator, csrc/cpu/activation_cpu.cpp) run the scalar
+// maths and can differ from these in the last bit of fp32 and, rarely, of fp16/bf16.
 template <typename scalar_t, typename F>
 void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t begin,
                int64_t end) {
@@ -345,6 +361,13 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       f(a, o);
       for (int k = 0; k < NOUT; ++k) o[k].store(out[k] + i);
     }
+    if (i < end) {  // the last, partial vector: zero lanes beyond end (see below)
+      const int n = static_cast<int>(end - i);
+      Vec a[NIN], o[NOUT];
+      for (int k = 0; k < NIN; ++k) a[k] = Vec::loadu(in[k] + i, n);
+      f(a, o);
+      for (int k = 0; k < NOUT; ++k) o[k].store(out[k] + i, n);
+    }
   } else {
     // fp16 / bf16: load one storage vector, widen to two float vectors (computed in as
     // LowpFloatVec), narrow once on store.
@@ -355,19 +378,29 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
       for (int k = 0; k < NIN; ++k) {
         auto [a, b] = at::vec::convert_to_float<scalar_t>(Vs::loadu(in[k] + i));
-        lo[k] = a;
-        hi[k] = b;
+        lo[k] = Vl(a);
+        hi[k] = Vl(b);
       }
       f(lo, olo);
       f(hi, ohi);
       for (int k = 0; k < NOUT; ++k) store_from_float(olo[k].v, ohi[k].v, out[k] + i);
     }
-  }
-  for (; i < end; ++i) {  // scalar tail
-    opmath_t a[NIN], o[NOUT];
-    for (int k = 0; k < NIN; ++k) a[k] = static_cast<opmath_t>(in[k][i]);
-    f(a, o);
-    for (int k = 0; k < NOUT; ++k) out[k][i] = static_cast<scalar_t>(o[k]);
+    if (i < end) {  // the last, partial vector, as above
+      const int n = static_cast<int>(end - i);
+      Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
+      for (int k = 0; k < NIN; ++k) {
+        auto [a, b] = at::vec::convert_to_float<scalar_t>(Vs::loadu(in[k] + i, n));
+        lo[k] = Vl(a);
+        hi[k] = Vl(b);
+      }
+      f(lo, olo);
+      f(hi, ohi);
+      scalar_t part[W];
+      for (int k = 0; k < NOUT; ++k) {
+        store_from_float(olo[k].v, ohi[k].v, part);
+        std::copy(part, part + n, out[k] + i);
+      }
+    }
   }
 }
 
