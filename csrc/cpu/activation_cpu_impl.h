@@ -186,14 +186,15 @@ inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) {
 // fractional error is below 9.2e-6 over z in [0, 12]: 1/420 of a bf16 ulp and 1/53 of an fp16 ulp,
 // where the degree-9 fit's 1.2e-7 bought nothing after the rounding. (A Lawson minimax fit of
 // log(erfc(z) / t) + z^2 in t in float64, constrained to vanish at t = 1, its last coefficient then
-// set so that the float Horner sum is exactly 0 there: erfc(0) = 1 and GELU(x) = x / 2 exactly for
-// tiny x, whose halves are often bf16 rounding midpoints; without the constraint 129 subnormal bf16
-// inputs rounded the wrong way. 2026-11-26.) Against the float64 reference, rounded: every bf16
-// input but 3 and every fp16 input but 115 is correctly rounded, the others lie within 1e-5 of a
-// midpoint and are 1 ulp off (tests/test_maths.py). Four FMAs fewer; medians of two runs, 2048 x
-// 4096, 2-core AVX-512, torch 2.14.1, 2026-11-26: exact GELU bf16 3.50-3.70 -> 2.85-2.89 ms, fp16
-// 3.39-3.44 -> 2.84-2.89; GEGLU forward bf16 4.32-5.00 -> 3.62-3.71 (torch.compile 4.06-4.15), fp16
-// 3.79-4.02 -> 3.28-3.31.
+// set so that the float Horner sum is exactly 0 there: erfc(0) = 1, so tiny x give exactly x / 2,
+// the correctly rounded GELU wherever x / 2 is a bf16 tie; without the constraint 129 subnormal
+// bf16 inputs rounded the wrong way. 2026-11-26.) Against the float64 reference, correctly
+// rounded: every bf16 input but 3 and every fp16 input but 118, whose references lie within the
+// error of the float32 maths of a rounding midpoint and which are one ulp off (PyTorch's own fp16
+// and bf16 GELU: 458 and 849; tests/test_maths.py, gelu_lowp_error). Four FMAs fewer; medians of
+// two runs, 2048 x 4096, 2-core AVX-512, torch 2.14.1, 2026-11-26: exact GELU bf16 3.50-3.70 ->
+// 2.85-2.89 ms, fp16 3.39-3.44 -> 2.84-2.89; GEGLU forward bf16 4.32-5.00 -> 3.62-3.71
+// (torch.compile 4.06-4.15), fp16 3.79-4.02 -> 3.28-3.31.
 inline Vectorized<float> ffn_erfc_lowp(const Vectorized<float>& a) {
   static constexpr float c[] = {0.225849122f, -0.700784624f, 0.46542424f,
                                 0.2590096f,   1.01695406f,   -1.26645243f};
@@ -323,7 +324,7 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
 // with zeros in the lanes past end (every formula is defined at 0), rather than by a scalar loop:
 // each element then gets the same maths wherever it stands, so a result does not depend on the
 // length of the tensor or on where a slice starts (the scalar float maths, ::erfcf and ::expf,
-// round differently from the vector fits: 115 of the fp16 exact-GELU results, found in review).
+// round differently from the vector fits: 115 of the fp16 exact-GELU results did, found in review).
 // Layouts that take the strided path (TensorIterator, csrc/cpu/activation_cpu.cpp) run the scalar
 // maths and can differ from these in the last bit of fp32 and, rarely, of fp16/bf16.
 template <typename scalar_t, typename F>

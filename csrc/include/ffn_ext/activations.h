@@ -58,10 +58,11 @@ template <class V>
 FFN_HD V ffn_where_pos(V x, V a, V b) { return ffn_where(x > V(0), a, b); }
 template <class V>
 FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
-// erfc where only its own relative accuracy matters: GELU's value x Phi(x), never a difference.
-// fp16/bf16 override it with shorter fits (the CPU loop's LowpFloatVec, activation_cpu_impl.h, and
-// the GPU's FastFloat, fast_float.cuh); f' = Phi + x phi cancels near its root (x = -0.75, by a
-// factor of ~300) and keeps ffn_erfc.
+// erfc where only its own relative accuracy matters: GELU's value x Phi(x) (GeluErf::f: the GELU
+// forward, and wherever the gating kernels use act(g): GEGLU's forward, du = dy act(g) in its
+// backward, the gg_u act(g) term of its double backward). fp16/bf16 override it with shorter fits
+// (the CPU loop's LowpFloatVec, activation_cpu_impl.h, and the GPU's FastFloat, fast_float.cuh);
+// f' = Phi + x phi cancels near its root (x = -0.75, by a factor of ~300) and keeps ffn_erfc.
 template <class V>
 FFN_HD V ffn_erfc_value(V x) { return ffn_erfc(x); }
 
