@@ -158,7 +158,8 @@ PyObject* act_and_mul_packed(PyObject*, PyObject* const* a, Py_ssize_t n) {
 }
 
 // act_and_mul_packed_out(h, activation, beta, out): the .out overload (vLLM's silu_and_mul(out, x)
-// calls at decode sizes). Returns out itself, as torch.ops and PyTorch's own out= functions do.
+// calls at decode sizes). Returns what the op returns, as torch.ops does: out itself (its Python
+// object), unless a dispatch mode returns another tensor.
 PyObject* act_and_mul_packed_out(PyObject*, PyObject* const* a, Py_ssize_t n) {
   HANDLE_TH_ERRORS
   const Tensor *h, *out;
@@ -169,12 +170,12 @@ PyObject* act_and_mul_packed_out(PyObject*, PyObject* const* a, Py_ssize_t n) {
     Py_RETURN_NOTIMPLEMENTED;
   FFN_OP(op, "act_and_mul_packed", "out", Tensor&(const Tensor&, Str, double, Tensor&));
   Tensor o = *out;  // the op takes a mutable handle; the TensorImpl it writes is out's
+  Tensor r;
   {
     ReleaseGil released;
-    op.call(*h, activation, beta, o);
+    r = op.call(*h, activation, beta, o);
   }
-  Py_INCREF(a[3]);
-  return a[3];
+  return THPVariable_Wrap(std::move(r));
   END_HANDLE_TH_ERRORS
 }
 
