@@ -364,15 +364,32 @@ def test_out_overlap_and_beta_type_refused():
         ffn_ext.silu_and_mul(h, out=torch.empty(3, 1).expand(3, 4))  # rows alias each other
     flat = torch.randn(12)
     with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
-        ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[4:8].view(1, 4))
-    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
         ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[6:10].view(1, 4))
-    # out = h's gate half, rows apart (an overlap PyTorch's rule lets through): each element is read
-    # before its location is written, so the result is still the op's.
-    h2 = torch.randn(3, 8, dtype=torch.float64)
-    want = ffn_ext.silu_and_mul(h2)
-    ffn_ext.silu_and_mul(h2, out=h2[:, :4])
-    torch.testing.assert_close(h2[:, :4], want, rtol=0, atol=0)
+    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
+        ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[2:6].view(1, 4))
+    want = ffn_ext.silu_and_mul(flat[:8].view(1, 8))
+    ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[4:8].view(1, 4))  # h's up half itself
+    torch.testing.assert_close(flat[4:8].view(1, 4), want, rtol=0, atol=0)
+    # Overlaps ATen cannot prove (views of one storage, one of them not dense), which PyTorch's own
+    # out= functions let through: refused where out would write what h still reads ...
+    d = 64
+    buf = torch.randn(8, 3 * d, dtype=torch.float64)
+    for h_, out_ in ((buf[:3, :2 * d], buf[:3, 1:d + 1]),  # shifted by one column (gave errors to 0.245)
+                     (buf[0:4, :2 * d], buf[3:7, :d]),  # rows apart: out's row 0 is h's row 3
+                     (buf[1:5, :2 * d], buf[0:4, d:2 * d])):
+        with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul_packed: out shares memory with h, which is "
+                           r"read while out is written \(out: shape \[\d+, 64\], strides \[192, 1\]"):
+            ffn_ext.silu_and_mul(h_, out=out_)
+    # ... and taken, with the op's result, where it would not: h's own gate or up half (each
+    # element is read before its location is written), or elements between h's rows, or after them.
+    for h_, out_ in ((buf[:4, :2 * d], buf[:4, :d]), (buf[:4, :2 * d], buf[:4, d:2 * d]),
+                     (buf[:4, :2 * d], buf[:4, 2 * d:]), (buf[:4, d:], buf[:4, :d]), (buf[:4, :2 * d], buf[4:, :d])):
+        buf2 = buf.clone()
+        h2 = buf2.as_strided(h_.shape, h_.stride(), h_.storage_offset())
+        out2 = buf2.as_strided(out_.shape, out_.stride(), out_.storage_offset())
+        want = ffn_ext.silu_and_mul(h2.clone())
+        ffn_ext.silu_and_mul(h2, out=out2)
+        torch.testing.assert_close(out2, want, rtol=0, atol=0)
     with pytest.raises(TypeError, match="ffn_ext.act_and_mul: beta must be a number, got str"):
         ffn_ext.act_and_mul(h, h, "swish", beta="1.0")
 
