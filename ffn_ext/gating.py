@@ -60,10 +60,7 @@ def act_and_mul(gate: torch.Tensor, up: torch.Tensor, activation: str = "silu", 
 def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 1.0, out=None) -> torch.Tensor:
     """act(h[..., :d]) * h[..., d:] for h of shape [..., 2d]; the result is [..., d]."""
     if not _compiling():
-        if out is None:
-            y = _fast.act_and_mul_packed(h, activation, beta)
-        else:
-            y = _fast.act_and_mul_packed_out(h, activation, beta, out)
+        y = _fast.act_and_mul_packed(h, activation, beta, out)
         if y is not NotImplemented:
             return y
     _tensor("act_and_mul_packed", "h", h)
@@ -77,10 +74,7 @@ def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 
 def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """silu(h[..., :d]) * h[..., d:] (SwiGLU's gating; vLLM's silu_and_mul)."""
     if not _compiling():  # the decode hot path: straight to the op
-        if out is None:
-            y = _fast.act_and_mul_packed(h, "silu", 1.0)
-        else:
-            y = _fast.act_and_mul_packed_out(h, "silu", 1.0, out)
+        y = _fast.act_and_mul_packed(h, "silu", 1.0, out)
         if y is not NotImplemented:
             return y
     return act_and_mul_packed(h, "silu", out=out)
@@ -96,10 +90,7 @@ def gelu_and_mul(h: torch.Tensor, approximate: str = "none", out=None) -> torch.
 def gelu_tanh_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """gelu(h[..., :d], approximate="tanh") * h[..., d:]."""
     if not _compiling():
-        if out is None:
-            y = _fast.act_and_mul_packed(h, "gelu_tanh", 1.0)
-        else:
-            y = _fast.act_and_mul_packed_out(h, "gelu_tanh", 1.0, out)
+        y = _fast.act_and_mul_packed(h, "gelu_tanh", 1.0, out)
         if y is not NotImplemented:
             return y
     return act_and_mul_packed(h, "gelu_tanh", out=out)

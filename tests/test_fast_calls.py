@@ -28,9 +28,9 @@ CALLS = {
     "swish_int_beta": (lambda x: fast.swish(x, 2), lambda x: ops.swish(x, 2.0), (4, 6)),
     "act_and_mul": (lambda x: fast.act_and_mul(x[:, :3], x[:, 3:], "gelu_tanh", 1.0),
                     lambda x: ops.act_and_mul(x[:, :3], x[:, 3:], "gelu_tanh", 1.0), (4, 6)),
-    "act_and_mul_packed": (lambda x: fast.act_and_mul_packed(x, "silu", 1.0),
+    "act_and_mul_packed": (lambda x: fast.act_and_mul_packed(x, "silu", 1.0, None),
                            lambda x: ops.act_and_mul_packed(x, "silu", 1.0), (4, 6)),
-    "act_and_mul_packed_swish": (lambda x: fast.act_and_mul_packed(x, "swish", 0.5),
+    "act_and_mul_packed_swish": (lambda x: fast.act_and_mul_packed(x, "swish", 0.5, None),
                                  lambda x: ops.act_and_mul_packed(x, "swish", 0.5), (4, 6)),
 }
 
@@ -119,26 +119,26 @@ def test_out_same_result_as_torch_ops(activation, beta, dtype, device):
     h = (torch.randn(3, 2, 10, device=device) * 3).to(dtype)
     a, b = torch.full((3, 2, 5), float("nan"), device=device, dtype=dtype), torch.empty(3, 2, 5, device=device, dtype=dtype)
     version = a._version
-    assert fast.act_and_mul_packed_out(h, activation, beta, a) is a  # out itself, as torch.ops returns it
+    assert fast.act_and_mul_packed(h, activation, beta, a) is a  # out itself, as torch.ops returns it
     assert ops.act_and_mul_packed.out(h, activation, beta, out=b) is b
     assert torch.equal(a, b) and torch.equal(a, ops.act_and_mul_packed(h, activation, beta))
     assert a._version > version  # written in place: views and autograd see the change
     # Strided out (a slice of a wider buffer) and an odd, unaligned width.
     wide = torch.zeros(3, 2, 9, device=device, dtype=dtype)
     h = (torch.randn(3, 2, 6, device=device) * 3).to(dtype)
-    fast.act_and_mul_packed_out(h, activation, beta, wide[..., 1:4])
+    fast.act_and_mul_packed(h, activation, beta, wide[..., 1:4])
     assert torch.equal(wide[..., 1:4], ops.act_and_mul_packed(h, activation, beta))
     assert not wide[..., :1].any() and not wide[..., 4:].any()
 
 
 def test_out_declines():
     h, out = torch.randn(4, 6), torch.empty(4, 3)
-    assert fast.act_and_mul_packed_out(h, "silu", 1.0, out.as_subclass(Sub)) is NotImplemented
-    assert fast.act_and_mul_packed_out(h.as_subclass(Sub), "silu", 1.0, out) is NotImplemented
-    assert fast.act_and_mul_packed_out(h, "silu", 1.0, None) is NotImplemented
-    assert fast.act_and_mul_packed_out(h, "silu", 1.0) is NotImplemented
+    assert fast.act_and_mul_packed(h, "silu", 1.0, out.as_subclass(Sub)) is NotImplemented
+    assert fast.act_and_mul_packed(h.as_subclass(Sub), "silu", 1.0, out) is NotImplemented
+    assert fast.act_and_mul_packed(h, "silu", 1.0, [0.0] * 12) is NotImplemented
+    assert fast.act_and_mul_packed(h, "silu", 1.0, out, out) is NotImplemented
     with Recorder():
-        assert fast.act_and_mul_packed_out(h, "silu", 1.0, out) is NotImplemented
+        assert fast.act_and_mul_packed(h, "silu", 1.0, out) is NotImplemented
     with FakeTensorMode() as mode:
         y = ffn_ext.silu_and_mul(mode.from_tensor(h), out=mode.from_tensor(out))
     assert tuple(y.shape) == (4, 3)
@@ -158,8 +158,8 @@ def test_out_declines():
         lambda x: fast.swish(x, 10**400),  # no double holds it
         lambda x: fast.act_and_mul(x, [1.0], "silu", 1.0),
         lambda x: fast.act_and_mul(x, x, b"silu", 1.0),
-        lambda x: fast.act_and_mul_packed(x, "silu"),
-        lambda x: fast.act_and_mul_packed(x, "silu", "1.0"),
+        lambda x: fast.act_and_mul_packed(x, "silu", None),
+        lambda x: fast.act_and_mul_packed(x, "silu", "1.0", None),
     ],
 )
 def test_declines_other_arguments(call):
@@ -201,9 +201,9 @@ def test_wrappers_fall_back_to_torch_ops():
 @pytest.mark.parametrize(
     "fast_call, ops_call",
     [
-        (lambda: fast.act_and_mul_packed(torch.randn(2, 3), "silu", 1.0),
+        (lambda: fast.act_and_mul_packed(torch.randn(2, 3), "silu", 1.0, None),
          lambda: ops.act_and_mul_packed(torch.randn(2, 3), "silu", 1.0)),
-        (lambda: fast.act_and_mul_packed(torch.randn(2, 4), "swishy", 1.0),
+        (lambda: fast.act_and_mul_packed(torch.randn(2, 4), "swishy", 1.0, None),
          lambda: ops.act_and_mul_packed(torch.randn(2, 4), "swishy", 1.0)),
         (lambda: fast.act_and_mul(torch.randn(2, 4), torch.randn(2, 5), "silu", 1.0),
          lambda: ops.act_and_mul(torch.randn(2, 4), torch.randn(2, 5), "silu", 1.0)),
@@ -211,13 +211,13 @@ def test_wrappers_fall_back_to_torch_ops():
         (lambda: fast.gated_linear(torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 3), None, None, "silu", 1.0),
          lambda: ops.gated_linear(torch.randn(2, 4), torch.randn(5, 4), torch.randn(5, 3), None, None, "silu", 1.0)),
         (lambda: fast.silu(torch.ones(3, dtype=torch.int32)), lambda: ops.silu(torch.ones(3, dtype=torch.int32))),
-        (lambda: fast.act_and_mul_packed_out(torch.randn(2, 4), "silu", 1.0, torch.empty(2, 3)),
+        (lambda: fast.act_and_mul_packed(torch.randn(2, 4), "silu", 1.0, torch.empty(2, 3)),
          lambda: ops.act_and_mul_packed.out(torch.randn(2, 4), "silu", 1.0, out=torch.empty(2, 3))),
-        (lambda: fast.act_and_mul_packed_out(torch.randn(2, 4), "silu", 1.0, torch.empty(2, 2, dtype=torch.float64)),
+        (lambda: fast.act_and_mul_packed(torch.randn(2, 4), "silu", 1.0, torch.empty(2, 2, dtype=torch.float64)),
          lambda: ops.act_and_mul_packed.out(torch.randn(2, 4), "silu", 1.0, out=torch.empty(2, 2, dtype=torch.float64))),
-        (lambda: fast.act_and_mul_packed_out(torch.randn(2, 4, requires_grad=True), "silu", 1.0, torch.empty(2, 2)),
+        (lambda: fast.act_and_mul_packed(torch.randn(2, 4, requires_grad=True), "silu", 1.0, torch.empty(2, 2)),
          lambda: ops.act_and_mul_packed.out(torch.randn(2, 4, requires_grad=True), "silu", 1.0, out=torch.empty(2, 2))),
-        (lambda: (lambda h: fast.act_and_mul_packed_out(h, "silu", 1.0, h[:, 1:3]))(torch.randn(1, 4)),
+        (lambda: (lambda h: fast.act_and_mul_packed(h, "silu", 1.0, h[:, 1:3]))(torch.randn(1, 4)),
          lambda: (lambda h: ops.act_and_mul_packed.out(h, "silu", 1.0, out=h[:, 1:3]))(torch.randn(1, 4))),
     ],
 )
@@ -244,20 +244,20 @@ def test_no_reference_leaks():
     args = (x, w, name, bad, out)
     before = [sys.getrefcount(o) for o in args]
     for _ in range(100):
-        fast.act_and_mul_packed(x, name, 1.0)
+        fast.act_and_mul_packed(x, name, 1.0, None)
         fast.act_and_mul(x, x, name, 1.0)
         fast.gated_linear(x, w, w, None, None, name, 1.0)
         fast.silu(x)
         fast.gelu(x, "tanh")
         fast.swish(x, 2)
-        assert fast.act_and_mul_packed_out(x, name, 1.0, out) is out
+        assert fast.act_and_mul_packed(x, name, 1.0, out) is out
         assert fast.silu(x.as_subclass(Sub)) is NotImplemented
         assert fast.act_and_mul(x, [1.0], name, 1.0) is NotImplemented
         with pytest.raises(ValueError, match="must be even"):
-            fast.act_and_mul_packed(bad, name, 1.0)
+            fast.act_and_mul_packed(bad, name, 1.0, None)
     gc.collect()
     assert [sys.getrefcount(o) for o in args] == before
-    y = fast.act_and_mul_packed(x, name, 1.0)
+    y = fast.act_and_mul_packed(x, name, 1.0, None)
     assert sys.getrefcount(y) == 2  # y and getrefcount's argument
     ref = weakref.ref(y)
     del y

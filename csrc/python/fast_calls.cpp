@@ -144,30 +144,22 @@ PyObject* act_and_mul(PyObject*, PyObject* const* a, Py_ssize_t n) {
   END_HANDLE_TH_ERRORS
 }
 
-// act_and_mul_packed(h, activation, beta)
+// act_and_mul_packed(h, activation, beta, out): out None, or a tensor for the .out overload
+// (vLLM's silu_and_mul(out, x) calls at decode sizes), as the Python wrappers take it. Returns what
+// the op returns, as torch.ops does: with out, out itself (its Python object), unless a dispatch
+// mode returns another tensor.
 PyObject* act_and_mul_packed(PyObject*, PyObject* const* a, Py_ssize_t n) {
   HANDLE_TH_ERRORS
-  const Tensor* h;
-  Str activation;
-  double beta;
-  if (n != 3 || !tensor_arg(a[0], &h) || !str_arg(a[1], &activation) || !real_arg(a[2], &beta))
-    Py_RETURN_NOTIMPLEMENTED;
-  FFN_OP(op, "act_and_mul_packed", "", Tensor(const Tensor&, Str, double));
-  return call(op, *h, activation, beta);
-  END_HANDLE_TH_ERRORS
-}
-
-// act_and_mul_packed_out(h, activation, beta, out): the .out overload (vLLM's silu_and_mul(out, x)
-// calls at decode sizes). Returns what the op returns, as torch.ops does: out itself (its Python
-// object), unless a dispatch mode returns another tensor.
-PyObject* act_and_mul_packed_out(PyObject*, PyObject* const* a, Py_ssize_t n) {
-  HANDLE_TH_ERRORS
-  const Tensor *h, *out;
+  const Tensor *h, *out = nullptr;
   Str activation;
   double beta;
   if (n != 4 || !tensor_arg(a[0], &h) || !str_arg(a[1], &activation) || !real_arg(a[2], &beta) ||
-      !tensor_arg(a[3], &out))
+      (a[3] != Py_None && !tensor_arg(a[3], &out)))
     Py_RETURN_NOTIMPLEMENTED;
+  if (out == nullptr) {
+    FFN_OP(op, "act_and_mul_packed", "", Tensor(const Tensor&, Str, double));
+    return call(op, *h, activation, beta);
+  }
   FFN_OP(op, "act_and_mul_packed", "out", Tensor&(const Tensor&, Str, double, Tensor&));
   Tensor o = *out;  // the op takes a mutable handle; the TensorImpl it writes is out's
   Tensor r;
@@ -208,9 +200,8 @@ PyMethodDef kMethods[] = {
     FFN_FAST("relu", unary<kRelu>, "relu(x)"),
     FFN_FAST("swish", swish, "swish(x, beta), beta a number"),
     FFN_FAST("act_and_mul", act_and_mul, "act_and_mul(gate, up, activation, beta)"),
-    FFN_FAST("act_and_mul_packed", act_and_mul_packed, "act_and_mul_packed(h, activation, beta)"),
-    FFN_FAST("act_and_mul_packed_out", act_and_mul_packed_out,
-             "act_and_mul_packed_out(h, activation, beta, out); returns out"),
+    FFN_FAST("act_and_mul_packed", act_and_mul_packed,
+             "act_and_mul_packed(h, activation, beta, out), out None or a tensor"),
     FFN_FAST("gated_linear", gated_linear, "gated_linear(x, w1, w3, b1, b3, activation, beta)"),
     {nullptr, nullptr, 0, nullptr}};
 
