@@ -46,11 +46,6 @@ except Exception:  # noqa: BLE001  (absent, or fails to import without a GPU)
     LigerSiLUMulFunction = None
 
 
-def eager_packed(h):
-    d = h.shape[-1] // 2
-    return F.silu(h[..., :d]) * h[..., d:]
-
-
 def _packed(act):
     def fn(h):
         d = h.shape[-1] // 2
@@ -70,7 +65,7 @@ def _gelu_tanh(g):
 # activation: (ffn_ext's call, taking out=; the activation eager applies to the gate; eager's packed
 # form; the op's name in the rows)
 ACTIVATIONS = {
-    "silu": (ffn_ext.silu_and_mul, F.silu, eager_packed, "silu_and_mul"),
+    "silu": (ffn_ext.silu_and_mul, F.silu, _packed(F.silu), "silu_and_mul"),
     "gelu": (ffn_ext.gelu_and_mul, F.gelu, _packed(F.gelu), "gelu_and_mul"),
     "gelu_tanh": (ffn_ext.gelu_tanh_and_mul, _gelu_tanh, _packed(_gelu_tanh), "gelu_tanh_and_mul"),
     "sigmoid": (_ours("sigmoid"), torch.sigmoid, _packed(torch.sigmoid), "act_and_mul_packed:sigmoid"),
