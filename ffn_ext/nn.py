@@ -38,7 +38,9 @@ ACTIVATIONS = {
 }
 
 # Model family -> (activation, bias): ../shared/REFERENCE.md, "Which models use which" (the
-# activation), the families' published configurations (the biases).
+# activation), the families' published configurations (the biases, and the GELU form where that
+# table names only "GELU": GPT-J's configuration says activation_function "gelu_new", BLOOM's code
+# computes bloom_gelu, both the tanh form; Falcon's MLP is nn.GELU(), the exact one).
 PRESETS = {
     "llama": ("swiglu", False),
     "mistral": ("swiglu", False),
@@ -52,8 +54,8 @@ PRESETS = {
     "mt5": ("geglu_tanh", False),
     "glm": ("geglu", True),
     "gpt2": ("gelu_tanh", True),
-    "gpt-j": ("gelu", True),
-    "bloom": ("gelu", True),
+    "gpt-j": ("gelu_tanh", True),
+    "bloom": ("gelu_tanh", True),
     "falcon": ("gelu", False),
     "bert": ("gelu", True),
     "roberta": ("gelu", True),

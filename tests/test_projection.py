@@ -512,13 +512,14 @@ def test_ffn_block(gated, activation, device):
 
 # ---- modules -------------------------------------------------------------------------------------------
 # preset -> (the float64 formula of its block, gated, biases), written from REFERENCE.md's table
-# (activations) and the families' configurations (biases), independently of ffn_ext.nn's tables.
+# (activations) and the families' configurations (biases; the GELU form of GPT-J, "gelu_new", and
+# BLOOM, bloom_gelu: tanh), independently of ffn_ext.nn's tables.
 PRESET_FORMULAS = {
     "llama": (R.silu, True, False), "mistral": (R.silu, True, False), "mixtral": (R.silu, True, False),
     "qwen": (R.silu, True, False), "deepseek": (R.silu, True, False), "palm": (R.silu, True, False),
     "gemma": (R.gelu_tanh, True, False), "t5-v1.1": (R.gelu_tanh, True, False),
     "flan-t5": (R.gelu_tanh, True, False), "mt5": (R.gelu_tanh, True, False), "glm": (R.gelu, True, True),
-    "gpt2": (R.gelu_tanh, False, True), "gpt-j": (R.gelu, False, True), "bloom": (R.gelu, False, True),
+    "gpt2": (R.gelu_tanh, False, True), "gpt-j": (R.gelu_tanh, False, True), "bloom": (R.gelu_tanh, False, True),
     "falcon": (R.gelu, False, False), "bert": (R.gelu, False, True), "roberta": (R.gelu, False, True),
     "opt": (R.relu, False, True), "t5": (R.relu, False, False), "transformer": (R.relu, False, True),
 }
