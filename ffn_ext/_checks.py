@@ -134,8 +134,28 @@ def check_half(op, arg, t, h):
 
 
 # ---- projection ops (csrc/projection.cpp) -------------------------------------------------------
-def _check_weight(op, name, w, x):
-    check_same_kind(op, name, w, "x", x)
+# cast: under torch.autocast, the dtype it casts float32/float16/bfloat16 arguments to (it leaves
+# float64 alone), since its casts come before the op; the dtypes must agree after them, as for
+# F.linear. None: no autocast, the dtypes must agree as given.
+_CAST = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _check_kind(op, name, t, x, cast):
+    if cast is None:
+        check_same_kind(op, name, t, "x", x)
+        return
+    check_float_tensor(op, name, t)
+    check_same_device(op, name, t, "x", x)
+    tc, xc = (cast if a.dtype in _CAST else a.dtype for a in (t, x))
+    if tc != xc:
+        raise TypeError(
+            f"ffn_ext.{op}: {name} must have the same dtype as x after autocast's casts (x: {x.dtype} -> {xc}), "
+            f"got {t.dtype} -> {tc}"
+        )
+
+
+def _check_weight(op, name, w, x, cast=None):
+    _check_kind(op, name, w, x, cast)
     if w.dim() != 2 or w.shape[1] != x.shape[-1]:
         raise ValueError(
             f"ffn_ext.{op}: {name} must be [out_features, in_features] with in_features = x.shape[-1] = "
@@ -143,32 +163,47 @@ def _check_weight(op, name, w, x):
         )
 
 
-def _check_bias(op, name, b, x, d):
+def _check_bias(op, name, b, x, d, cast=None):
     if b is None:
         return
-    check_same_kind(op, name, b, "x", x)
+    _check_kind(op, name, b, x, cast)
     if b.dim() != 1 or b.shape[0] != d:
         raise ValueError(f"ffn_ext.{op}: {name} must be [out_features] = [{d}], got shape {shape_str(b.shape)}")
 
 
-def check_projection(op, x, w1, w3, b1, b3, activation=None, beta=1.0):
-    """x [..., in], w1 and w3 [d, in], b1 and b3 [d] or None, then the activation unless None;
-    returns d."""
+def check_projection(op, x, w1, w3, b1, b3, activation=None, beta=1.0, cast=None):
+    """x [..., in], w1 and w3 [d, in] (w3 None: the ungated block's single projection), b1 and b3
+    [d] or None, then the activation unless None; cast: see _check_kind. Returns d."""
     check_float_tensor(op, "x", x)
     if x.dim() < 1:
         raise ValueError(f"ffn_ext.{op}: x must be [..., in_features], got a 0-dim tensor")
-    _check_weight(op, "w1", w1, x)
-    _check_weight(op, "w3", w3, x)
-    if w3.shape != w1.shape:
-        raise ValueError(
-            f"ffn_ext.{op}: w3 must have the same shape as w1, got {shape_str(w3.shape)} and {shape_str(w1.shape)}"
-        )
+    _check_weight(op, "w1", w1, x, cast)
+    if w3 is not None:
+        _check_weight(op, "w3", w3, x, cast)
+        if w3.shape != w1.shape:
+            raise ValueError(
+                f"ffn_ext.{op}: w3 must have the same shape as w1, got {shape_str(w3.shape)} and {shape_str(w1.shape)}"
+            )
     if w1.shape[0] < 1:
+        which = "w1" if w3 is None else "w1 and w3"
         raise ValueError(
-            f"ffn_ext.{op}: w1 and w3 must have at least one row (out_features >= 1), got shape {shape_str(w1.shape)}"
+            f"ffn_ext.{op}: {which} must have at least one row (out_features >= 1), got shape {shape_str(w1.shape)}"
         )
-    _check_bias(op, "b1", b1, x, w1.shape[0])
-    _check_bias(op, "b3", b3, x, w1.shape[0])
+    _check_bias(op, "b1", b1, x, w1.shape[0], cast)
+    _check_bias(op, "b3", b3, x, w1.shape[0], cast)
     if activation is not None:
         check_activation(op, activation, beta)
     return w1.shape[0]
+
+
+def check_down(op, w2, b2, x, d, cast=None):
+    """The block's down projection: w2 [out_features, d], b2 [out_features] or None."""
+    _check_kind(op, "w2", w2, x, cast)
+    if w2.dim() != 2 or w2.shape[1] != d:
+        raise ValueError(
+            f"ffn_ext.{op}: w2 must be [out_features, d] with d = w1.shape[0] = {d}, got shape {shape_str(w2.shape)}"
+        )
+    if b2 is not None:
+        _check_kind(op, "b2", b2, x, cast)
+        if b2.dim() != 1 or b2.shape[0] != w2.shape[0]:
+            raise ValueError(f"ffn_ext.{op}: b2 must be [out_features] = [{w2.shape[0]}], got shape {shape_str(b2.shape)}")

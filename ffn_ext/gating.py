@@ -18,6 +18,7 @@ import numbers
 
 import torch
 
+from ._checks import check_float_tensor
 from ._library import fast_calls
 
 __all__ = [
@@ -98,7 +99,7 @@ def gelu_tanh_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
 
 def glu(h: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """torch.nn.functional.glu: h_a * sigmoid(h_b), with h_a, h_b the halves of h along dim."""
-    _tensor("glu", "h", h)
+    check_float_tensor("glu", "h", h)  # here, or act_and_mul's error would name its gate
     if h.dim() == 0:
         raise ValueError("ffn_ext.glu: h must have at least one dimension, got a 0-dim tensor")
     if not -h.dim() <= dim < h.dim():

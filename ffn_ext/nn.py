@@ -6,11 +6,12 @@
 
 FeedForward's parameters are named as in LLaMA: w1 (gate projection, [d_ff, d_model]), w3 (up
 projection, gated blocks only) and w2 (down projection, [d_model, d_ff]); b1, b3, b2 with
-bias=True. Gated blocks keep w3 directly after w1 (b3 after b1) in one allocation, so that on CUDA
-one GEMM computes both projections (ffn_ext.projection); the two stay separate parameters (state
-dicts as LLaMA's), and the module re-joins them after .to() / .half() /
-load_state_dict(assign=True) / copy.deepcopy / unpickling split them. Correctness never depends on
-it: separate weights take two GEMMs.
+bias=True. LLaMA's reference code holds them in torch.nn.Linear modules, so its checkpoints name
+them w1.weight, w3.weight, w2.weight: load_state_dict takes those keys too (and wN.bias for bN).
+Gated blocks keep w3 directly after w1 (b3 after b1) in one allocation, so that on CUDA one GEMM
+computes both projections (ffn_ext.projection); the two stay separate parameters, and the module
+re-joins them after .to() / .half() / load_state_dict(assign=True) / copy.deepcopy / unpickling
+split them. Correctness never depends on it: separate weights take two GEMMs.
 """
 
 import math
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from . import functional as _F
-from .projection import _UNGATED, gated_linear_op
+from .projection import _gated, ungated_projection
 
 __all__ = ["FeedForward", "GELU", "SiLU", "Swish", "ReLU", "PRESETS", "ACTIVATIONS"]
 
@@ -103,6 +104,7 @@ class FeedForward(nn.Module):
             self.b1 = self.b3 = None
         self.b2 = nn.Parameter(torch.empty(d_model, **kw)) if bias else None
         self.reset_parameters()
+        self.register_load_state_dict_pre_hook(FeedForward._linear_keys)
         self.register_load_state_dict_post_hook(FeedForward._after_load)
 
     @classmethod
@@ -145,6 +147,15 @@ class FeedForward(nn.Module):
                 a.data, b.data = ab[: a.shape[0]], ab[a.shape[0] :]
 
     @staticmethod
+    def _linear_keys(module, state_dict, prefix, *_):
+        """wN.weight -> wN and wN.bias -> bN (nn.Linear's keys, as in LLaMA's checkpoints); the
+        state dict is load_state_dict's own copy."""
+        for n in "123":
+            for key, name in ((f"w{n}.weight", f"w{n}"), (f"w{n}.bias", f"b{n}")):
+                if prefix + key in state_dict and prefix + name not in state_dict:
+                    state_dict[prefix + name] = state_dict.pop(prefix + key)
+
+    @staticmethod
     def _after_load(module, _incompatible_keys):  # a function, not a lambda: modules pickle
         module._join_w13()
 
@@ -158,10 +169,12 @@ class FeedForward(nn.Module):
         self._join_w13()
 
     def forward(self, x):
+        # A refused x raises under this module's name (the parameters' own shapes agree by
+        # construction, so the down projection cannot refuse what the first one accepted).
         if self.gated:
-            z = gated_linear_op(x, self.w1, self.w3, self.b1, self.b3, self._act, 1.0)
+            z = _gated("nn.FeedForward", x, self.w1, self.w3, self.b1, self.b3, self._act)
         else:
-            z = _UNGATED[self._act](torch.nn.functional.linear(x, self.w1, self.b1))
+            z = ungated_projection("nn.FeedForward", x, self.w1, self.b1, self._act)
         return torch.nn.functional.linear(z, self.w2, self.b2)
 
     def extra_repr(self):

@@ -568,6 +568,36 @@ def test_feedforward_parameters_and_layout(device):
     assert all(p.grad is not None for p in m2.parameters())
 
 
+class _LlamaStyleFeedForward(torch.nn.Module):
+    """The block as LLaMA's reference code writes it: nn.Linear modules w1, w2, w3."""
+
+    def __init__(self, d_model, d_ff, bias):
+        super().__init__()
+        self.w1 = torch.nn.Linear(d_model, d_ff, bias=bias, dtype=torch.float64)
+        self.w2 = torch.nn.Linear(d_ff, d_model, bias=bias, dtype=torch.float64)
+        self.w3 = torch.nn.Linear(d_model, d_ff, bias=bias, dtype=torch.float64)
+
+    def forward(self, x):
+        return self.w2(torch.nn.functional.silu(self.w1(x)) * self.w3(x))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_feedforward_loads_linear_keys(bias):
+    """A checkpoint with nn.Linear's keys (w1.weight, ..., as LLaMA's) loads strictly, under a
+    parent's prefix too, and gives the same block."""
+    ref = torch.nn.ModuleDict({"ff": _LlamaStyleFeedForward(8, 12, bias)})
+    sd = ref.state_dict()
+    assert "ff.w1.weight" in sd
+    m = torch.nn.ModuleDict({"ff": ffn_ext.nn.FeedForward(8, 12, bias=bias, dtype=torch.float64)})
+    assert not m.load_state_dict(sd).missing_keys  # strict: no missing or unexpected keys
+    assert torch.equal(m["ff"].w1, ref["ff"].w1.weight) and torch.equal(m["ff"].w2, ref["ff"].w2.weight)
+    assert m["ff"].w1.untyped_storage().data_ptr() == m["ff"].w3.untyped_storage().data_ptr()
+    x = torch.randn(5, 8, dtype=torch.float64)
+    torch.testing.assert_close(m["ff"](x), ref["ff"](x), rtol=1e-12, atol=1e-12)
+    assert set(sd) == {f"ff.w{n}.{k}" for n in "123" for k in (("weight", "bias") if bias else ("weight",))}
+    assert set(m.state_dict()) == {f"ff.{k}{n}" for n in "123" for k in (("w", "b") if bias else ("w",))}
+
+
 def test_feedforward_copies_and_pickles_joined(device):
     import copy
     import io
@@ -654,6 +684,61 @@ def test_more_error_texts():
         ops.packed_linear(x, w, torch.randn(4, 16), None, None)
     with pytest.raises(RuntimeError, match="ffn_ext.packed_linear_backward is internal to ffn_ext.gated_linear's autograd"):
         ops.packed_linear_backward(torch.randn(4, 16), x.requires_grad_(True), w, w, None, None, [True, True, True])
+
+
+def _no_gemm(*args, **kwargs):
+    raise AssertionError("a GEMM ran before the error")
+
+
+def test_block_errors_name_the_first_wrong_argument(monkeypatch):
+    """ffn and FeedForward name the argument at fault, in argument order, under torch.autocast
+    too (where mixed floating dtypes are fine, as for F.linear), and raise before any GEMM runs."""
+    x, w, w2 = torch.randn(3, 8), torch.randn(4, 8), torch.randn(6, 4)
+    with pytest.raises(TypeError, match=r"ffn_ext.ffn: x must be a floating-point tensor .*got torch.int64"):
+        ffn_ext.ffn(torch.ones(3, 8, dtype=torch.long), w, w2, w)
+    with pytest.raises(TypeError, match=r"ffn_ext.ffn: w1 must have the same dtype as x \(torch.float64\)"):
+        ffn_ext.ffn(x.double(), w, w2, w)
+    with pytest.raises(RuntimeError, match="ffn_ext.ffn: w1 must be a tensor, got None"):
+        ffn_ext.ffn(x, None, w2, w)
+    with pytest.raises(ValueError, match="ffn_ext.ffn: activation must be one of 'silu', 'gelu', 'gelu_tanh', "
+                       "'relu', 'sigmoid', 'identity' for the ungated block, got 'foo'"):
+        ffn_ext.ffn(x, w, w2, activation="foo")
+    with pytest.raises(ValueError, match=r"ffn_ext.ffn: w1 must be \[out_features, in_features\] with in_features "
+                       r"= x.shape\[-1\] = 7, got shape \[4, 8\]"):
+        ffn_ext.ffn(torch.randn(3, 7), w, w2)
+    with pytest.raises(ValueError, match=r"ffn_ext.ffn: w1 must have at least one row \(out_features >= 1\)"):
+        ffn_ext.ffn(x, torch.randn(0, 8), torch.randn(6, 0))
+    with pytest.raises(TypeError, match=r"ffn_ext.glu: h must be a floating-point tensor .*got torch.int32"):
+        ffn_ext.glu(torch.ones(4, 6, dtype=torch.int32))
+    for act in ("swiglu", "gelu"):  # gated and ungated modules
+        m = ffn_ext.nn.FeedForward(8, 16, act)
+        with pytest.raises(ValueError, match=r"ffn_ext.nn.FeedForward: w1 must be \[out_features, in_features\] "
+                           r"with in_features = x.shape\[-1\] = 7, got shape \[16, 8\] for x of shape \[3, 7\]"):
+            m(torch.randn(3, 7))
+        with pytest.raises(TypeError, match=r"ffn_ext.nn.FeedForward: w1 must have the same dtype as x"):
+            m(x.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with monkeypatch.context() as mp:
+            mp.setattr(torch, "mm", _no_gemm)
+            mp.setattr(torch.nn.functional, "linear", _no_gemm)
+            with pytest.raises(ValueError, match=r"ffn_ext.ffn: w2 must be \[out_features, d\] with d = w1.shape\[0\] = 4, "
+                               r"got shape \[6, 5\]"):
+                ffn_ext.ffn(x, w, torch.randn(6, 5), w)
+            with pytest.raises(ValueError, match="ffn_ext.ffn: activation must be one of .* for the ungated block"):
+                ffn_ext.ffn(x, w, w2, activation="foo")
+            with pytest.raises(ValueError, match=r"ffn_ext.ffn: w2 must be \[out_features, d\]"):
+                ffn_ext.ffn(x, w, torch.randn(6, 5))
+        with pytest.raises(ValueError, match=r"ffn_ext.swiglu: w3 must be \[out_features, in_features\]"):
+            ffn_ext.swiglu(x, w, torch.randn(4, 7))
+        # float32/float16 mixes are cast, not refused; float64, which autocast leaves alone, is
+        assert ffn_ext.ffn(x, w.half(), w2, w).dtype == torch.bfloat16
+        assert ffn_ext.ffn(x, w.half(), w2).dtype == torch.bfloat16
+        for gated in (None, w):
+            with pytest.raises(TypeError, match=r"ffn_ext.ffn: w1 must have the same dtype as x after autocast's "
+                               r"casts \(x: torch.float32 -> torch.bfloat16\), got torch.float64 -> torch.float64"):
+                ffn_ext.ffn(x, w.double(), w2, gated)
+        with pytest.raises(TypeError, match=r"ffn_ext.swiglu: w1 must have the same dtype as x after autocast's casts"):
+            ffn_ext.swiglu(x, w.double(), w)
 
 
 @pytest.mark.parametrize("via", ["op", "fake"])
