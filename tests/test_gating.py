@@ -362,6 +362,23 @@ def test_out_overlap_and_beta_type_refused():
     with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul_packed: out has elements that share one memory "
                        r"location \(strides \[1, 0\] for shape \[3, 4\]"):
         ffn_ext.silu_and_mul(h, out=torch.empty(3, 1).expand(3, 4))  # rows alias each other
+    with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul_packed: out has elements that share one memory "
+                       r"location \(strides \[2, 1\] for shape \[3, 4\]: an expanded tensor, or rows closer"):
+        ffn_ext.silu_and_mul(h, out=torch.zeros(20).as_strided((3, 4), (2, 1)))  # rows 2 apart, 4 long
+    y = torch.full((3, 10), math.nan)  # a column slice: not dense, no overlap (ATen: TooHard)
+    ffn_ext.silu_and_mul(h, out=y[:, 3:7])
+    torch.testing.assert_close(y[:, 3:7], ffn_ext.silu_and_mul(h), rtol=0, atol=0)
+    assert y[:, :3].isnan().all() and y[:, 7:].isnan().all()
+    # h's own half as out, whatever h's layout (here its last dimension is not unit-strided) ...
+    for half in (slice(0, 4), slice(4, 8)):
+        ht = torch.randn(8, 3).t()
+        want = ffn_ext.silu_and_mul(ht.contiguous())
+        ffn_ext.silu_and_mul(ht, out=ht[:, half])
+        torch.testing.assert_close(ht[:, half], want, rtol=0, atol=0)
+    # ... unless h's rows overlap: out's row 1 is then row 0's up half
+    hov = torch.randn(20).as_strided((2, 4), (2, 1))
+    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
+        ffn_ext.silu_and_mul(hov, out=hov[:, :2])
     flat = torch.randn(12)
     with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
         ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[6:10].view(1, 4))

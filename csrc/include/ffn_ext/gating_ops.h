@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "ffn_ext/checks.h"
@@ -115,11 +116,33 @@ inline bool as_rows(const at::Tensor& t, int64_t& rows, int64_t& stride) {
 // floor(a / b) for b > 0.
 inline int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && (a < 0)); }
 
+// Whether t may have two elements at one memory location. ATen answers Yes for a zero stride and
+// No for dense tensors, TooHard otherwise (any view that is not dense, such as y[:, j:k] or rows
+// closer together than their length). For those: with its dimensions ordered by stride, t cannot
+// overlap itself if each stride steps past everything the smaller ones span. Exact for rows of a
+// common stride; conservative (may refuse) for interleaved dimensions, which views of one tensor
+// do not produce.
+inline bool may_overlap_itself(const at::Tensor& t) {
+  const at::MemOverlap o = at::has_internal_overlap(t);
+  if (o != at::MemOverlap::TooHard) return o == at::MemOverlap::Yes;
+  c10::SmallVector<std::pair<int64_t, int64_t>, 8> dims;  // (stride, size) of sizes > 1
+  for (int64_t i = 0; i < t.dim(); ++i)
+    if (t.size(i) > 1) dims.emplace_back(t.stride(i), t.size(i));
+  std::sort(dims.begin(), dims.end());
+  int64_t span = 0;  // the largest offset the dimensions before reach
+  for (const auto& [stride, size] : dims) {
+    if (stride <= span) return true;
+    span += (size - 1) * stride;
+  }
+  return false;
+}
+
 // Whether out (h's halves' shape and h's dtype) may write an element that h reads, after ATen's
 // overlap test found them sharing memory or could not tell (TooHard: one of them not dense).
 // Exact for rows of a common stride (slices of one buffer); for other layouts, any intersection of
-// the two address ranges counts. out = h's gate or up half itself is no overlap: each element is
-// read before its own location is written.
+// the two address ranges counts. out = h's gate or up half itself (h's strides and one of the
+// halves' offsets) is no overlap when h does not overlap itself: each element is read before its
+// own location is written, by the same thread.
 inline bool out_may_overlap(const at::Tensor& out, const at::Tensor& h) {
   // (TooHard is also ATen's answer for tensors of different storages, before it compares them.)
   if (out.numel() == 0 || h.numel() == 0 || !out.storage().is_alias_of(h.storage())) return false;
@@ -130,6 +153,9 @@ inline bool out_may_overlap(const at::Tensor& out, const at::Tensor& h) {
   };
   const int64_t o0 = out.storage_offset(), h0 = h.storage_offset();  // elements of one dtype
   if (o0 + extent(out) <= h0 || h0 + extent(h) <= o0) return false;
+  if (out.strides().equals(h.strides()) &&
+      (o0 == h0 || o0 == h0 + out.size(-1) * h.stride(-1)) && !may_overlap_itself(h))
+    return false;  // a half of h, whatever h's layout
   int64_t ro, so, rh, sh;
   if (!as_rows(out, ro, so) || !as_rows(h, rh, sh) || ro != rh || (ro > 1 && so != sh)) return true;
   // Row r of out overlaps row r - k of h iff -d < delta + k S < 2d, for |k| < rows.
@@ -140,16 +166,17 @@ inline bool out_may_overlap(const at::Tensor& out, const at::Tensor& h) {
   return !(lo == 0 && hi == 0 && (delta == 0 || delta == d));
 }
 
-// out= must not write one location twice (an expanded tensor) or write where h is read: refused,
+// out= must not write one location twice (an expanded tensor, or overlapping rows: ATen's own
+// out= check lets the latter through) or write where h is read: refused,
 // with the op's name, before any kernel runs. (PyTorch's own out= functions let an overlap they
 // cannot prove through, where out = h[:, 1:d+1] gave errors up to 0.245, and refuse h's own gate
 // half as out when both are dense but not when h has several rows of a wider buffer.)
 inline void check_out_memory(std::string_view op, const at::Tensor& out, const at::Tensor& h) {
-  TORCH_CHECK(at::has_internal_overlap(out) != at::MemOverlap::Yes, "ffn_ext.", op,
+  TORCH_CHECK(!may_overlap_itself(out), "ffn_ext.", op,
               ": out has elements that share one memory location (strides ",
               shape_str(out.strides()), " for shape ", shape_str(out.sizes()),
-              ", e.g. an expanded tensor); pass a tensor with a location of its own for each ",
-              "element");
+              ": an expanded tensor, or rows closer together than their length); pass a tensor ",
+              "with a location of its own for each element");
   const at::MemOverlapStatus st = at::get_overlap_status(out, h);
   TORCH_CHECK(st == at::MemOverlapStatus::No ||
                   (st != at::MemOverlapStatus::Full && !out_may_overlap(out, h)),
