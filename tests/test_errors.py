@@ -73,7 +73,26 @@ def test_not_a_tensor():
         ffn_ext.gelu([1.0, 2.0])
 
 
-def test_sparse_refused():
-    x = torch.randn(3, 3).to_sparse()
-    with pytest.raises(RuntimeError, match=r"ffn_ext.gelu|ffn_ext"):
-        ffn_ext.gelu(x)
+LAYOUTS = {"sparse_coo": lambda t: t.to_sparse(), "sparse_csr": lambda t: t.to_sparse_csr(),
+           "_mkldnn": lambda t: t.to_mkldnn()}
+
+
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_other_layouts_refused(layout):
+    """Sparse and MKL-DNN tensors: the op's own error, naming the argument and the layout (not the
+    dispatcher's 'Could not run ... with arguments from the SparseCPU backend')."""
+    if layout == "_mkldnn" and not torch.backends.mkldnn.is_available():
+        pytest.skip("PyTorch built without MKL-DNN")
+    t, dense = LAYOUTS[layout](torch.randn(3, 4)), torch.randn(3, 4)
+    text = rf"must be a strided \(dense\) tensor, got layout torch.{layout}$"
+    calls = {"gelu: x": lambda: ffn_ext.gelu(t), "gelu: x ": lambda: ops.gelu(t),
+             "gelu_backward: grad": lambda: ops.gelu_backward(t, dense),
+             "act_and_mul: up": lambda: ffn_ext.act_and_mul(dense, t),
+             "act_and_mul_packed: h": lambda: ops.act_and_mul_packed(t),
+             "swish: beta": lambda: ops.swish.Tensor(dense, t),
+             "swiglu: x": lambda: ffn_ext.swiglu(t, torch.randn(2, 4), torch.randn(2, 4)),
+             "gated_linear: x": lambda: ops.gated_linear(t, torch.randn(2, 4), torch.randn(2, 4), None, None, "silu", 1.0)}
+    for what, call in calls.items():
+        with pytest.raises(RuntimeError, match=rf"^ffn_ext.{what.strip()} {text}"):
+            call()

@@ -49,11 +49,31 @@ inline bool is_supported_float(c10::ScalarType t) {
          t == c10::ScalarType::Half || t == c10::ScalarType::BFloat16;
 }
 
+// A layout as Python prints it (torch.sparse_coo), as the Python checks' texts say it.
+inline std::string layout_name(c10::Layout l) {
+  switch (l) {
+    case c10::kStrided: return "torch.strided";
+    case c10::kSparse: return "torch.sparse_coo";
+    case c10::kSparseCsr: return "torch.sparse_csr";
+    case c10::kSparseCsc: return "torch.sparse_csc";
+    case c10::kSparseBsr: return "torch.sparse_bsr";
+    case c10::kSparseBsc: return "torch.sparse_bsc";
+    case c10::kMkldnn: return "torch._mkldnn";
+    case c10::kJagged: return "torch.jagged";
+    default: return c10::str(l);
+  }
+}
+
+// A strided (dense or not) tensor: the error of the other layouts, which the ops refuse.
+inline void check_strided(std::string_view op, std::string_view arg, const at::Tensor& t) {
+  TORCH_CHECK(t.layout() == c10::kStrided, "ffn_ext.", op, ": ", arg,
+              " must be a strided (dense) tensor, got layout ", layout_name(t.layout()));
+}
+
 // A dense or strided floating-point tensor in one of the four supported dtypes.
 inline void check_float_tensor(std::string_view op, std::string_view arg, const at::Tensor& t) {
   TORCH_CHECK(t.defined(), "ffn_ext.", op, ": ", arg, " must be a tensor, got None");
-  TORCH_CHECK(t.layout() == c10::kStrided, "ffn_ext.", op, ": ", arg,
-              " must be a strided (dense) tensor, got layout ", t.layout());
+  check_strided(op, arg, t);
   TORCH_CHECK_TYPE(is_supported_float(t.scalar_type()), "ffn_ext.", op, ": ", arg,
                    " must be a floating-point tensor (torch.float32, torch.float64, "
                    "torch.float16 or torch.bfloat16), got ",
