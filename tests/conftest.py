@@ -93,8 +93,12 @@ def assert_accurate(out, ref_fn, x, torch_own=None, extra_tol=None):
         )
 
 
-def make_layout(shape, layout, dtype, device, generator_fn=torch.randn):
-    """A tensor of `shape` (logical) in one of several memory layouts."""
+def make_layout(shape, layout, dtype, device, generator_fn=torch.randn, scale=None):
+    """A tensor of `shape` (logical) in one of several memory layouts; its values scale times
+    generator_fn's (scaled before the view is taken: `3 * make_layout(...)` would be a new,
+    contiguous tensor)."""
+    if scale is not None:
+        return make_layout(shape, layout, dtype, device, lambda *a, **kw: scale * generator_fn(*a, **kw))
     if layout == "contiguous":
         return generator_fn(shape, dtype=dtype, device=device)
     if layout == "transposed":  # dense, permuted strides
@@ -113,6 +117,17 @@ def make_layout(shape, layout, dtype, device, generator_fn=torch.randn):
 
 
 LAYOUTS = ["contiguous", "transposed", "sliced", "offset", "rows"]
+
+
+def assert_layout(t, layout):
+    """t has the memory layout make_layout names (so that a test reaches the loop it means to)."""
+    dense = t.is_contiguous() and t.storage_offset() == 0
+    if t.numel() <= 1:
+        return
+    ok = {"contiguous": dense, "transposed": not t.is_contiguous() and t.dim() > 1 or t.dim() == 1 and dense,
+          "sliced": not t.is_contiguous(), "offset": t.is_contiguous() and t.storage_offset() == 1,
+          "rows": t.storage_offset() == 1 and (t.dim() == 1 or not t.is_contiguous())}[layout]
+    assert ok, (layout, t.shape, t.stride(), t.storage_offset())
 
 
 def free_memory_gb():
