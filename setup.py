@@ -29,7 +29,8 @@ except ImportError:
     sys.stderr.write(
         "\nffn_ext must be compiled against the torch it will run with, so it is built without "
         "pip's build isolation (an isolated build would see no torch, or a different one).\n"
-        "Install torch first, then run:\n\n"
+        "Install torch and the build's tools first, then run:\n\n"
+        "    pip install torch numpy ninja setuptools wheel\n"
         "    pip install --no-build-isolation .\n\n"
     )
     raise SystemExit(1)

@@ -36,7 +36,7 @@ def info() -> dict:
         "built_with_torch": b.get("torch_version"),
         "built_with_cuda": b.get("with_cuda") == "1",
         "build_cuda_version": b.get("cuda_version") or None,
-        "cuda_archs": [a for a in (b.get("cuda_archs") or "").split(";") if a],
+        "cuda_archs": [a for a in (b.get("cuda_archs") or "").replace(",", ";").split(";") if a],
         "torch_version": torch.__version__,
         "torch_cuda_version": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
