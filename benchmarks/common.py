@@ -120,7 +120,7 @@ def training_step(forward, inputs, grad):
     return step
 
 
-def memory_column_names(peers=("ffn_ext", "eager", "liger")):
+def memory_column_names(peers=("ffn_ext", "eager", "compile", "liger")):
     """The report columns that memory_columns fills, for these peers: peak_MB_*, then saved_MB_*."""
     return [f"{kind}_MB_{p}" for kind in ("peak", "saved") for p in peers]
 

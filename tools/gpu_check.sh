@@ -20,7 +20,9 @@
 # against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the kernels of
 # swiglu at decode sizes beside eager's (benchmarks/profile_projection.py), swiglu chunk by chunk
 # of tokens at prefill sizes (benchmarks/explore_chunked_swiglu.py, an experiment), and (compare,
-# only when named) a same-run comparison of the fp16/bf16 maths and of the grid geometry.
+# only when named) a comparison of the fp16/bf16 maths and of the grid geometry in one session
+# (three processes, each with its own copy anchor: compare their of_copy ratios).
+# The exit status is 1 when a step failed (they all run; the failed ones are named at the end).
 set -uo pipefail
 OUT=${OUT:-/tmp/ffn_out}
 # Logs go to $LOG and are packed into $OUT/logs.tgz after every step (the device tool returns at
@@ -29,8 +31,9 @@ LOG=/tmp/ffn_logs
 mkdir -p "$OUT" "$LOG"
 pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
-step() { echo "=== $* ($(date +%T))"; }
+step() { cur="$*"; echo "=== $* ($(date +%T))"; }
 STEPS=${STEPS:-build errors tests exact sanitize bench profile explore}
+failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
 
@@ -60,7 +63,7 @@ if want errors; then
   step error-path tests, serially
   timeout ${ERR_TIMEOUT:-30} python3 -X faulthandler -m pytest "$SRC/tests/test_errors.py" -v -p no:cacheprovider -k cuda \
     > "$LOG/errors.log" 2>&1
-  rc=$?
+  rc=$?; [[ $rc -eq 0 ]] || failed="$failed [$cur]"
   grep -E "PASSED|FAILED|ERROR|Fatal" "$LOG/errors.log" | sed 's/^.*:://' | tr '\n' ' ' | head -c 1500; echo
   if [[ $rc -ne 0 && $rc -ne 1 ]] && command -v cuda-gdb > /dev/null; then
     step "native backtrace of the crash"
@@ -75,7 +78,7 @@ if want tests; then
   step "CUDA tests (xdist)"
   timeout ${TEST_TIMEOUT:-300} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -n ${XDIST:-16} -rfE \
     -k "${PYTEST_K:-cuda or build}" > "$LOG/tests.log" 2>&1
-  echo "exit $?"; grep -E "^(FAILED|ERROR)|crashed|node down" "$LOG/tests.log" | head -20
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^(FAILED|ERROR)|crashed|node down" "$LOG/tests.log" | head -20
   tail -1 "$LOG/tests.log"
   pack
 fi
@@ -84,7 +87,7 @@ if want exact; then
   step "fp16/bf16 CUDA tests with FFN_EXT_CUDA_EXACT_LOWP=1"
   FFN_EXT_CUDA_EXACT_LOWP=1 timeout ${EXACT_TIMEOUT:-100} python3 -m pytest "$SRC/tests/test_maths.py" -q -p no:cacheprovider \
     -n ${XDIST:-16} -rfE -k "cuda and (float16 or bfloat16) and not more_than" > "$LOG/tests_exact_lowp.log" 2>&1
-  echo "exit $?"; grep -E "^(FAILED|ERROR)" "$LOG/tests_exact_lowp.log" | head -10; tail -1 "$LOG/tests_exact_lowp.log"
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^(FAILED|ERROR)" "$LOG/tests_exact_lowp.log" | head -10; tail -1 "$LOG/tests_exact_lowp.log"
   pack
 fi
 
@@ -92,7 +95,7 @@ fi
 sanitize() {
   timeout "$1" compute-sanitizer --tool "$2" --error-exitcode 1 python3 -m pytest "$SRC/tests/$3" -q -x \
     -p no:cacheprovider -k "$5" > "$LOG/$4.log" 2>&1
-  echo "exit $?"; tail -3 "$LOG/$4.log"
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; tail -3 "$LOG/$4.log"
 }
 
 if want sanitize; then
@@ -115,7 +118,7 @@ if want bench; then
   timeout ${BENCH_TIMEOUT:-150} python3 "$SRC/benchmarks/run_all.py" --device cuda --out-dir "$LOG/suite" \
     --only ${BENCH_ONLY:-gating,projection,block,activation} ${BENCH_ARGS:-} \
     > "$LOG/suite.log" 2> "$LOG/suite.err"
-  echo "exit $?"; sed -n '/## Summary/,/^## [a-z]/p' "$LOG"/suite/cuda-*[0-9].md | head -12
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; sed -n '/## Summary/,/^## [a-z]/p' "$LOG"/suite/cuda-*[0-9].md | head -12
   pack
 fi
 
@@ -123,7 +126,7 @@ if want profile; then
   step "kernels of swiglu vs eager at M = 1, 8, 64 (benchmarks/profile_projection.py)"
   timeout ${PROFILE_TIMEOUT:-60} python3 "$SRC/benchmarks/profile_projection.py" --device cuda \
     --out "$LOG/profile_projection.txt" > "$LOG/profile_projection.log" 2>&1
-  echo "exit $?"; grep -E "^M=" "$LOG/profile_projection.txt" | head -24
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^M=" "$LOG/profile_projection.txt" | head -24
   pack
 fi
 
@@ -131,12 +134,12 @@ if want explore; then
   step "swiglu chunk by chunk of tokens at M = 512, 2048, 8192 (benchmarks/explore_chunked_swiglu.py)"
   timeout ${EXPLORE_TIMEOUT:-60} python3 "$SRC/benchmarks/explore_chunked_swiglu.py" --device cuda --out-dir "$LOG/explore" \
     > "$LOG/explore.log" 2>&1
-  echo "exit $?"; grep -E "^\| bf16" "$LOG"/explore/chunked-*.md | head -40
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| bf16" "$LOG"/explore/chunked-*.md | head -40
   pack
 fi
 
 if want compare; then
-  step "same-run comparisons: fp16/bf16 maths, grid geometry (1 GB, no compile)"
+  step "comparisons in one session: fp16/bf16 maths, grid geometry (1 GB, no compile; three processes)"
   for cfg in "default:" "exact_lowp:FFN_EXT_CUDA_EXACT_LOWP=1" "grid64:FFN_EXT_CUDA_GRID_WAVES=64"; do
     name=${cfg%%:*}; envs=${cfg#*:}
     env $envs timeout 40 python3 "$SRC/benchmarks/bench_activation.py" --device cuda --no-compile --min-mb 1024 --max-mb 1024 \
@@ -147,3 +150,4 @@ fi
 pack
 step done
 pack
+[[ -z "$failed" ]] || { echo "failed:$failed"; exit 1; }
