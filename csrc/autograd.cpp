@@ -341,6 +341,7 @@ FFN_DOUBLE_BACKWARD_FN(ActAndMulPackedDoubleBackwardFn, "act_and_mul_packed_doub
 // directly: Function::apply allocates a graph node on every call, ~0.9 us of the ~2.8 us a small
 // ffn_ext.relu cost from Python on this project's CPU machine (2026-11-26).
 #define FFN_DIRECT_IF_NO_GRAD(name, overload, Sig, tensors, ...) \
+  if (any_forward_grad tensors) refuse_forward_ad(name);         \
   if (!records_grad tensors) {                                   \
     FFN_OP(direct_, name, overload, Sig);                        \
     BelowAutograd below_;                                        \
@@ -427,6 +428,7 @@ Tensor act_and_mul_packed(const Tensor& h, Str act, double beta) {
 // out is bumped, since out is written in place.
 Tensor& act_and_mul_packed_out(const Tensor& h, Str act, double beta, Tensor& out) {
   FFN_OP(k, "act_and_mul_packed", "out", PackedOut);
+  if (any_forward_grad(h, out)) refuse_forward_ad("act_and_mul_packed");
   TORCH_CHECK(!records_grad(h, out),
               "ffn_ext.act_and_mul_packed: out= does not support autograd (h or out requires "
               "grad); call it without out=, or under torch.no_grad() / torch.inference_mode()");

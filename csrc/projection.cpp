@@ -247,7 +247,9 @@ Tensor packed_linear(const Tensor& x, const Tensor& w1, const Tensor& w3, const 
 // (grad_x, grad_w13, grad_b13) from grad_h = [dgate | dup] ([M, 2d]); output_mask: (x, weights,
 // biases). grad_w13 = [grad_w1; grad_w3] ([2d, in]) and grad_b13 = [grad_b1 | grad_b3] ([2d]) are
 // single tensors, since the outputs of an op may not alias one another; the autograd kernel hands
-// out their halves. A gradient not asked for (or grad_b13 without biases) is an empty tensor.
+// out their halves. A gradient not asked for is an empty tensor. The biases, if given, are checked,
+// nothing more: grad_b13 is the column sums of grad_h whenever it is asked for (the autograd kernel
+// passes none and asks for it when a bias needs its gradient).
 //     dW13 = dhᵀ x     one GEMM for both weights
 //     dx   = dh W13    one GEMM when w1, w3 are adjacent (on CUDA), else dgate W1 + dup W3
 using Grads3 = std::tuple<Tensor, Tensor, Tensor>;
@@ -275,7 +277,7 @@ Grads3 packed_linear_backward(const Tensor& dh, const Tensor& x, const Tensor& w
     dx = dx.view(x.sizes());
   }
   if (mask[1]) dw13 = at::mm(dh.t(), x2d);  // [2d, in]
-  if (mask[2] && (given(b1) || given(b3))) db13 = dh.sum(0);
+  if (mask[2]) db13 = dh.sum(0);
   return {dx, dw13, db13};
 }
 
@@ -286,8 +288,6 @@ Grads3 packed_linear_backward(const Tensor& dh, const Tensor& x, const Tensor& w
 // not h besides (tests/test_projection.py::test_training_memory). h stays a saved tensor of the
 // gating node, so saved-tensor hooks (torch.utils.checkpoint, save_on_cpu) see it. The second
 // order composes the two nodes' own.
-OptTensor opt(const Tensor& t) { return t.defined() ? OptTensor(t) : std::nullopt; }
-Tensor tensor_or_undefined(const OptTensor& t) { return given(t) ? *t : Tensor(); }
 
 using PackedSig = Tensor(const Tensor&, const Tensor&, const Tensor&, const OptTensor&,
                          const OptTensor&);
@@ -310,17 +310,21 @@ struct PackedLinearFn : Function<PackedLinearFn> {
       FFN_OP(op, "packed_linear", "", PackedSig);
       h = op.call(x, w1, w3, b1, b3);
     }
-    // The biases for their presence only: h's gradient gives theirs.
-    ctx->save_for_backward({x, w1, w3, tensor_or_undefined(b1), tensor_or_undefined(b3)});
+    // The biases' presence only (h's gradient gives theirs): saving them would make an in-place
+    // change of a bias after the forward an error at the backward, which F.linear allows.
+    ctx->save_for_backward({x, w1, w3});
+    ctx->saved_data["b1"] = given(b1);
+    ctx->saved_data["b3"] = given(b3);
     return h;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list g) {
     const auto s = ctx->get_saved_variables();
-    const Tensor &x = s[0], &w1 = s[1], &w3 = s[2], &b1 = s[3], &b3 = s[4];
+    const Tensor &x = s[0], &w1 = s[1], &w3 = s[2];
+    const bool has_b1 = ctx->saved_data["b1"].toBool(), has_b3 = ctx->saved_data["b3"].toBool();
     auto needs = [&](int arg) {  // arg: 0..4 = x, w1, w3, b1, b3
-      if (arg >= 3 && !s[arg].defined()) return false;
-      return ctx->needs_input_grad(arg == 4 && !b1.defined() ? 3 : arg);
+      if ((arg == 3 && !has_b1) || (arg == 4 && !has_b3)) return false;
+      return ctx->needs_input_grad(arg == 4 && !has_b1 ? 3 : arg);
     };
     const bool nx = needs(0), nw = needs(1) || needs(2), nb = needs(3) || needs(4);
     // Symbolic sizes: torch.compile traces this backward too.
@@ -341,7 +345,7 @@ struct PackedLinearFn : Function<PackedLinearFn> {
     } else {
       BelowAutograd below;
       std::tie(dx, dw13, db13) =
-          packed_linear_backward_op().call(dh, x, w1, w3, opt(b1), opt(b3), {nx, nw, nb});
+          packed_linear_backward_op().call(dh, x, w1, w3, std::nullopt, std::nullopt, {nx, nw, nb});
     }
     auto keep = [&](int i, const Tensor& t) { return needs(i) ? t : Tensor(); };
     auto half = [&](bool asked, const Tensor& t, int k) {
@@ -354,6 +358,7 @@ struct PackedLinearFn : Function<PackedLinearFn> {
 
 Tensor packed_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3,
                               const OptTensor& b1, const OptTensor& b3) {
+  if (any_forward_grad(x, w1, w3, b1, b3)) refuse_forward_ad(kPacked);
   if (!records_grad(x, w1, w3, b1, b3)) {
     FFN_OP(op, "packed_linear", "", PackedSig);
     BelowAutograd below;
@@ -365,6 +370,7 @@ Tensor packed_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w
 
 Tensor gated_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3,
                              const OptTensor& b1, const OptTensor& b3, Str act, double beta) {
+  if (any_forward_grad(x, w1, w3, b1, b3)) refuse_forward_ad(kOp);
   if (!records_grad(x, w1, w3, b1, b3)) {
     FFN_OP(op, "gated_linear", "", GatedLinearSig);
     BelowAutograd below;

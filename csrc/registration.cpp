@@ -89,8 +89,7 @@ TORCH_LIBRARY(ffn_ext, m) {
   def(m, "packed_linear(Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3) -> Tensor");
   // Gradients from grad_h = [dgate | dup] ([M, 2d]): (grad_x, grad_w13 = [grad_w1; grad_w3] of
   // shape [2d, in], grad_b13 = [grad_b1 | grad_b3] of shape [2d]); output_mask = (x, weights,
-  // biases). One not asked for, or grad_b13 without biases, is an empty tensor. (The biases are
-  // read for their presence only.)
+  // biases). One not asked for is an empty tensor. (The biases, if given, are only checked.)
   def(m, "packed_linear_backward(Tensor grad_h, Tensor x, Tensor w1, Tensor w3, Tensor? b1, Tensor? b3, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
   // Build facts as "key=value" lines (no tensors: not an operator of the maths).
   m.def("_build_info() -> str", &build_info);

@@ -4,6 +4,8 @@ Each repeats its op's input checks (ffn_ext/_checks.py) and allocates like the C
 (csrc/include/ffn_ext/activation_ops.h): empty_like(x), which keeps x's dtype and dense layout.
 """
 
+import math
+
 import torch
 
 from ._checks import check_approximate, check_beta, check_float_tensor, check_like, check_same_device, check_same_kind
@@ -161,6 +163,12 @@ def _out_shape(x, d):
     return (*x.shape[:-1], d)
 
 
+def _rows(x):
+    """x's rows, M = the product of its leading sizes, as a symbolic expression under dynamic
+    shapes (torch.Size.numel() specialised them: one graph per token count)."""
+    return math.prod(x.shape[:-1])
+
+
 @torch.library.register_fake(lib + "gated_linear")
 def _gated_linear(x, w1, w3, b1=None, b3=None, activation="sigmoid", beta=1.0):
     d = check_projection("gated_linear", x, w1, w3, b1, b3, activation, beta)
@@ -170,20 +178,19 @@ def _gated_linear(x, w1, w3, b1=None, b3=None, activation="sigmoid", beta=1.0):
 @torch.library.register_fake(lib + "packed_linear")
 def _packed_linear(x, w1, w3, b1, b3):
     d = check_projection("packed_linear", x, w1, w3, b1, b3)
-    m = torch.Size(x.shape[:-1]).numel()
-    return x.new_empty((m, 2 * d))
+    return x.new_empty((_rows(x), 2 * d))
 
 
 @torch.library.register_fake(lib + "packed_linear_backward")
 def _packed_linear_backward(grad_h, x, w1, w3, b1, b3, output_mask):
     op = "packed_linear_backward"
     d = check_projection(op, x, w1, w3, b1, b3)
-    m = torch.Size(x.shape[:-1]).numel()
+    m = _rows(x)
     check_same_kind(op, "grad_h", grad_h, "x", x)
     if tuple(grad_h.shape) != (m, 2 * d):
         raise ValueError(f"ffn_ext.{op}: grad_h must have shape {shape_str((m, 2 * d))}, got {shape_str(grad_h.shape)}")
     none = x.new_empty(0)
     dx = x.new_empty(x.shape) if output_mask[0] else none
     dw13 = w1.new_empty((2 * d, w1.shape[1])) if output_mask[1] else none
-    db13 = x.new_empty(2 * d) if output_mask[2] and (b1 is not None or b3 is not None) else none
+    db13 = x.new_empty(2 * d) if output_mask[2] else none
     return dx, dw13, db13

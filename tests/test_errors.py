@@ -96,3 +96,22 @@ def test_other_layouts_refused(layout):
     for what, call in calls.items():
         with pytest.raises(RuntimeError, match=rf"^ffn_ext.{what.strip()} {text}"):
             call()
+
+
+def test_forward_mode_ad_refused():
+    """The ops have no jvp: a dual input is refused with the op's name, whether or not it requires
+    grad (one that did not took the no-grad path and came back without a tangent, zeros under
+    torch.func.jvp)."""
+    import torch.autograd.forward_ad as fwAD
+
+    x, v = torch.randn(6), torch.randn(6)
+    calls = {"gelu": lambda t: ffn_ext.gelu(t), "silu": lambda t: ops.silu(t),
+             "swish": lambda t: ffn_ext.swish(torch.ones(6), t),  # the tangent on a tensor beta
+             "act_and_mul_packed": lambda t: ffn_ext.silu_and_mul(t.view(3, 2), out=torch.empty(3, 1)),
+             "gated_linear": lambda t: ffn_ext.swiglu(t.view(1, 6), torch.randn(2, 6), torch.randn(2, 6))}
+    text = r"forward-mode AD \(dual tensors, torch.func.jvp\) is not implemented"
+    for op, f in calls.items():
+        with pytest.raises(RuntimeError, match=rf"ffn_ext.{op}: {text}"):
+            torch.func.jvp(f, (x,), (v,))
+        with fwAD.dual_level(), pytest.raises(RuntimeError, match=rf"ffn_ext.{op}: {text}"):
+            f(fwAD.make_dual(x.clone().requires_grad_(op == "gelu"), v))

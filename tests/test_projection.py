@@ -292,6 +292,28 @@ def test_backward_values(dtype, call, device, paths):
         assert not bad.any(), (name, int(bad.sum()), bad.numel(), err[bad][:4], bound[bad][:4])
 
 
+def test_bias_changed_in_place_after_forward(device):
+    """Only the biases' presence is kept for the backward (h's gradient gives theirs), so a bias
+    updated in place between forward and backward is no error, as with F.linear; x and the
+    weights, which the backward reads, are still guarded by their version counters."""
+    x = torch.randn(4, 6, device=device, requires_grad=True)
+    w1, w3, b1, b3 = _weights(3, 6, torch.float64, device, requires_grad=True)
+    x64 = x.detach().double().requires_grad_(True)
+    y = ffn_ext.swiglu(x64, w1, w3, b1, b3)
+    want = torch.autograd.grad(_own("silu", x64, w1, w3, b1, b3).sum(), (x64, w1, w3, b1, b3))
+    with torch.no_grad():
+        b1.add_(1.0)
+        b3.mul_(2.0)
+    got = torch.autograd.grad(y.sum(), (x64, w1, w3, b1, b3))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+    y = ffn_ext.swiglu(x64, w1, w3, b1, b3)
+    with torch.no_grad():
+        w1.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
 def test_frozen_weights_skip_their_gemm(device):
     """Only what is asked for is computed: with frozen weights the backward op returns empty
     weight gradients, and the values it does return are the sums of its formula."""
@@ -438,17 +460,40 @@ def test_compile_fullgraph_forward_and_backward(device):
 
 
 def test_compile_dynamic_shapes(device):
-    """Symbolic token counts (torch.compile(dynamic=True), as variable sequence lengths bring):
-    forward and backward equal the eager call's for each size."""
+    """Symbolic token counts (torch.compile(dynamic=True), as variable sequence lengths bring): one
+    graph for every size, with autograd (the packed projection's fake kernel once specialised the
+    row count: a graph per size) and without; forward and backward equal the eager call's."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
     w1, w3, b1, b3 = _weights(8, 16, torch.float32, device, requires_grad=True)
-    compiled = torch.compile(ffn_ext.swiglu, fullgraph=True, dynamic=True, backend="aot_eager")
-    for n in (3, 5, 7):
-        x = torch.randn(n, 16, device=device, requires_grad=True)
-        ins = (x, w1, w3, b1, b3)
-        y, want = compiled(*ins), ffn_ext.swiglu(*ins)
-        torch.testing.assert_close(y, want, rtol=0, atol=0)
-        for g, w in zip(torch.autograd.grad(y.sum(), ins), torch.autograd.grad(want.sum(), ins)):
-            torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
+    for grad in (True, False):
+        torch._dynamo.reset()
+        counter = CompileCounterWithBackend("aot_eager")
+        compiled = torch.compile(ffn_ext.swiglu, fullgraph=True, dynamic=True, backend=counter)
+        frames = []
+        for shape in ((3, 16), (5, 16), (7, 16)) if not grad else ((2, 3, 16), (2, 5, 16), (4, 7, 16)):
+            x = torch.randn(shape, device=device, requires_grad=grad)
+            ins = (x, w1, w3, b1, b3)
+            with torch.set_grad_enabled(grad):
+                y, want = compiled(*ins), ffn_ext.swiglu(*ins)
+            torch.testing.assert_close(y, want, rtol=0, atol=0)
+            if grad:
+                for g, w in zip(torch.autograd.grad(y.sum(), ins), torch.autograd.grad(want.sum(), ins)):
+                    torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
+            frames.append(counter.frame_count)
+        assert frames[0] >= 1 and frames[1:] == frames[:1] * 2, (grad, frames)  # no recompilation
+
+
+def test_export_dynamic_shapes(device):
+    """torch.export with symbolic batch and sequence sizes, parameters requiring grad (the
+    autograd kernel's packed projection is traced)."""
+    m = ffn_ext.nn.FeedForward(16, 24, bias=True, device=device)
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("seq")
+    ep = torch.export.export(m, (torch.randn(2, 5, 16, device=device),),
+                             dynamic_shapes={"x": {0: batch, 1: seq}})
+    for shape in ((3, 7, 16), (1, 2, 16)):
+        x = torch.randn(shape, device=device)
+        torch.testing.assert_close(ep.module()(x), m(x), rtol=0, atol=0)
 
 
 def test_compile_and_export_module(device):

@@ -9,6 +9,7 @@
 #include <c10/core/GradMode.h>
 
 #include <optional>
+#include <string_view>
 
 // A typed handle of ffn_ext::<name>.<overload>, looked up once per call site.
 #define FFN_OP(var, name, overload, Sig)                                                   \
@@ -32,6 +33,22 @@ inline bool requires_grad(const std::optional<at::Tensor>& t) {
 template <class... Ts>
 bool records_grad(const Ts&... ts) {
   return c10::GradMode::is_enabled() && (... || requires_grad(ts));
+}
+
+// Forward-mode AD: a dual tensor (torch.autograd.forward_ad, torch.func.jvp) carries a tangent at
+// level 0. The ops have no jvp: without this check a dual input that does not require grad took
+// the no-grad path and came back without a tangent (torch.func.jvp gave zeros).
+inline bool has_forward_grad(const at::Tensor& t) { return t.defined() && t._fw_grad(0).defined(); }
+inline bool has_forward_grad(const std::optional<at::Tensor>& t) {
+  return t.has_value() && has_forward_grad(*t);
+}
+template <class... Ts>
+bool any_forward_grad(const Ts&... ts) {
+  return (... || has_forward_grad(ts));
+}
+[[noreturn]] inline void refuse_forward_ad(std::string_view op) {
+  TORCH_CHECK(false, "ffn_ext.", op, ": forward-mode AD (dual tensors, torch.func.jvp) is not ",
+              "implemented; use reverse mode (backward(), torch.autograd.grad)");
 }
 
 }  // namespace ffn_ext
