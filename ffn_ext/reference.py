@@ -94,9 +94,14 @@ def gelu_tanh_d2(x):
 
 
 # ---- Swish-beta (SiLU is beta = 1) ----
+def _bx(x, beta):
+    """beta x; at beta = 0 it is 0 for every x but NaN (0 * inf would be NaN; swish is then x / 2)."""
+    return torch.where(beta == 0, torch.where(torch.isnan(x), x, torch.zeros_like(x)), beta * x)
+
+
 def swish(x, beta=1.0):
     x, beta = _f64(x, beta)
-    s = sigmoid(beta * x)
+    s = sigmoid(_bx(x, beta))
     v = _decay(s, x * s)
     pos = torch.where(beta > 0, math.inf, torch.where(beta < 0, 0.0, math.inf))
     neg = torch.where(beta > 0, 0.0, -math.inf)
@@ -105,8 +110,9 @@ def swish(x, beta=1.0):
 
 def swish_dx(x, beta=1.0):
     x, beta = _f64(x, beta)
-    s, sn = sigmoid(beta * x), sigmoid(-beta * x)
-    v = s + _decay(s * sn, beta * x * s * sn)
+    bx = _bx(x, beta)
+    s, sn = sigmoid(bx), sigmoid(-bx)
+    v = s + _decay(s * sn, bx * s * sn)
     pos = torch.where(beta > 0, 1.0, torch.where(beta < 0, 0.0, 0.5))
     neg = torch.where(beta > 0, 0.0, torch.where(beta < 0, 1.0, 0.5))
     return _limits(x, v, pos.expand_as(v), neg.expand_as(v))
@@ -114,26 +120,31 @@ def swish_dx(x, beta=1.0):
 
 def swish_dbeta(x, beta=1.0):
     x, beta = _f64(x, beta)
-    s, sn = sigmoid(beta * x), sigmoid(-beta * x)
+    bx = _bx(x, beta)
+    s, sn = sigmoid(bx), sigmoid(-bx)
     return _decay(s * sn, x * x * s * sn)
 
 
 def swish_dxx(x, beta=1.0):
     x, beta = _f64(x, beta)
-    s, sn = sigmoid(beta * x), sigmoid(-beta * x)
-    return _decay(s * sn, beta * s * sn * (2 + beta * x * (sn - s)))
+    bx = _bx(x, beta)
+    s, sn = sigmoid(bx), sigmoid(-bx)
+    return _decay(s * sn, beta * s * sn * (2 + bx * (sn - s)))
 
 
 def swish_dxb(x, beta=1.0):
     x, beta = _f64(x, beta)
-    s, sn = sigmoid(beta * x), sigmoid(-beta * x)
-    return _decay(s * sn, x * s * sn * (2 + beta * x * (sn - s)))
+    bx = _bx(x, beta)
+    s, sn = sigmoid(bx), sigmoid(-bx)
+    return _decay(s * sn, x * s * sn * (2 + bx * (sn - s)))
 
 
 def swish_dbb(x, beta=1.0):
     x, beta = _f64(x, beta)
-    s, sn = sigmoid(beta * x), sigmoid(-beta * x)
-    return _decay(s * sn, x**3 * s * sn * (sn - s))
+    bx = _bx(x, beta)
+    s, sn = sigmoid(bx), sigmoid(-bx)
+    # sn - s = 0 exactly where beta x = 0: the term is 0 there even for an infinite x
+    return _decay(s * sn, _decay(sn - s, x**3 * s * sn * (sn - s)))
 
 
 def silu(x):

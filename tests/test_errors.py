@@ -98,6 +98,7 @@ def test_other_layouts_refused(layout):
             call()
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # torch.func's import, torch 2.14
 def test_forward_mode_ad_refused():
     """The ops have no jvp: a dual input is refused with the op's name, whether or not it requires
     grad (one that did not took the no-grad path and came back without a tangent, zeros under

@@ -53,6 +53,13 @@ OPS = {
         lambda x: R.swish(x, -0.7), lambda x: R.swish_dx(x, -0.7), lambda x: R.swish_dxx(x, -0.7),
         _own_swish(-0.7),
     ),
+    "swish_0": (  # x / 2, whose beta x is 0 for every x but NaN
+        lambda x: ffn_ext.swish(x, 0.0),
+        lambda g, x: ops.swish_backward(g, x, 0.0),
+        lambda gg, g, x: ops.swish_double_backward(gg, g, x, 0.0),
+        lambda x: R.swish(x, 0.0), lambda x: R.swish_dx(x, 0.0), lambda x: R.swish_dxx(x, 0.0),
+        _own_swish(0.0),
+    ),
     "relu": (ffn_ext.relu, ops.relu_backward, None, R.relu, R.relu_d1, None, torch.relu),
 }
 
@@ -164,6 +171,29 @@ def test_special_points(name, dtype, device):
         if own is not None:
             own = fn(x.double().cpu())
         assert_accurate(out, fn, x, own)
+
+
+@pytest.mark.parametrize("beta", [1.5, -0.7, 0.0])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_special_points_tensor_beta(beta, dtype, device):
+    """Swish with a tensor beta at the special points: the value, d/dx, and the second-order
+    d_x = g (ggx f_xx + ggb f_xbeta) of swish_double_backward.Tensor, one weight at a time. The
+    limits at +-inf (x q(beta x) -> 0 there, which inf * 0 had made NaN), NaN in gives NaN out (also
+    at beta = 0, where beta x is otherwise 0)."""
+    x = _special_points(dtype).to(device)
+    b = torch.tensor(beta, dtype=torch.float64 if dtype == torch.float64 else torch.float32, device=device)
+    b64 = torch.tensor(beta, dtype=torch.float64)
+    one = torch.ones_like(x)
+    dx, _ = ops.swish_backward.Tensor(one, x, b, True)
+    cases = [(ffn_ext.swish(x, b), lambda t: R.swish(t, b64)), (dx, lambda t: R.swish_dx(t, b64))]
+    for ggx, ggb in ((1.0, 0.0), (0.0, 1.0)):
+        _, d_x, _ = ops.swish_double_backward.Tensor(ggx * one, torch.tensor(ggb, dtype=b.dtype, device=device),
+                                                     one, x, b, True)
+        # the weighted sum as the op defines it: at beta = 0, x = +-inf the zero weight meets an
+        # infinite f_xbeta (x / 2) and gives NaN, as autograd's 0 * inf does
+        cases.append((d_x, lambda t, ggx=ggx, ggb=ggb: ggx * R.swish_dxx(t, b64) + ggb * R.swish_dxb(t, b64)))
+    for out, fn in cases:
+        assert_accurate(out, fn, x, fn(x.double().cpu()) if dtype in LOWP else None)
 
 
 def test_gelu_negative_tail_exact(device):

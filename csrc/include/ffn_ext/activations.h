@@ -198,9 +198,11 @@ struct SwishMath {
     p.ssn = p.s * p.sn;
     return p;
   }
+  // beta x, and 0 for beta = 0 whatever x is (0 * inf would be NaN; swish is then x / 2), but NaN
+  // for a NaN x (an unconditional 0 had turned NaN into finite gradients).
   template <class V>
   FFN_HD static V bx(V x, V beta) {
-    return ffn_unless_zero(beta, beta * x);
+    return ffn_where(beta == V(0), ffn_nan_or_zero(x), beta * x);
   }
   template <class V>
   FFN_HD static V f(V x, V beta) {
@@ -223,9 +225,11 @@ struct SwishMath {
   FFN_HD static V q(const Parts<V>& p) {
     return ffn_unless_zero(p.ssn, p.ssn * (V(T(2)) + p.bx * (p.sn - p.s)));
   }
+  // (sn - s = 0 exactly where beta x = 0: the term is 0 there even for an infinite x.)
   template <class V>
   FFN_HD static V dbeta2(V x, const Parts<V>& p) {
-    return ffn_unless_zero(p.ssn, x * (x * (x * p.ssn)) * (p.sn - p.s));
+    const V d = p.sn - p.s;
+    return ffn_unless_zero(p.ssn, ffn_unless_zero(d, x * (x * (x * p.ssn)) * d));
   }
 };
 

@@ -103,8 +103,9 @@ struct SwishTBwd2K {
     const auto p = SwishMath<T>::parts(x, beta);
     const V q = SwishMath<T>::q(p);
     out[0] = ggx * SwishMath<T>::dx(p) + ggb * SwishMath<T>::dbeta(x, p);
-    out[1] = g * (ggx * (beta * q) + ggb * (x * q));
-    if constexpr (WITH_BETA) out[2] = g * (ggx * (x * q) + ggb * SwishMath<T>::dbeta2(x, p));
+    const V xq = ffn_unless_zero(q, x * q);  // -> 0 as x -> +-inf (inf * 0 would be NaN)
+    out[1] = g * (ggx * (beta * q) + ggb * xq);
+    if constexpr (WITH_BETA) out[2] = g * (ggx * xq + ggb * SwishMath<T>::dbeta2(x, p));
   }
 };
 
