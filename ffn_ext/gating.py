@@ -9,16 +9,17 @@ sigmoid of the second half: the opposite order).
 
 activation: "sigmoid" (GLU), "gelu", "gelu_tanh", "silu", "swish" (with beta), "relu" (ReGLU),
 "identity" (bilinear). The backward of the packed form returns one packed [..., 2d] gradient.
-`out=` (packed forms) writes into a given [..., d] tensor, for eager inference: it does not support
-autograd, and torch.compile cannot trace it (PyTorch does not functionalize a custom op whose output
-aliases an input); compiled code calls the functional form.
+`out=` (packed forms) writes into a given [..., d] tensor, for inference: it does not support
+autograd. torch.compile cannot trace the out= op itself (PyTorch does not functionalize a custom op
+whose output aliases an input), so while compiling the wrappers run the functional op and copy its
+result into out (which the compiler may fuse away).
 """
 
 import numbers
 
 import torch
 
-from ._checks import check_float_tensor
+from ._checks import check_float_tensor, check_half
 from ._library import fast_calls
 
 __all__ = [
@@ -69,7 +70,20 @@ def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 
     if out is None:
         return _ops.act_and_mul_packed(h, activation, beta)
     _tensor("act_and_mul_packed", "out", out)
+    if _compiling():
+        return _out_while_compiling(h, activation, beta, out)
     return _ops.act_and_mul_packed.out(h, activation, beta, out=out)
+
+
+def _out_while_compiling(h, activation, beta, out):
+    """out= under torch.compile: the functional op, then out.copy_(), which the compiler can
+    functionalize. The op's own checks of out, first (copy_ would broadcast a larger out)."""
+    op = "act_and_mul_packed"
+    check_half(op, "out", out, h)
+    if torch.is_grad_enabled() and (h.requires_grad or out.requires_grad):
+        raise RuntimeError(f"ffn_ext.{op}: out= does not support autograd (h or out requires grad); call it without "
+                           "out=, or under torch.no_grad() / torch.inference_mode()")
+    return out.copy_(_ops.act_and_mul_packed(h, activation, beta))
 
 
 def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:

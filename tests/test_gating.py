@@ -239,6 +239,27 @@ def test_out_variant(device):
     assert out._version > v
 
 
+def test_out_variant_under_compile(device):
+    """out= inside torch.compile(fullgraph=True): the functional op and a copy into out (the
+    out= op cannot be traced), with out's checks; the same bits as eager."""
+    h = torch.randn(5, 2 * 12, device=device)
+
+    def f(h, out):
+        ffn_ext.silu_and_mul(h, out=out[:, 2:14])
+        return ffn_ext.gelu_and_mul(h, "tanh", out=out[:, 14:26]).sum()
+
+    out = torch.zeros(5, 30, device=device)
+    want = torch.zeros(5, 30, device=device)
+    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    s = compiled(h, out)
+    torch.testing.assert_close(s, f(h, want), rtol=0, atol=0)
+    assert torch.equal(out, want) and out[:, 2:14].ne(0).any()
+    with pytest.raises(Exception, match=r"ffn_ext.act_and_mul_packed: out must have shape h.shape\[:-1\] \+ "
+                       r"\[h.shape\[-1\] / 2\] = \[5, 12\], got \[2, 5, 12\]"):
+        torch.compile(lambda h, o: ffn_ext.silu_and_mul(h, out=o), fullgraph=True, backend="aot_eager")(
+            h, torch.empty(2, 5, 12, device=device))  # copy_ alone would broadcast into it
+
+
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_tensors"])
 def test_memory_saves_only_inputs(packed, device):
     """The forward allocates only its result and saves nothing but the inputs (autograd holds
