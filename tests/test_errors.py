@@ -109,7 +109,10 @@ def test_forward_mode_ad_refused():
     calls = {"gelu": lambda t: ffn_ext.gelu(t), "silu": lambda t: ops.silu(t),
              "swish": lambda t: ffn_ext.swish(torch.ones(6), t),  # the tangent on a tensor beta
              "act_and_mul_packed": lambda t: ffn_ext.silu_and_mul(t.view(3, 2), out=torch.empty(3, 1)),
-             "gated_linear": lambda t: ffn_ext.swiglu(t.view(1, 6), torch.randn(2, 6), torch.randn(2, 6))}
+             "gated_linear": lambda t: ops.gated_linear(t.view(1, 6), torch.randn(2, 6), torch.randn(2, 6), None, None,
+                                                        "silu", 1.0),
+             "swiglu": lambda t: ffn_ext.swiglu(t.view(1, 6), torch.randn(2, 6), torch.randn(2, 6)),  # public name
+             "nn.FeedForward": lambda t: ffn_ext.nn.FeedForward(6, 4)(t.view(1, 6))}
     text = r"forward-mode AD \(dual tensors, torch.func.jvp\) is not implemented"
     for op, f in calls.items():
         with pytest.raises(RuntimeError, match=rf"ffn_ext.{op}: {text}"):
