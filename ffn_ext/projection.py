@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from . import functional as _F
 from ._checks import check_approximate, check_down, check_projection
 from ._library import fast_calls
+from .gating import _beta
 
 __all__ = ["swiglu", "geglu", "reglu", "gated_linear", "ffn"]
 
@@ -66,7 +67,7 @@ def gated_linear_op(x, w1, w3, b1, b3, activation, beta):
         y = _fast.gated_linear(x, w1, w3, b1, b3, activation, beta)
         if y is not NotImplemented:
             return y
-    return _ops.gated_linear(x, w1, w3, b1, b3, activation, float(beta))
+    return _ops.gated_linear(x, w1, w3, b1, b3, activation, _beta("gated_linear", beta))
 
 
 def _gated(op, x, w1, w3, b1, b3, activation, beta=1.0):

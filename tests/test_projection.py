@@ -755,6 +755,10 @@ def test_errors():
         ffn_ext.swiglu(x, w, w.double())
     with pytest.raises(ValueError, match="ffn_ext.gated_linear: activation must be one of 'sigmoid'"):
         ffn_ext.gated_linear(x, w, w, activation="tanh")
+    # beta is a number, as for act_and_mul (a bool or string was converted, a tensor's gradient lost)
+    for beta, kind in ((True, "bool"), ("0.5", "str"), (torch.tensor(0.5, requires_grad=True), "Tensor")):
+        with pytest.raises(TypeError, match=f"ffn_ext.gated_linear: beta must be a number, got {kind}"):
+            ffn_ext.gated_linear(x, w, w, activation="swish", beta=beta)
     with pytest.raises(ValueError, match="ffn_ext.swiglu: x must be \\[..., in_features\\], got a 0-dim tensor"):
         ffn_ext.swiglu(torch.tensor(1.0), w, w)
     with pytest.raises(ValueError, match="ffn_ext.geglu: approximate must be one of 'none', 'tanh', got 'erf'"):

@@ -24,6 +24,7 @@
 #include <torch/csrc/autograd/python_variable.h>
 
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "ffn_ext/op_support.h"
@@ -83,12 +84,17 @@ struct ReleaseGil {
   ~ReleaseGil() { PyEval_RestoreThread(state); }
 };
 
+// The arguments are copied first: the tensors' references are borrowed from their Python objects,
+// which another thread may change once the GIL is released (torch.utils.swap_tensors refused to swap
+// a tensor in use by torch.ops, which holds its arguments, and swapped one in use here). A copy of
+// a tensor is a reference count; of the rest, a value.
 template <class Op, class... Args>
 PyObject* call(const Op& op, const Args&... args) {
   Tensor r;
   {
+    const std::tuple<Args...> owned(args...);
     ReleaseGil released;
-    r = op.call(args...);
+    r = std::apply([&op](const Args&... a) { return op.call(a...); }, owned);
   }
   return THPVariable_Wrap(std::move(r));
 }
@@ -162,10 +168,11 @@ PyObject* act_and_mul_packed(PyObject*, PyObject* const* a, Py_ssize_t n) {
   }
   FFN_OP(op, "act_and_mul_packed", "out", Tensor&(const Tensor&, Str, double, Tensor&));
   Tensor o = *out;  // the op takes a mutable handle; the TensorImpl it writes is out's
+  const Tensor hh = *h;  // owned, as call() owns its arguments
   Tensor r;
   {
     ReleaseGil released;
-    r = op.call(*h, activation, beta, o);
+    r = op.call(hh, activation, beta, o);
   }
   return THPVariable_Wrap(std::move(r));
   END_HANDLE_TH_ERRORS
