@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <iterator>
@@ -17,19 +18,26 @@
 
 namespace ffn_ext::cuda {
 
+// Cached per device (atomics: threads, one per device, may ask at once); devices past the cache's
+// 64 ask every time.
 int sm_count(int device) {
-  static int cache[64] = {0};
-  int& v = cache[device & 63];
-  if (v == 0) C10_CUDA_CHECK(cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, device));
-  return v;
+  static std::atomic<int> cache[64];
+  int n = device >= 0 && device < 64 ? cache[device].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+    if (device >= 0 && device < 64) cache[device].store(n, std::memory_order_relaxed);
+  }
+  return n;
 }
 
+// FFN_EXT_CUDA_GRID_WAVES (benchmarks): the grid capped at that many blocks per multiprocessor,
+// and never past gridDim.x's limit.
 int64_t grid_cap(int device) {
   static const int64_t waves = [] {
     const char* s = std::getenv("FFN_EXT_CUDA_GRID_WAVES");
-    return s ? std::max<int64_t>(0, std::atoll(s)) : int64_t(0);
+    return s ? std::clamp<int64_t>(std::atoll(s), 0, int64_t(1) << 20) : int64_t(0);
   }();
-  return waves > 0 ? waves * sm_count(device) : kMaxGridX;
+  return waves > 0 ? std::min(kMaxGridX, waves * sm_count(device)) : kMaxGridX;
 }
 
 bool exact_lowp() {
