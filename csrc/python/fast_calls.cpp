@@ -87,14 +87,15 @@ struct ReleaseGil {
 // The arguments are copied first: the tensors' references are borrowed from their Python objects,
 // which another thread may change once the GIL is released (torch.utils.swap_tensors refused to swap
 // a tensor in use by torch.ops, which holds its arguments, and swapped one in use here). A copy of
-// a tensor is a reference count; of the rest, a value.
+// a tensor is a reference count; of the rest, a value. (An out= operand is passed as the op's
+// mutable handle to that copy, which shares out's TensorImpl.)
 template <class Op, class... Args>
 PyObject* call(const Op& op, const Args&... args) {
   Tensor r;
   {
-    const std::tuple<Args...> owned(args...);
+    std::tuple<Args...> owned(args...);
     ReleaseGil released;
-    r = std::apply([&op](const Args&... a) { return op.call(a...); }, owned);
+    r = std::apply([&op](Args&... a) { return op.call(a...); }, owned);
   }
   return THPVariable_Wrap(std::move(r));
 }
@@ -167,14 +168,7 @@ PyObject* act_and_mul_packed(PyObject*, PyObject* const* a, Py_ssize_t n) {
     return call(op, *h, activation, beta);
   }
   FFN_OP(op, "act_and_mul_packed", "out", Tensor&(const Tensor&, Str, double, Tensor&));
-  Tensor o = *out;  // the op takes a mutable handle; the TensorImpl it writes is out's
-  const Tensor hh = *h;  // owned, as call() owns its arguments
-  Tensor r;
-  {
-    ReleaseGil released;
-    r = op.call(hh, activation, beta, o);
-  }
-  return THPVariable_Wrap(std::move(r));
+  return call(op, *h, activation, beta, *out);
   END_HANDLE_TH_ERRORS
 }
 
