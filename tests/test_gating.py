@@ -258,6 +258,10 @@ def test_out_variant_under_compile(device):
                        r"\[h.shape\[-1\] / 2\] = \[5, 12\], got \[2, 5, 12\]"):
         torch.compile(lambda h, o: ffn_ext.silu_and_mul(h, out=o), fullgraph=True, backend="aot_eager")(
             h, torch.empty(2, 5, 12, device=device))  # copy_ alone would broadcast into it
+    with pytest.raises(Exception, match=r"ffn_ext.act_and_mul_packed: out= does not support autograd \(h or out "
+                       r"requires grad\)"):
+        torch.compile(lambda h, o: ffn_ext.silu_and_mul(h, out=o), fullgraph=True, backend="aot_eager")(
+            h.clone().requires_grad_(True), torch.empty(5, 12, device=device))  # as in eager
 
 
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_tensors"])
