@@ -356,10 +356,14 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
         ob[k].store(out[k] + i + W);
       }
     }
-    // At most one whole vector, then the last, partial one with zero lanes past end (loadu and
-    // store with a count take the whole-vector path when the count is the width).
-    for (; i < end; i += W) {
-      const int64_t n = std::min(W, end - i);
+    for (; i + W <= end; i += W) {
+      Vec a[NIN], o[NOUT];
+      for (int k = 0; k < NIN; ++k) a[k] = Vec::loadu(in[k] + i);
+      f(a, o);
+      for (int k = 0; k < NOUT; ++k) o[k].store(out[k] + i);
+    }
+    if (i < end) {  // the last, partial vector: zero lanes beyond end (see below)
+      const int n = static_cast<int>(end - i);
       Vec a[NIN], o[NOUT];
       for (int k = 0; k < NIN; ++k) a[k] = Vec::loadu(in[k] + i, n);
       f(a, o);
@@ -371,26 +375,31 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
     using Vs = at::vec::Vectorized<scalar_t>;
     using Vl = at::vec::LowpFloatVec;
     constexpr int64_t W = Vs::size();
-    // The last vector may be partial, as above (the count form of loadu only there: ATen's DEFAULT
-    // build copies through a buffer for any count).
-    for (; i < end; i += W) {
-      const int64_t n = std::min(W, end - i);
+    for (; i + W <= end; i += W) {
       Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
       for (int k = 0; k < NIN; ++k) {
-        auto [a, b] = at::vec::convert_to_float<scalar_t>(n == W ? Vs::loadu(in[k] + i) : Vs::loadu(in[k] + i, n));
+        auto [a, b] = at::vec::convert_to_float<scalar_t>(Vs::loadu(in[k] + i));
         lo[k] = Vl(a);
         hi[k] = Vl(b);
       }
       f(lo, olo);
       f(hi, ohi);
+      for (int k = 0; k < NOUT; ++k) store_from_float(olo[k].v, ohi[k].v, out[k] + i);
+    }
+    if (i < end) {  // the last, partial vector, as above
+      const int n = static_cast<int>(end - i);
+      Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
+      for (int k = 0; k < NIN; ++k) {
+        auto [a, b] = at::vec::convert_to_float<scalar_t>(Vs::loadu(in[k] + i, n));
+        lo[k] = Vl(a);
+        hi[k] = Vl(b);
+      }
+      f(lo, olo);
+      f(hi, ohi);
+      scalar_t part[W];
       for (int k = 0; k < NOUT; ++k) {
-        if (n == W) {
-          store_from_float(olo[k].v, ohi[k].v, out[k] + i);
-        } else {
-          scalar_t part[W];
-          store_from_float(olo[k].v, ohi[k].v, part);
-          std::copy(part, part + n, out[k] + i);
-        }
+        store_from_float(olo[k].v, ohi[k].v, part);
+        std::copy(part, part + n, out[k] + i);
       }
     }
   }
