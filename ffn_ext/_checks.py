@@ -207,3 +207,14 @@ def check_down(op, w2, b2, x, d, cast=None):
         _check_kind(op, "b2", b2, x, cast)
         if b2.dim() != 1 or b2.shape[0] != w2.shape[0]:
             raise ValueError(f"ffn_ext.{op}: b2 must be [out_features] = [{w2.shape[0]}], got shape {shape_str(b2.shape)}")
+
+
+def renamed(e, internal, op):
+    """An error that the internal op raised, raised again under the public name that the user
+    called: "ffn_ext.swiglu: ..." for "ffn_ext.gated_linear: ...", "ffn_ext.silu_and_mul: ..." for
+    "ffn_ext.act_and_mul_packed: ...", of the same type and alone (not chained to the op's). Other
+    errors are left to the caller's `raise`."""
+    prefix = f"ffn_ext.{internal}: "
+    text = str(e)
+    if op != internal and text.startswith(prefix) and type(e) in (RuntimeError, ValueError, TypeError, NotImplementedError):
+        raise type(e)(f"ffn_ext.{op}: " + text[len(prefix):]) from None

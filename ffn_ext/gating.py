@@ -19,7 +19,7 @@ import numbers
 
 import torch
 
-from ._checks import check_float_tensor, check_half
+from ._checks import check_float_tensor, check_half, renamed
 from ._library import fast_calls
 
 __all__ = [
@@ -61,54 +61,60 @@ def act_and_mul(gate: torch.Tensor, up: torch.Tensor, activation: str = "silu", 
 
 def act_and_mul_packed(h: torch.Tensor, activation: str = "silu", beta: float = 1.0, out=None) -> torch.Tensor:
     """act(h[..., :d]) * h[..., d:] for h of shape [..., 2d]; the result is [..., d]."""
-    if not _compiling():
-        y = _fast.act_and_mul_packed(h, activation, beta, out)
-        if y is not NotImplemented:
-            return y
-    _tensor("act_and_mul_packed", "h", h)
-    beta = _beta("act_and_mul_packed", beta)
-    if out is None:
-        return _ops.act_and_mul_packed(h, activation, beta)
-    _tensor("act_and_mul_packed", "out", out)
-    if _compiling():
-        return _out_while_compiling(h, activation, beta, out)
-    return _ops.act_and_mul_packed.out(h, activation, beta, out=out)
-
-
-def _out_while_compiling(h, activation, beta, out):
-    """out= under torch.compile: the functional op, then out.copy_(), which the compiler can
-    functionalize. The op's own checks of out, first (copy_ would broadcast a larger out)."""
-    op = "act_and_mul_packed"
-    check_half(op, "out", out, h)
-    if torch.is_grad_enabled() and (h.requires_grad or out.requires_grad):
-        raise RuntimeError(f"ffn_ext.{op}: out= does not support autograd (h or out requires grad); call it without "
-                           "out=, or under torch.no_grad() / torch.inference_mode()")
-    return out.copy_(_ops.act_and_mul_packed(h, activation, beta))
+    return _packed("act_and_mul_packed", h, activation, beta, out)
 
 
 def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """silu(h[..., :d]) * h[..., d:] (SwiGLU's gating; vLLM's silu_and_mul)."""
-    if not _compiling():  # the decode hot path: straight to the op
-        y = _fast.act_and_mul_packed(h, "silu", 1.0, out)
-        if y is not NotImplemented:
-            return y
-    return act_and_mul_packed(h, "silu", out=out)
+    return _packed("silu_and_mul", h, "silu", 1.0, out)
 
 
 def gelu_and_mul(h: torch.Tensor, approximate: str = "none", out=None) -> torch.Tensor:
     """gelu(h[..., :d], approximate) * h[..., d:] (GEGLU's gating)."""
     if approximate not in ("none", "tanh"):
         raise ValueError(f"ffn_ext.gelu_and_mul: approximate must be one of 'none', 'tanh', got '{approximate}'")
-    return act_and_mul_packed(h, "gelu" if approximate == "none" else "gelu_tanh", out=out)
+    return _packed("gelu_and_mul", h, "gelu" if approximate == "none" else "gelu_tanh", 1.0, out)
 
 
 def gelu_tanh_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     """gelu(h[..., :d], approximate="tanh") * h[..., d:]."""
-    if not _compiling():
-        y = _fast.act_and_mul_packed(h, "gelu_tanh", 1.0, out)
-        if y is not NotImplemented:
-            return y
-    return act_and_mul_packed(h, "gelu_tanh", out=out)
+    return _packed("gelu_tanh_and_mul", h, "gelu_tanh", 1.0, out)
+
+
+def _packed(op, h, activation, beta, out):
+    """The packed op called as `op` (act_and_mul_packed, silu_and_mul, ...), whose name its errors
+    carry. Outside torch.compile the fast entry point comes first (the decode hot path), and the
+    op's own errors are raised again under op's name; under compile the fake kernel's name stays
+    (the compiler wraps its errors in its own)."""
+    if _compiling():
+        return _packed_op(op, h, activation, beta, out)
+    try:
+        y = _fast.act_and_mul_packed(h, activation, beta, out)
+        return _packed_op(op, h, activation, beta, out) if y is NotImplemented else y
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        renamed(e, "act_and_mul_packed", op)
+        raise
+
+
+def _packed_op(op, h, activation, beta, out):
+    _tensor(op, "h", h)
+    beta = _beta(op, beta)
+    if out is None:
+        return _ops.act_and_mul_packed(h, activation, beta)
+    _tensor(op, "out", out)
+    if _compiling():
+        return _out_while_compiling(op, h, activation, beta, out)
+    return _ops.act_and_mul_packed.out(h, activation, beta, out=out)
+
+
+def _out_while_compiling(op, h, activation, beta, out):
+    """out= under torch.compile: the functional op, then out.copy_(), which the compiler can
+    functionalize. The op's own checks of out, first (copy_ would broadcast a larger out)."""
+    check_half(op, "out", out, h)
+    if torch.is_grad_enabled() and (h.requires_grad or out.requires_grad):
+        raise RuntimeError(f"ffn_ext.{op}: out= does not support autograd (h or out requires grad); call it without "
+                           "out=, or under torch.no_grad() / torch.inference_mode()")
+    return out.copy_(_ops.act_and_mul_packed(h, activation, beta))
 
 
 def glu(h: torch.Tensor, dim: int = -1) -> torch.Tensor:

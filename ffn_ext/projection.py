@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from . import functional as _F
-from ._checks import check_approximate, check_down, check_projection
+from ._checks import check_approximate, check_down, check_projection, renamed
 from ._library import fast_calls
 from .gating import _beta
 
@@ -78,18 +78,8 @@ def _gated(op, x, w1, w3, b1, b3, activation, beta=1.0):
         return gated_linear_op(x, w1, w3, b1, b3, activation, beta)
     except (RuntimeError, ValueError, TypeError) as e:
         _public_error(lambda cast: check_projection(op, x, w1, w3, b1, b3, activation, beta, cast), x)
-        _renamed(e, "gated_linear", op)
+        renamed(e, "gated_linear", op)
         raise
-
-
-def _renamed(e, internal, op):
-    """An error the op raised for another reason than the arguments Python checks (forward-mode AD,
-    for one), raised again under the public name: "ffn_ext.swiglu: ..." for "ffn_ext.gated_linear:
-    ...", of the same type and alone, as _public_error raises its errors."""
-    prefix = f"ffn_ext.{internal}: "
-    text = str(e)
-    if op != internal and text.startswith(prefix) and type(e) in (RuntimeError, ValueError, TypeError, NotImplementedError):
-        raise type(e)(f"ffn_ext.{op}: " + text[len(prefix):]) from None
 
 
 def _public_error(check, x):

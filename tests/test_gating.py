@@ -254,11 +254,11 @@ def test_out_variant_under_compile(device):
     s = compiled(h, out)
     torch.testing.assert_close(s, f(h, want), rtol=0, atol=0)
     assert torch.equal(out, want) and out[:, 2:14].ne(0).any()
-    with pytest.raises(Exception, match=r"ffn_ext.act_and_mul_packed: out must have shape h.shape\[:-1\] \+ "
+    with pytest.raises(Exception, match=r"ffn_ext.silu_and_mul: out must have shape h.shape\[:-1\] \+ "
                        r"\[h.shape\[-1\] / 2\] = \[5, 12\], got \[2, 5, 12\]"):
         torch.compile(lambda h, o: ffn_ext.silu_and_mul(h, out=o), fullgraph=True, backend="aot_eager")(
             h, torch.empty(2, 5, 12, device=device))  # copy_ alone would broadcast into it
-    with pytest.raises(Exception, match=r"ffn_ext.act_and_mul_packed: out= does not support autograd \(h or out "
+    with pytest.raises(Exception, match=r"ffn_ext.silu_and_mul: out= does not support autograd \(h or out "
                        r"requires grad\)"):
         torch.compile(lambda h, o: ffn_ext.silu_and_mul(h, out=o), fullgraph=True, backend="aot_eager")(
             h.clone().requires_grad_(True), torch.empty(5, 12, device=device))  # as in eager
@@ -346,12 +346,20 @@ def test_unknown_activation():
 @pytest.mark.parametrize("dev", ["cpu", "meta"])
 def test_odd_packed_dimension(dev):
     h = torch.randn(3, 7, device=dev)
-    with pytest.raises(ValueError, match=r"ffn_ext.act_and_mul_packed: the last dimension of h must be even "
+    with pytest.raises(ValueError, match=r"ffn_ext.silu_and_mul: the last dimension of h must be even "
                        r"and at least 2 \(\[..., 2d\]: gate = h\[..., :d\], up = h\[..., d:\]\), got 7 "
                        r"\(h of shape \[3, 7\]\)"):
         ffn_ext.silu_and_mul(h)
     with pytest.raises(ValueError, match="got a 0-dim tensor"):
         ffn_ext.silu_and_mul(torch.tensor(1.0, device=dev))
+    # Each packed name's errors name it (the op underneath is act_and_mul_packed).
+    for name in ("act_and_mul_packed", "silu_and_mul", "gelu_and_mul", "gelu_tanh_and_mul"):
+        with pytest.raises(ValueError, match=rf"^ffn_ext.{name}: the last dimension of h must be even .* got 7 "):
+            getattr(ffn_ext, name)(h)
+        with pytest.raises(TypeError, match=rf"^ffn_ext.{name}: h must be a tensor, got list$"):
+            getattr(ffn_ext, name)([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"^ffn_ext.gelu_and_mul: approximate must be one of 'none', 'tanh', got 'erf'$"):
+        ffn_ext.gelu_and_mul(torch.randn(3, 8, device=dev), approximate="erf")
 
 
 @pytest.mark.parametrize("dev", ["cpu", "meta"])
@@ -364,7 +372,7 @@ def test_shape_dtype_device_mismatch(dev):
     with pytest.raises(TypeError, match=r"ffn_ext.act_and_mul: gate must be a floating-point tensor .* got torch.int64"):
         ffn_ext.act_and_mul(g.long(), g)
     h = torch.randn(3, 8, device=dev)
-    with pytest.raises(ValueError, match=r"ffn_ext.act_and_mul_packed: out must have shape h.shape\[:-1\] \+ "
+    with pytest.raises(ValueError, match=r"ffn_ext.silu_and_mul: out must have shape h.shape\[:-1\] \+ "
                        r"\[h.shape\[-1\] / 2\] = \[3, 4\], got \[3, 8\]"):
         ffn_ext.silu_and_mul(h, out=torch.empty(3, 8, device=dev))
 
@@ -376,7 +384,7 @@ def test_mixed_devices():
 
 def test_out_refuses_autograd():
     h = torch.randn(2, 8, requires_grad=True)
-    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out= does not support autograd"):
+    with pytest.raises(RuntimeError, match="ffn_ext.silu_and_mul: out= does not support autograd"):
         ffn_ext.silu_and_mul(h, out=torch.empty(2, 4))
     with torch.no_grad():
         ffn_ext.silu_and_mul(h, out=torch.empty(2, 4))
@@ -384,10 +392,10 @@ def test_out_refuses_autograd():
 
 def test_out_overlap_and_beta_type_refused():
     h = torch.randn(3, 8)
-    with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul_packed: out has elements that share one memory "
+    with pytest.raises(RuntimeError, match=r"ffn_ext.silu_and_mul: out has elements that share one memory "
                        r"location \(strides \[1, 0\] for shape \[3, 4\]"):
         ffn_ext.silu_and_mul(h, out=torch.empty(3, 1).expand(3, 4))  # rows alias each other
-    with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul_packed: out has elements that share one memory "
+    with pytest.raises(RuntimeError, match=r"ffn_ext.silu_and_mul: out has elements that share one memory "
                        r"location \(strides \[2, 1\] for shape \[3, 4\]: an expanded tensor, or rows closer"):
         ffn_ext.silu_and_mul(h, out=torch.zeros(20).as_strided((3, 4), (2, 1)))  # rows 2 apart, 4 long
     y = torch.full((3, 10), math.nan)  # a column slice: not dense, no overlap (ATen: TooHard)
@@ -402,12 +410,12 @@ def test_out_overlap_and_beta_type_refused():
         torch.testing.assert_close(ht[:, half], want, rtol=0, atol=0)
     # ... unless h's rows overlap: out's row 1 is then row 0's up half
     hov = torch.randn(20).as_strided((2, 4), (2, 1))
-    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
+    with pytest.raises(RuntimeError, match="ffn_ext.silu_and_mul: out shares memory with h"):
         ffn_ext.silu_and_mul(hov, out=hov[:, :2])
     flat = torch.randn(12)
-    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
+    with pytest.raises(RuntimeError, match="ffn_ext.silu_and_mul: out shares memory with h"):
         ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[6:10].view(1, 4))
-    with pytest.raises(RuntimeError, match="ffn_ext.act_and_mul_packed: out shares memory with h"):
+    with pytest.raises(RuntimeError, match="ffn_ext.silu_and_mul: out shares memory with h"):
         ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[2:6].view(1, 4))
     want = ffn_ext.silu_and_mul(flat[:8].view(1, 8))
     ffn_ext.silu_and_mul(flat[:8].view(1, 8), out=flat[4:8].view(1, 4))  # h's up half itself
@@ -419,7 +427,7 @@ def test_out_overlap_and_beta_type_refused():
     for h_, out_ in ((buf[:3, :2 * d], buf[:3, 1:d + 1]),  # shifted by one column (gave errors to 0.245)
                      (buf[0:4, :2 * d], buf[3:7, :d]),  # rows apart: out's row 0 is h's row 3
                      (buf[1:5, :2 * d], buf[0:4, d:2 * d])):
-        with pytest.raises(RuntimeError, match=r"ffn_ext.act_and_mul_packed: out shares memory with h, which is "
+        with pytest.raises(RuntimeError, match=r"ffn_ext.silu_and_mul: out shares memory with h, which is "
                            r"read while out is written \(out: shape \[\d+, 64\], strides \[192, 1\]"):
             ffn_ext.silu_and_mul(h_, out=out_)
     # ... and taken, with the op's result, where it would not: h's own gate or up half (each
