@@ -32,6 +32,11 @@ def sigmoid(z):
     return 1.0 / (1.0 + torch.exp(-z))
 
 
+def sigmoid_diff(z):
+    """sigmoid(-z) - sigmoid(z) = -tanh(z / 2), without the difference's cancellation near 0."""
+    return -torch.tanh(0.5 * z)
+
+
 def Phi(x):  # standard normal CDF, erfc form (no cancellation for x << 0)
     return 0.5 * torch.special.erfc(-x / math.sqrt(2.0))
 
@@ -143,8 +148,9 @@ def swish_dbb(x, beta=1.0):
     x, beta = _f64(x, beta)
     bx = _bx(x, beta)
     s, sn = sigmoid(bx), sigmoid(-bx)
+    d = sigmoid_diff(bx)
     # sn - s = 0 exactly where beta x = 0: the term is 0 there even for an infinite x
-    return _decay(s * sn, _decay(sn - s, x**3 * s * sn * (sn - s)))
+    return _decay(s * sn, _decay(d, x**3 * s * sn * d))
 
 
 def silu(x):

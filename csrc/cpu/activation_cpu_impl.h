@@ -27,6 +27,8 @@ namespace at::vec {
 inline namespace CPU_CAPABILITY {
 template <class T>
 inline Vectorized<T> ffn_exp(const Vectorized<T>& x) { return x.exp(); }
+template <class T>
+inline Vectorized<T> ffn_tanh(const Vectorized<T>& x) { return x.tanh(); }
 // Generic forms of the primitives activations.h adds for speed; the float (and AVX-512 double)
 // overloads below replace them.
 template <class T>
@@ -237,6 +239,7 @@ inline LowpFloatVec ffn_exp_nonpos(const LowpFloatVec& x) {
   return LowpFloatVec(ffn_exp_nonpos(x.v));
 }
 inline LowpFloatVec ffn_erfc(const LowpFloatVec& x) { return LowpFloatVec(ffn_erfc(x.v)); }
+inline LowpFloatVec ffn_tanh(const LowpFloatVec& x) { return LowpFloatVec(ffn_tanh(x.v)); }
 inline LowpFloatVec ffn_erfc_value(const LowpFloatVec& x) {
   return LowpFloatVec(ffn_erfc_lowp(x.v));
 }

@@ -59,6 +59,26 @@ struct BwdK {
   FFN_HD void operator()(const V* in, V* out) const { out[0] = a.bwd(in[0], in[1]); }  // g, x
 };
 
+// s t f''(x), the second derivatives' f'' term. ReLU's and Identity's f'' is 0 wherever it exists,
+// so for them the term is 0 whatever the factors are, an infinite dy or up included (autograd's
+// relu and g * u give 0 there; s t 0 would be inf * 0 = NaN): it selects rather than multiplies,
+// as their backward does, and a NaN factor still gives NaN.
+template <class A>
+inline constexpr bool kZeroD2 = false;
+template <class T>
+inline constexpr bool kZeroD2<Relu<T>> = true;
+template <class T>
+inline constexpr bool kZeroD2<Identity<T>> = true;
+
+template <class A, class V>
+FFN_HD V times_d2(const A& a, V s, V t, V x) {
+  if constexpr (kZeroD2<A>) {
+    return ffn_nan_or_zero(s) + ffn_nan_or_zero(t) + a.d2(x);
+  } else {
+    return s * t * a.d2(x);
+  }
+}
+
 template <class A>
 struct Bwd2K {
   static constexpr int NIN = 3, NOUT = 1;
@@ -66,7 +86,7 @@ struct Bwd2K {
   A a;
   template <class V>
   FFN_HD void operator()(const V* in, V* out) const {  // gg, g, x
-    out[0] = in[0] * in[1] * a.d2(in[2]);
+    out[0] = times_d2(a, in[0], in[1], in[2]);
   }
 };
 
@@ -138,9 +158,9 @@ struct GateBwd2K {
   template <class V>
   FFN_HD void operator()(const V* in, V* out) const {  // gg_g, gg_u, dy, g, u -> d_dy, d_g, d_u
     const V ggg = in[0], ggu = in[1], dy = in[2], g = in[3], u = in[4];
-    const V f = a.f(g), d1 = a.d1(g), d2 = a.d2(g);
+    const V f = a.f(g), d1 = a.d1(g);
     out[0] = ggg * u * d1 + ggu * f;
-    out[1] = dy * (ggg * u * d2 + ggu * d1);
+    out[1] = dy * (times_d2(a, ggg, u, g) + ggu * d1);
     out[2] = ggg * dy * d1;
   }
 };
