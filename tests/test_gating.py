@@ -28,8 +28,7 @@ def _sig_d1(t):
 
 def _sig_d2(t):
     t = t.double()
-    s, sn = R.sigmoid(t), R.sigmoid(-t)
-    return s * sn * (sn - s)
+    return R.sigmoid(t) * R.sigmoid(-t) * R.sigmoid_diff(t)
 
 
 def _zero(t):
@@ -85,6 +84,30 @@ def _check_bwd(act, dg, du, g, u, dy):
     assert_accurate(du, lambda t: DY * f(t), g, own[1])
 
 
+def _own_double_bwd(act, g, u, dy, ggg, ggu):
+    """PyTorch's own (d_dy, d_g, d_u) of act(g) * u's backward, in the inputs' dtype."""
+    gr, ur, dyr = (t.detach().clone().requires_grad_(True) for t in (g, u, dy))
+    dg, du = torch.autograd.grad(_own_fwd(act, gr, ur), (gr, ur), dyr, create_graph=True)
+    return torch.autograd.grad((dg, du), (dyr, gr, ur), (ggg, ggu), allow_unused=True, materialize_grads=True)
+
+
+def _check_double_bwd(act, outs, g, u, dy, ggg, ggu):
+    """act_and_mul_double_backward's (d_dy, d_g, d_u), the gradients of dg = dy u f'(g) and
+    du = dy f(g) given (ggg, ggu), against the float64 formulas. f'' = 0 (relu, identity) has no
+    term at all, so an infinite u gives 0 there, not inf * 0."""
+    f, d1, d2 = GATES[act][:3]
+    GGG, GGU, DY, U = (t.double().cpu() for t in (ggg, ggu, dy, u))
+
+    def d_g(t):
+        curvature = torch.zeros_like(t) if d2 is _zero else GGG * U * d2(t)
+        return DY * (curvature + GGU * d1(t))
+
+    refs = (lambda t: GGG * U * d1(t) + GGU * f(t), d_g, lambda t: GGG * DY * d1(t))
+    own = _own_double_bwd(act, g, u, dy, ggg, ggu) if g.dtype in LOWP else (None,) * 3
+    for out, ref, o in zip(outs, refs, own):
+        assert_accurate(out, ref, g, o)
+
+
 TWO_LAYOUTS = ["contiguous", "transposed", "sliced", "rows", "offset"]
 
 
@@ -118,12 +141,16 @@ def test_packed_sizes(d, dtype, device):
     _check_bwd("silu", dh[:, :d], dh[:, d:], h[:, :d], h[:, d:], dy)
 
 
-@pytest.mark.parametrize("rows, d", [(1, 14336), (8, 14336), (64, 14336), (200, 4096), (70000, 4)])
+@pytest.mark.parametrize("rows, d", [(1, 14336), (8, 14336), (64, 14336), (200, 4096), (70000, 4), (70000, 128)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
 def test_packed_row_counts(rows, d, dtype, device):
     """Decode row counts (the CUDA launch shrinks its blocks so that they spread over the
     multiprocessors), more rows than multiprocessors, and more rows than a CUDA grid's y extent
-    (65535), forward and backward."""
+    (65535), forward and backward: 70000 x 4 takes the strided kernel (too few 16-byte packs per
+    row for the row kernel), 70000 x 128 (16 or more packs a row) the row kernel's loop over grid-y
+    chunks."""
+    if device == "cpu" and rows * d > 10**6:
+        pytest.skip("a CUDA launch-geometry case (9M elements; 12 s of float64 checking on this CPU)")
     h = 3 * torch.randn(rows, 2 * d, dtype=dtype, device=device)
     y = ffn_ext.silu_and_mul(h)
     _check_fwd("silu", y, h[:, :d], h[:, d:])
@@ -156,15 +183,33 @@ def test_named_packed_ops(device):
     _check_fwd("silu", ffn_ext.silu_and_mul(h), g, u)
 
 
-def test_views_without_copies(device):
-    """Operands made by chunk, split, narrow and transpose are taken as they are (row or strided
-    path; the strided path evaluates with the scalar libm, so it agrees with the vector loop within
-    the rule, not bit for bit)."""
-    h = torch.randn(6, 2 * 10, device=device)
-    for g, u in (h.chunk(2, -1), h.split(10, -1), (h.narrow(-1, 0, 10), h.narrow(-1, 10, 10)),
-                 (h[:, :10].t(), h[:, 10:].t())):
-        y = ffn_ext.act_and_mul(g, u, "gelu")
-        _check_fwd("gelu", y, g, u)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_views_without_copies(dtype, device):
+    """Operands made by chunk, split, narrow and transpose, and packed h sliced from a wider
+    buffer, are taken as they are (row or strided path; the strided path evaluates with the scalar
+    libm, so it agrees with the vector loop within the rule, not bit for bit): right values, and
+    no memory allocated beyond the result, forward and backward (a copy of an operand would show)."""
+    m, d = 64, 256
+    h = 3 * torch.randn(m, 2 * d, dtype=dtype, device=device)
+    wide = 3 * torch.randn(m, 2 * d + 40, dtype=dtype, device=device)
+    ht = 3 * torch.randn(2 * d, m, dtype=dtype, device=device)
+    two = {"chunk": h.chunk(2, -1), "split": h.split(d, -1), "narrow": (h.narrow(-1, 0, d), h.narrow(-1, d, d)),
+           "transpose": (ht[:d].t(), ht[d:].t())}
+    size = m * d * h.element_size()
+    dy = torch.randn(m, d, dtype=dtype, device=device)
+    for name, (g, u) in two.items():
+        for act in ("gelu", "silu", "sigmoid", "identity"):
+            kept = []
+            assert memory_of(lambda: kept.append(ffn_ext.act_and_mul(g, u, act)), device) == (size, size), name
+            _check_fwd(act, kept[0], g, u)
+        assert memory_of(lambda: ops.act_and_mul_backward(dy, g, u, "silu", 1.0), device)[0] == 2 * size, name
+    for name, hp in {"rows of a wider buffer": wide[:, 5:5 + 2 * d], "narrow": wide.narrow(-1, 40, 2 * d),
+                     "split": wide.split([2 * d, 40], -1)[0], "transposed": ht.t()}.items():
+        for act in ("gelu_tanh", "relu"):
+            kept = []
+            assert memory_of(lambda: kept.append(ffn_ext.act_and_mul_packed(hp, act)), device) == (size, size), name
+            _check_fwd(act, kept[0], hp[:, :d], hp[:, d:])
+        assert memory_of(lambda: ops.act_and_mul_packed_backward(dy, hp, "silu", 1.0), device)[0] == 2 * size, name
 
 
 @pytest.mark.large
@@ -217,11 +262,41 @@ def test_glu_matches_torch(dim, dtype, device):
     torch.testing.assert_close(gx, gx2, rtol=tol, atol=tol)
 
 
+def test_thread_count_does_not_change_results():
+    """The CPU loops split their work across threads (rows of packed h, flat ranges of dense
+    operands, TensorIterator's ranges of strided ones): one thread and two give the same bits,
+    forward and backward."""
+    h = 3 * torch.randn(256, 2 * 4096)
+    g, u = 3 * torch.randn(256, 4096), torch.randn(256, 4096)
+    gt = 3 * torch.randn(4096, 256).t()  # transposed: the strided path
+    dy = torch.randn(256, 4096)
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            results.append([ffn_ext.gelu_and_mul(h), ops.act_and_mul_packed_backward(dy, h, "silu", 1.0),
+                            ffn_ext.act_and_mul(g, u, "gelu_tanh"), *ops.act_and_mul_backward(dy, g, u, "sigmoid", 1.0),
+                            ffn_ext.act_and_mul(gt, u, "gelu"), *ops.act_and_mul_backward(dy, gt, u, "swish", 1.3)])
+    finally:
+        torch.set_num_threads(before)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
 def test_zero_tokens(device):
+    """No rows: empty results of the right shapes from every pass, and gradients through them."""
     h = torch.randn(0, 2 * 16, device=device)
+    g, u, dy = h[:, :16], h[:, 16:], torch.randn(0, 16, device=device)
     assert ffn_ext.silu_and_mul(h).shape == (0, 16)
-    assert ops.act_and_mul_packed_backward(torch.randn(0, 16, device=device), h, "silu", 1.0).shape == (0, 32)
-    assert ffn_ext.act_and_mul(h[:, :16], h[:, 16:]).shape == (0, 16)
+    assert ffn_ext.silu_and_mul(h, out=torch.empty(0, 16, device=device)).shape == (0, 16)
+    assert ops.act_and_mul_packed_backward(dy, h, "silu", 1.0).shape == (0, 32)
+    assert [t.shape for t in ops.act_and_mul_packed_double_backward(h, dy, h, "gelu", 1.0)] == [(0, 16), (0, 32)]
+    assert ffn_ext.act_and_mul(g, u).shape == (0, 16)
+    assert [t.shape for t in ops.act_and_mul_backward(dy, g, u, "silu", 1.0)] == [(0, 16)] * 2
+    assert [t.shape for t in ops.act_and_mul_double_backward(dy, dy, dy, g, u, "silu", 1.0)] == [(0, 16)] * 3
+    h64 = torch.randn(0, 3, 8, dtype=torch.float64, device=device, requires_grad=True)
+    assert torch.autograd.gradgradcheck(lambda t: ffn_ext.act_and_mul_packed(t, "gelu"), (h64,))
 
 
 def test_out_variant(device):
@@ -287,6 +362,66 @@ def test_memory_saves_only_inputs(packed, device):
         assert grads[0][0].shape == (m, 2 * d) and grads[0][0].is_contiguous()
 
 
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_tensors"])
+def test_saves_the_inputs_themselves(packed, device):
+    """What autograd saves for the backward is the inputs themselves (not the output, nor copies):
+    saved_tensors_hooks sees exactly them."""
+    h = torch.randn(4, 2 * 8, device=device, requires_grad=True)
+    g, u = (torch.randn(4, 8, device=device, requires_grad=True) for _ in range(2))
+    saved = []
+
+    def pack(t):
+        saved.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = ffn_ext.silu_and_mul(h) if packed else ffn_ext.act_and_mul(g, u, "gelu")
+    want = [h] if packed else [g, u]
+    assert len(saved) == len(want) and all(a is b or a.data_ptr() == b.data_ptr() and a.shape == b.shape
+                                           for a, b in zip(saved, want)), [t.shape for t in saved]
+    assert not any(t.data_ptr() == y.data_ptr() for t in saved)
+
+
+def _ops_and_kernels(fn, device):
+    """(the names of the operators fn() runs, the number of GPU kernels it launches), without the
+    autograd engine's own entries."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=acts) as p:
+        fn()
+        if device == "cuda":
+            torch.cuda.synchronize()
+    names = {e.name for e in p.events() if e.device_type == torch.autograd.DeviceType.CPU and "autograd" not in e.name}
+    kernels = sum(1 for e in p.events() if e.device_type == torch.autograd.DeviceType.CUDA)
+    return names, kernels
+
+
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_tensors"])
+def test_each_pass_is_one_kernel(packed, device):
+    """Forward, backward and double backward each run one ffn_ext op (one kernel on a GPU) and
+    allocate their results: no separate activation or multiply pass, no copies."""
+    allocations = {"aten::empty", "aten::empty_like", "aten::empty_strided"}
+    h = torch.randn(64, 2 * 96, device=device, requires_grad=True)
+    g, u = (torch.randn(64, 96, device=device, requires_grad=True) for _ in range(2))
+    dy = torch.randn(64, 96, device=device, requires_grad=True)
+    inputs = (h,) if packed else (g, u)
+    forward = (lambda: ffn_ext.silu_and_mul(h)) if packed else (lambda: ffn_ext.act_and_mul(g, u, "gelu"))
+    name = "act_and_mul_packed" if packed else "act_and_mul"
+    kept = []
+    names, kernels = _ops_and_kernels(lambda: kept.append(forward()), device)
+    assert names - allocations == {f"ffn_ext::{name}"} and kernels <= 1, names
+    grads = []
+    names, kernels = _ops_and_kernels(lambda: grads.append(torch.autograd.grad(kept[0], inputs, dy, create_graph=True)),
+                                      device)
+    assert names - allocations == {f"ffn_ext::{name}_backward"} and kernels <= 1, names
+    gg = [torch.randn_like(t) for t in grads[0]]
+    names, kernels = _ops_and_kernels(lambda: torch.autograd.grad(grads[0], (dy, *inputs), gg), device)
+    assert names - allocations == {f"ffn_ext::{name}_double_backward"} and kernels <= 1, names
+    if device == "cuda":  # the GPU profiler saw the kernel: exactly one per pass
+        assert _ops_and_kernels(forward, device)[1] == 1
+
+
 @pytest.mark.parametrize("act", list(GATES))
 def test_gradcheck_two_tensors(act, device):
     g = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
@@ -305,6 +440,25 @@ def test_gradcheck_packed(act, device):
     assert torch.autograd.gradgradcheck(fn, (h,))
 
 
+@pytest.mark.parametrize("which", ["grad_grad_gate", "grad_grad_up"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("act", list(GATES))
+def test_double_backward_values(act, dtype, which, device):
+    """The second-order kernels in every dtype (gradgradcheck checks float64 only), two-tensor and
+    packed, one incoming gradient at a time so that each output is one product of terms."""
+    shape = (9, 37)
+    g = 3 * torch.randn(shape, dtype=dtype, device=device)
+    u, dy, gg = (torch.randn(shape, dtype=dtype, device=device) for _ in range(3))
+    zero = torch.zeros_like(gg)
+    ggg, ggu = (gg, zero) if which == "grad_grad_gate" else (zero, gg)
+    outs = ops.act_and_mul_double_backward(ggg, ggu, dy, g, u, act, _beta(act))
+    _check_double_bwd(act, outs, g, u, dy, ggg, ggu)
+    h = torch.cat([g, u], -1)
+    d_dy, d_h = ops.act_and_mul_packed_double_backward(torch.cat([ggg, ggu], -1), dy, h, act, _beta(act))
+    d = shape[-1]
+    _check_double_bwd(act, (d_dy, d_h[:, :d], d_h[:, d:]), g, u, dy, ggg, ggu)
+
+
 def test_third_order_refused(device):
     g = torch.randn(4, dtype=torch.float64, device=device, requires_grad=True)
     u = torch.randn(4, dtype=torch.float64, device=device, requires_grad=True)
@@ -315,13 +469,16 @@ def test_third_order_refused(device):
         torch.autograd.grad(dgg.sum(), g)
 
 
-def test_compile_fullgraph(device):
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_compile_fullgraph(backend, device):
+    torch._dynamo.reset()
+
     def f(h, g, u):
-        return ffn_ext.silu_and_mul(h) + ffn_ext.act_and_mul(g, u, "gelu_tanh")
+        return ffn_ext.silu_and_mul(h) + ffn_ext.act_and_mul(g, u, "gelu_tanh") + ffn_ext.glu(h, 0).sum(0)[:16]
 
     h = torch.randn(4, 32, device=device)
     g, u = torch.randn(4, 16, device=device), torch.randn(4, 16, device=device)
-    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
+    compiled = torch.compile(f, fullgraph=True, backend=backend)
     torch.testing.assert_close(compiled(h, g, u), f(h, g, u), rtol=0, atol=0)
     hr = h.clone().requires_grad_(True)
     dy = torch.randn(4, 16, device=device)  # dense (not sum()'s expanded ones): the same kernel path
@@ -451,15 +608,75 @@ def test_glu_errors():
         ffn_ext.glu(torch.randn(2, 4), 2)
 
 
-def test_special_values_gating(device):
-    pts = torch.tensor([0.0, -0.0, 1.0, -1.0, 6.0, -6.0, 20.0, -20.0, 100.0, -100.0, math.inf, -math.inf, math.nan])
-    g = pts.repeat(13).to(device)
-    u = torch.full_like(g, 2.0)
+SPECIAL = [0.0, -0.0, 1e-3, -1e-3, 1.0, -1.0, 3.0, -3.0, 6.0, -6.0, 20.0, -20.0, 100.0, -100.0, math.inf, -math.inf,
+           math.nan]
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_special_values_gating(dtype, device):
+    """REFERENCE.md's points, infinities and NaN in the gate, through forward, backward and
+    double backward (each incoming gradient alone), every activation."""
+    g = torch.tensor(SPECIAL, dtype=dtype, device=device)
+    u, dy = torch.full_like(g, 2.0), torch.full_like(g, -1.5)
+    gg, zero = torch.full_like(g, 0.75), torch.zeros_like(g)
     for act in GATES:
-        if act == "identity":
-            continue
-        y = ffn_ext.act_and_mul(g, u, act, beta=_beta(act))
-        _check_fwd(act, y, g, u)
+        _check_fwd(act, ffn_ext.act_and_mul(g, u, act, beta=_beta(act)), g, u)
+        _check_bwd(act, *ops.act_and_mul_backward(dy, g, u, act, _beta(act)), g, u, dy)
+        for ggg, ggu in ((gg, zero), (zero, gg)):
+            outs = ops.act_and_mul_double_backward(ggg, ggu, dy, g, u, act, _beta(act))
+            _check_double_bwd(act, outs, g, u, dy, ggg, ggu)
+
+
+def test_piecewise_linear_gates_second_order_at_infinite_up(device):
+    """ReGLU's and bilinear's d(dgate)/dgate is 0 (f'' = 0) however large up or dy is, as autograd
+    gives for relu(g) * u and g * u; before, gg * u * 0 gave NaN for u = inf or near float32's
+    maximum (gg * u overflowed). A NaN operand still gives NaN."""
+    g = torch.tensor([0.5, -0.5, 2.0, -3.0, 0.25], device=device)
+    u = torch.tensor([math.inf, -math.inf, 3e38, 3e38, math.nan], device=device)
+    for act, own in (("relu", F.relu), ("identity", lambda t: t)):
+        for layout in ("two_tensors", "packed"):
+            gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
+            if layout == "packed":
+                y = ffn_ext.act_and_mul_packed(torch.stack([gr, ur], -1), act)[..., 0]
+            else:
+                y = ffn_ext.act_and_mul(gr, ur, act)
+            (dg,) = torch.autograd.grad(y, gr, torch.ones_like(g), create_graph=True)
+            (dgg,) = torch.autograd.grad(dg, gr, torch.full_like(g, 2.0), materialize_grads=True)
+            assert dgg[:4].tolist() == [0.0] * 4 and dgg[4].isnan(), (act, layout, dgg)
+        gr, ur = g.clone().requires_grad_(True), u[:4].clone().requires_grad_(True)
+        (dg,) = torch.autograd.grad(own(gr[:4]) * ur, gr, torch.ones(4, device=device), create_graph=True)
+        (dgg,) = torch.autograd.grad(dg, gr, torch.full_like(g, 2.0), materialize_grads=True)
+        assert dgg[:4].tolist() == [0.0] * 4  # PyTorch's own, for the record
+
+
+@pytest.mark.skipif(len(DEVICES) < 2, reason="needs a visible CUDA GPU")
+def test_cuda_graph_replay_every_activation():
+    """Capture of the allocating ops and their backward ops, every activation; replay on new
+    inputs gives what eager calls give."""
+    h = torch.randn(8, 2 * 96, device="cuda")
+    g, u, dy = (torch.randn(8, 96, device="cuda") for _ in range(3))
+    fns = []
+    for act in GATES:
+        b = _beta(act)
+        fns += [lambda a=act, b=b: ffn_ext.act_and_mul_packed(h, a, b),
+                lambda a=act, b=b: ffn_ext.act_and_mul(g, u, a, b),
+                lambda a=act, b=b: ops.act_and_mul_packed_backward(dy, h, a, b),
+                lambda a=act, b=b: ops.act_and_mul_backward(dy, g, u, a, b)[0]]
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for f in fns:
+            f()  # warm-up outside the graph
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outs = [f() for f in fns]
+    for t in (h, g, u, dy):
+        t.copy_(torch.randn_like(t))  # new inputs, same buffers
+    graph.replay()
+    torch.cuda.synchronize()
+    for f, o in zip(fns, outs):
+        assert torch.equal(o, f())
 
 
 @pytest.mark.skipif(len(DEVICES) < 2, reason="needs a visible CUDA GPU")
