@@ -10,7 +10,9 @@ sigmoid, relu, identity):
   fwd:  ffn_ext.silu_and_mul(h) on a packed h [rows, 2d] (gelu_and_mul, gelu_tanh_and_mul,
         act_and_mul_packed(h, activation) for the others); eager F.silu(h[:, :d]) * h[:, d:] (the
         activation's torch function); the same function under torch.compile; for SiLU, Liger's
-        silu_mul(g, u) on the two halves.
+        silu_mul(g, u) on the two halves, and the two-tensor forms on separate contiguous gate and
+        up tensors: ffn_ext.act_and_mul(g, u) ("ffn_ext_two") and eager F.silu(g) * u
+        ("eager_two"; vs_eager_two compares those two).
         Bytes: 3 rows d elements (read gate and up, write y).
   fwd+bwd: torch.autograd.grad of the output w.r.t. h (no gradient accumulation is timed).
         Bytes of the backward alone: 5 rows d elements (read dy, gate, up; write dgate, dup).
@@ -125,13 +127,16 @@ def run(cfg, timer, progress=None):
         }
         if act in compiled:
             cands["compile"] = (lambda: compiled[act](h), fb(compiled[act]))
-        if act == "silu" and LigerSiLUMulFunction is not None and cuda:
+        if act == "silu":
             g, u = h[:, :d].contiguous(), h[:, d:].contiguous()
             gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
-            cands["liger"] = (
-                lambda: LigerSiLUMulFunction.apply(g, u),
-                training_step(LigerSiLUMulFunction.apply, (gr, ur), dy),
-            )
+            cands["ffn_ext_two"] = (lambda: ffn_ext.act_and_mul(g, u), training_step(ffn_ext.act_and_mul, (gr, ur), dy))
+            cands["eager_two"] = (lambda: act_fn(g) * u, training_step(lambda a, b: act_fn(a) * b, (gr, ur), dy))
+            if LigerSiLUMulFunction is not None and cuda:
+                cands["liger"] = (
+                    lambda: LigerSiLUMulFunction.apply(g, u),
+                    training_step(LigerSiLUMulFunction.apply, (gr, ur), dy),
+                )
         for direction in ("fwd", "fwd+bwd"):
             k = 0 if direction == "fwd" else 1
             times = timer.compare({name: c[k] for name, c in cands.items()})
@@ -143,7 +148,10 @@ def run(cfg, timer, progress=None):
             for name, t in times.items():
                 if name != "ffn_ext":
                     row[f"{name}_us"] = t * 1e6
+                if name not in ("ffn_ext", "ffn_ext_two", "eager_two"):
                     row[f"vs_{name}"] = t / ours
+            if "eager_two" in times:
+                row["vs_eager_two"] = times["eager_two"] / times["ffn_ext_two"]
             if direction == "fwd+bwd":
                 for name, c in cands.items():
                     row.update(memory_columns(name, c[1], dev))
@@ -165,8 +173,8 @@ def run(cfg, timer, progress=None):
 
 
 COLUMNS = ["dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
-           "of_copy", "vs_eager", "vs_compile", "vs_liger", "graph_us", "eager_graph_us", "call_us", "eager_call_us",
-           *memory_column_names()]
+           "of_copy", "vs_eager", "vs_compile", "vs_liger", "ffn_ext_two_us", "eager_two_us", "vs_eager_two",
+           "graph_us", "eager_graph_us", "call_us", "eager_call_us", *memory_column_names()]
 
 
 def main():
