@@ -130,6 +130,27 @@ def assert_layout(t, layout):
     assert ok, (layout, t.shape, t.stride(), t.storage_offset())
 
 
+def assert_cuda_graph_replays(fns, inputs):
+    """Captures [f() for f in fns] in a CUDA graph (after a warm-up on a side stream, as capture
+    requires), writes new values into `inputs` (the captured buffers) and replays: each captured
+    output must equal a fresh eager call's, bit for bit."""
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for f in fns:
+            f()
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        outs = [f() for f in fns]
+    for t in inputs:
+        t.copy_(torch.randn_like(t))
+    graph.replay()
+    torch.cuda.synchronize()
+    for k, (f, o) in enumerate(zip(fns, outs)):
+        assert torch.equal(o, f()), k
+
+
 def free_memory_gb():
     """MemAvailable of /proc/meminfo in GiB (0 where it cannot be read): the 2^31-element tests
     skip themselves below what they need."""

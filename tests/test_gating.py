@@ -11,7 +11,7 @@ import torch.nn.functional as F
 import ffn_ext
 import ffn_ext.reference as R
 from ffn_ext._memory import memory_of
-from conftest import DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, free_memory_gb, make_layout
+from conftest import DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, assert_cuda_graph_replays, free_memory_gb, make_layout
 
 ops = torch.ops.ffn_ext
 BETA = 1.3
@@ -662,21 +662,7 @@ def test_cuda_graph_replay_every_activation():
                 lambda a=act, b=b: ffn_ext.act_and_mul(g, u, a, b),
                 lambda a=act, b=b: ops.act_and_mul_packed_backward(dy, h, a, b),
                 lambda a=act, b=b: ops.act_and_mul_backward(dy, g, u, a, b)[0]]
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for f in fns:
-            f()  # warm-up outside the graph
-    torch.cuda.current_stream().wait_stream(s)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        outs = [f() for f in fns]
-    for t in (h, g, u, dy):
-        t.copy_(torch.randn_like(t))  # new inputs, same buffers
-    graph.replay()
-    torch.cuda.synchronize()
-    for f, o in zip(fns, outs):
-        assert torch.equal(o, f())
+    assert_cuda_graph_replays(fns, (h, g, u, dy))
 
 
 @pytest.mark.skipif(len(DEVICES) < 2, reason="needs a visible CUDA GPU")

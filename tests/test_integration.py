@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import ffn_ext
-from conftest import requires_cuda
+from conftest import assert_cuda_graph_replays, requires_cuda
 
 
 def _fns(device):
@@ -50,20 +50,7 @@ def test_cuda_graph_capture_and_replay():
     beta = torch.rand(257, device="cuda")
     fns = [lambda: ffn_ext.gelu(x), lambda: ffn_ext.gelu(x, "tanh"), lambda: ffn_ext.silu(x),
            lambda: ffn_ext.swish(x, beta), lambda: ffn_ext.relu(x)]
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        for f in fns:
-            f()  # warm-up outside the graph
-    torch.cuda.current_stream().wait_stream(s)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        outs = [f() for f in fns]
-    x.copy_(torch.randn_like(x))  # new inputs, same buffers
-    graph.replay()
-    torch.cuda.synchronize()
-    for f, o in zip(fns, outs):
-        torch.testing.assert_close(o, f(), rtol=0, atol=0)
+    assert_cuda_graph_replays(fns, (x,))
 
 
 @requires_cuda
