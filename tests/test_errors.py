@@ -108,7 +108,8 @@ def test_forward_mode_ad_refused():
     x, v = torch.randn(6), torch.randn(6)
     calls = {"gelu": lambda t: ffn_ext.gelu(t), "silu": lambda t: ops.silu(t),
              "swish": lambda t: ffn_ext.swish(torch.ones(6), t),  # the tangent on a tensor beta
-             "act_and_mul_packed": lambda t: ffn_ext.silu_and_mul(t.view(3, 2), out=torch.empty(3, 1)),
+             "act_and_mul_packed": lambda t: ops.act_and_mul_packed(t.view(3, 2)),
+             "silu_and_mul": lambda t: ffn_ext.silu_and_mul(t.view(3, 2), out=torch.empty(3, 1)),  # public name
              "gated_linear": lambda t: ops.gated_linear(t.view(1, 6), torch.randn(2, 6), torch.randn(2, 6), None, None,
                                                         "silu", 1.0),
              "swiglu": lambda t: ffn_ext.swiglu(t.view(1, 6), torch.randn(2, 6), torch.randn(2, 6)),  # public name
