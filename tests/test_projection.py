@@ -3,14 +3,16 @@ against the float64 formulas of REFERENCE.md, gradients of every input (gradchec
 registration (opcheck), compile and export, autocast, presets, memory, and the error texts."""
 
 import math
+import re
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.profiler import ProfilerActivity, profile
 
 import ffn_ext
 import ffn_ext.reference as R
-from ffn_ext._memory import memory_of
+from ffn_ext._memory import _quiet_stderr, memory_of
 from conftest import DEVICES, FLOAT_DTYPES, HAS_CUDA, LOWP, requires_cuda, ulp
 
 ops = torch.ops.ffn_ext
@@ -115,6 +117,39 @@ def assert_projection_accurate(y, act, x, w1, w3, b1, b3):
     )
 
 
+# The ATen GEMM kernels (what F.linear, matmul and @ reach), as the profiler names them: counted.
+GEMM_KERNELS = {"aten::mm", "aten::addmm", "aten::addmm_", "aten::bmm", "aten::baddbmm", "aten::addbmm",
+                "aten::_addmm_activation", "aten::mv", "aten::addmv"}
+# ... and the composite ops above them: none may run where no GEMM may.
+GEMM_OPS = GEMM_KERNELS | {"aten::matmul", "aten::linear"}
+# What an unfused gating would run (activation, then multiply).
+UNFUSED_GATING = {"aten::silu", "aten::silu_", "aten::gelu", "aten::gelu_", "aten::sigmoid", "aten::sigmoid_",
+                  "aten::relu", "aten::relu_", "aten::tanh", "aten::tanh_", "aten::erf", "aten::erfc", "aten::exp",
+                  "aten::mul", "aten::mul_", "aten::add", "aten::add_", "aten::threshold", "aten::clamp_min",
+                  "aten::glu", "aten::silu_backward", "aten::gelu_backward", "aten::sigmoid_backward",
+                  "aten::threshold_backward", "aten::tanh_backward"}
+
+
+def _ops_run(fn):
+    """fn() under the profiler (CPU activities): (what it returned, or the exception it raised; the
+    [(name, in_backward)] of every operator it ran, in order). in_backward: the op ran inside the
+    autograd engine's evaluation of a graph node (the backward), on whichever thread."""
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
+        try:
+            out = fn()
+        except Exception as e:  # noqa: BLE001 (returned to the test, which checks it)
+            out = e
+
+    def in_backward(e):
+        while e is not None:
+            if e.name.startswith("autograd::engine::evaluate_function"):
+                return True
+            e = e.cpu_parent
+        return False
+
+    return out, [(e.name, in_backward(e)) for e in prof.events()]
+
+
 @pytest.fixture(params=["native", "cpu_as_cuda"])
 def paths(request, monkeypatch, device):
     """On CPU, also run the CUDA path's choices (packed h, one GEMM for adjacent weights):
@@ -167,18 +202,123 @@ def test_adjacent_weights_match_separate(device, paths):
     torch.testing.assert_close(y_adj, y_sep, rtol=1e-13, atol=1e-13)
 
 
-# ---- gradients -------------------------------------------------------------------------------------
+# ---- what runs: GEMMs and the fused gating, as the profiler records them --------------------------------
+@pytest.mark.parametrize("mode", ["inference", "training", "autocast"])
+def test_errors_come_before_any_gemm(mode, device, paths):
+    """Arguments that a GEMM would accept by broadcasting (a [1] bias; addmm takes it) and a down
+    projection that does not fit are refused before any GEMM runs: the profiler, which sees the C++
+    op's GEMMs too (monkeypatching torch.mm cannot), records none. Without grad (the op's kernel
+    checks), with it (the autograd kernel checks before packed_linear) and under autocast (its
+    kernel casts, then the op checks)."""
+    grad = mode == "training"
+    x = torch.randn(4, 16, device=device)
+    w1, w3, _, _ = _weights(8, 16, torch.float32, device, adjacent=True, requires_grad=grad)
+    one = torch.randn(1, device=device, requires_grad=grad)
+    w2, b2 = torch.randn(16, 8, device=device, requires_grad=grad), torch.randn(16, device=device)
+    assert F.linear(x, w1, one).shape == (4, 8)  # what a GEMM accepts
+    bias = r"{} must be \[out_features\] = \[{}\], got shape \[1\]"
+    down = r"ffn_ext.ffn: w2 must be \[out_features, d\] with d = w1.shape\[0\] = 8, got shape \[16, 5\]"
+    cases = [
+        (lambda: ffn_ext.swiglu(x, w1, w3, one), "ffn_ext.swiglu: " + bias.format("b1", 8)),
+        (lambda: ffn_ext.geglu(x, w1, w3, None, one), "ffn_ext.geglu: " + bias.format("b3", 8)),
+        (lambda: ops.gated_linear(x, w1, w3, one, None, "silu", 1.0), "ffn_ext.gated_linear: " + bias.format("b1", 8)),
+        (lambda: ffn_ext.ffn(x, w1, w2, w3, one), "ffn_ext.ffn: " + bias.format("b1", 8)),
+        (lambda: ffn_ext.ffn(x, w1, w2, w3, b2=one), "ffn_ext.ffn: " + bias.format("b2", 16)),
+        (lambda: ffn_ext.ffn(x, w1, w2, None, b2=one), "ffn_ext.ffn: " + bias.format("b2", 16)),
+        (lambda: ffn_ext.ffn(x, w1, torch.randn(16, 5, device=device), w3), down),
+        (lambda: ffn_ext.ffn(x, w1, torch.randn(16, 5, device=device)), down),
+        (lambda: ffn_ext.ffn(x, w1, w2, w3, None, torch.randn(16, 1, device=device)),
+         r"ffn_ext.ffn: b2 must be \[out_features\] = \[16\], got shape \[16, 1\]"),
+    ]
+    for i, (fn, text) in enumerate(cases):
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=mode == "autocast"):
+            out, ran = _ops_run(fn)
+        assert isinstance(out, ValueError) and re.fullmatch(text, str(out)), (i, out)
+        gemms = [name for name, _ in ran if name in GEMM_OPS]
+        assert not gemms, (i, gemms)
+    _, ran = _ops_run(lambda: ffn_ext.ffn(x, w1, w2, w3, None, b2))  # the profiler sees the GEMMs
+    assert sum(name in GEMM_KERNELS for name, _ in ran) >= 2
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
 @pytest.mark.parametrize("call", list(CALLS))
-def test_gradcheck_every_input(call, adjacent, device, paths):
+def test_gating_is_one_fused_kernel(call, adjacent, grad, device, paths):
+    """Between the GEMMs the gating is one ffn_ext kernel: no ATen activation, multiply or add runs,
+    forward or backward. Without autograd it is act_and_mul on two [M, d] projections, or
+    act_and_mul_packed where one GEMM computes the packed h (adjacent weights on CUDA, or with
+    FFN_EXT_CPU_AS_CUDA=1); with autograd act_and_mul_packed, and its backward forms the packed
+    dh = [dgate | dup] in one act_and_mul_packed_backward."""
+    fn, act = CALLS[call]
+    x = torch.randn(2, 3, 16, device=device, requires_grad=grad)
+    w1, w3, b1, b3 = _weights(8, 16, torch.float32, device, adjacent, "both", requires_grad=grad)
+    ins = (x, w1, w3, b1, b3)
+    dy = torch.randn(2, 3, 8, device=device)
+
+    def run():
+        y = fn(*ins)
+        return y, (torch.autograd.grad(y, ins, dy) if grad else None)
+
+    with torch.set_grad_enabled(grad):
+        (y, grads), ran = _ops_run(run)
+    names = [name for name, _ in ran]
+    assert not set(names) & UNFUSED_GATING, sorted(set(names) & UNFUSED_GATING)
+    packed = grad or (adjacent and (device == "cuda" or paths == "cpu_as_cuda"))
+    fused = [name for name, b in ran if not b and name.startswith("ffn_ext::act_and_mul")]
+    assert fused == ["ffn_ext::act_and_mul_packed" if packed else "ffn_ext::act_and_mul"]
+    bwd = [name for name, b in ran if b and name.startswith("ffn_ext::act_and_mul")]
+    assert bwd == (["ffn_ext::act_and_mul_packed_backward"] if grad else [])
+    assert_projection_accurate(y.detach(), act, x, w1, w3, b1, b3)
+    if grad:
+        assert_gradients_accurate(grads, act, ins, dy, range(5))
+
+
+@pytest.mark.parametrize("wrt", ["weights", "weights_x_trainable", "x_and_weights"])
+@pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
+def test_backward_gemm_count(adjacent, wrt, device, paths):
+    """The packed [dgate | dup] design, counted: the backward takes both weight gradients from one
+    GEMM (dW13 = dhᵀ x); dx, when asked for, is one more GEMM where one matrix holds both weights
+    (adjacent weights on CUDA or with FFN_EXT_CPU_AS_CUDA=1: dh W13), else two (dgate W1, then
+    dup W3 added: mm and addmm_). An x that requires grad but is not asked for costs no GEMM. The
+    forward: one GEMM where one matrix holds both weights, else two. The gradients are checked
+    against float64 autograd with the bounds of test_backward_values."""
+    x = torch.randn(6, 16, device=device, requires_grad=wrt != "weights")
+    w1, w3, _, _ = _weights(8, 16, torch.float32, device, adjacent, "none", requires_grad=True)
+    ins = (x, w1, w3) if wrt == "x_and_weights" else (w1, w3)
+    dy = torch.randn(6, 8, device=device)
+    got, ran = _ops_run(lambda: torch.autograd.grad(ffn_ext.swiglu(x, w1, w3), ins, dy))
+    one_matrix = adjacent and (device == "cuda" or paths == "cpu_as_cuda")
+    assert not [name for name, _ in ran if name in {"aten::matmul", "aten::linear"}]
+    fwd = [name for name, b in ran if name in GEMM_KERNELS and not b]
+    bwd = [name for name, b in ran if name in GEMM_KERNELS and b]
+    assert fwd == ["aten::mm"] * (1 if one_matrix else 2), fwd
+    want = ["aten::mm"]  # dW13
+    if wrt == "x_and_weights":
+        want += ["aten::mm"] if one_matrix else ["aten::mm", "aten::addmm_"]
+    assert sorted(bwd) == sorted(want), bwd
+    assert_gradients_accurate(got, "silu", (x, w1, w3, None, None), dy, range(3) if wrt == "x_and_weights" else (1, 2))
+
+
+# ---- gradients -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bias", ["both", "none"])
+@pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
+@pytest.mark.parametrize("call", list(CALLS))
+def test_gradcheck_every_input(call, adjacent, bias, device, paths):
+    """x, w1, w3 (and both biases where given) require grad; without biases the graph node has
+    three inputs, with them five."""
     fn = CALLS[call][0]
     x = torch.randn(2, 3, 6, dtype=torch.float64, device=device, requires_grad=True)
-    w1, w3, b1, b3 = _weights(5, 6, torch.float64, device, adjacent, "both", requires_grad=True)
+    w1, w3, b1, b3 = _weights(5, 6, torch.float64, device, adjacent, bias, requires_grad=True)
+    bs = (b1, b3) if bias == "both" else ()
+
+    def f(x, w1, w3, *bs):
+        return fn(x, w1, w3, *(bs or (None, None)))
+
     if adjacent:
         w13 = w1._base
-        assert torch.autograd.gradcheck(lambda x, w, b1, b3: fn(x, w[:5], w[5:], b1, b3), (x, w13, b1, b3))
+        assert torch.autograd.gradcheck(lambda x, w, *bs: f(x, w[:5], w[5:], *bs), (x, w13, *bs))
     else:
-        assert torch.autograd.gradcheck(fn, (x, w1, w3, b1, b3))
+        assert torch.autograd.gradcheck(f, (x, w1, w3, *bs))
 
 
 @pytest.mark.parametrize("bias", ["none", "b1", "b3"])
@@ -197,12 +337,16 @@ def test_gradcheck_partial_biases_and_frozen_weights(bias, device):
     assert torch.autograd.gradcheck(fn, tuple(args))
 
 
+@pytest.mark.parametrize("bias", ["both", "none"])
 @pytest.mark.parametrize("call", ["swiglu", "geglu_tanh", "glu", "swish"])
-def test_gradgradcheck(call, device):
+def test_gradgradcheck(call, bias, device):
     fn = CALLS[call][0]
     x = torch.randn(3, 5, dtype=torch.float64, device=device, requires_grad=True)
-    w1, w3, b1, b3 = _weights(4, 5, torch.float64, device, False, "both", requires_grad=True)
-    assert torch.autograd.gradgradcheck(fn, (x, w1, w3, b1, b3))
+    w1, w3, b1, b3 = _weights(4, 5, torch.float64, device, False, bias, requires_grad=True)
+    if bias == "both":
+        assert torch.autograd.gradgradcheck(fn, (x, w1, w3, b1, b3))
+    else:
+        assert torch.autograd.gradgradcheck(lambda x, w1, w3: fn(x, w1, w3, None, None), (x, w1, w3))
 
 
 @pytest.mark.parametrize("create_graph", [False, True])
@@ -235,33 +379,65 @@ def test_third_order_refused(device):
         torch.autograd.grad(ggx.square().sum(), x)
 
 
-D2 = {"silu": R.silu_d2, "gelu": R.gelu_d2, "gelu_tanh": R.gelu_tanh_d2}
+D2 = {"silu": R.silu_d2, "gelu": R.gelu_d2, "gelu_tanh": R.gelu_tanh_d2, "relu": torch.zeros_like,
+      "sigmoid": lambda t: R.sigmoid(t) * R.sigmoid(-t) * R.sigmoid_diff(t), "identity": torch.zeros_like,
+      "swish": lambda t: R.swish_dxx(t, BETA)}
 
 
-def gradient_bounds(act, dtype, x, w1, w3, b1, b3, dy):
+def gradient_bounds(act, dtype, x, w1, w3, b1, b3, dy, e_dy=None):
     """Element-wise error bounds of the gradients (x, w1, w3, b1, b3) in `dtype`, beyond 2x
     PyTorch's own error and one ulp of each: the model of our backward. The packed dh = [dg | du]
     is computed in float32 from the projections rounded to the dtype (which moves dg by
     |dy| (|u f''(g)| ulp(g) + |f'(g)| ulp(u)) and du by |dy f'(g)| ulp(g)) and rounded once; the
     GEMMs and sums over it carry those errors with the absolute values of their other factor, and
-    add 4 eps_acc sqrt(n) times the sum of their terms' sizes (eps_acc of float32 accumulation)."""
+    add 4 eps_acc sqrt(n) times the sum of their terms' sizes (eps_acc of float32 accumulation).
+    x and dy are [M, in] and [M, d]. e_dy: where the incoming gradient is itself a rounded result
+    (the down projection's backward in ffn) and dy its exact value, a bound on its error; it moves
+    dg by e_dy |u f'(g)| and du by e_dy |f(g)|, and the terms above by |dy| + e_dy."""
     f, d1, d2 = ACTS[act][0], ACTS[act][1], D2[act]
     x64, a1, a3 = (t.double().cpu() for t in (x, w1, w3))
     g, u = _lin64(x, w1, b1), _lin64(x, w3, b3)
     dy64 = dy.double().cpu()
+    e_in = torch.zeros_like(dy64) if e_dy is None else e_dy.double().cpu()
+    dya = dy64.abs() + e_in
     dg, du = dy64 * u * d1(g), dy64 * f(g)
-    e_dg = dy64.abs() * (u.abs() * d2(g).abs() * ulp(g, dtype) + d1(g).abs() * ulp(u, dtype)) + ulp(dg, dtype)
-    e_du = dy64.abs() * d1(g).abs() * ulp(g, dtype) + ulp(du, dtype)
+    dga, dua = dg.abs() + e_in * (u * d1(g)).abs(), du.abs() + e_in * f(g).abs()  # |dg|, |du| of the dy used
+    e_dg = dya * (u.abs() * d2(g).abs() * ulp(g, dtype) + d1(g).abs() * ulp(u, dtype)) + ulp(dga, dtype)
+    e_du = dya * d1(g).abs() * ulp(g, dtype) + ulp(dua, dtype)
+    e_dg, e_du = e_dg + (dga - dg.abs()), e_du + (dua - du.abs())
     acc = 4 * torch.finfo(torch.float32).eps
     m, d = dg.shape
     X, A1, A3 = x64.abs(), a1.abs(), a3.abs()
     return (
-        e_dg @ A1 + e_du @ A3 + acc * math.sqrt(2 * d) * (dg.abs() @ A1 + du.abs() @ A3),  # x
-        e_dg.T @ X + acc * math.sqrt(m) * (dg.abs().T @ X),  # w1
-        e_du.T @ X + acc * math.sqrt(m) * (du.abs().T @ X),  # w3
-        e_dg.sum(0) + acc * math.sqrt(m) * dg.abs().sum(0),  # b1
-        e_du.sum(0) + acc * math.sqrt(m) * du.abs().sum(0),  # b3
+        e_dg @ A1 + e_du @ A3 + acc * math.sqrt(2 * d) * (dga @ A1 + dua @ A3),  # x
+        e_dg.T @ X + acc * math.sqrt(m) * (dga.T @ X),  # w1
+        e_du.T @ X + acc * math.sqrt(m) * (dua.T @ X),  # w3
+        e_dg.sum(0) + acc * math.sqrt(m) * dga.sum(0),  # b1
+        e_du.sum(0) + acc * math.sqrt(m) * dua.sum(0),  # b3
     )
+
+
+def assert_gradients_accurate(got, act, ins, dy, wrt):
+    """got: the gradients of act(x w1ᵀ + b1) * (x w3ᵀ + b3) with respect to ins[i] for i in wrt
+    (ins = x, w1, w3, b1, b3 in one dtype; 0..4), for the incoming gradient dy. Each element within
+    2x PyTorch's own same-dtype error (eager autograd of _own) + 1 ulp + gradient_bounds, against
+    float64 autograd of the same formula."""
+    dtype, wrt = ins[0].dtype, list(wrt)
+    x2, dy2 = ins[0].detach().reshape(-1, ins[0].shape[-1]), dy.reshape(-1, dy.shape[-1])
+
+    def grads(*ts):
+        ts = [None if t is None else t.detach().clone().requires_grad_(i in wrt) for i, t in enumerate(ts)]
+        return torch.autograd.grad(_own(act, *ts), [ts[i] for i in wrt], dy.to(ts[0].dtype))
+
+    own, ref = grads(*ins), grads(*(None if t is None else t.double() for t in ins))
+    model = gradient_bounds(act, dtype, x2, *ins[1:], dy2)
+    for i, g, o, r in zip(wrt, got, own, ref):
+        assert g is not None and g.dtype == dtype and g.shape == ins[i].shape, (i, g)
+        r = r.cpu()
+        err = (g.double().cpu() - r).abs()
+        bound = 2 * (o.double().cpu() - r).abs() + ulp(r, dtype) + model[i].reshape(r.shape)
+        bad = ~(err <= bound)
+        assert not bad.any(), ("x w1 w3 b1 b3".split()[i], act, int(bad.sum()), bad.numel(), err[bad][:4], bound[bad][:4])
 
 
 @pytest.mark.parametrize("call", ["swiglu", "geglu", "geglu_tanh"])
@@ -443,20 +619,80 @@ def test_opcheck(device):
                           (torch.randn_like(h), x, w1.detach(), w3, b1, None, [True, True, True]))
 
 
-def test_compile_fullgraph_forward_and_backward(device):
+# every projection op, as f(x, w1, w3, b1, b3, w2, b2)
+PROJECTION_OPS = {
+    "swiglu": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.swiglu(x, w1, w3, b1, b3),
+    "geglu_tanh": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.geglu(x, w1, w3, b1, b3, approximate="tanh"),
+    "reglu": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.reglu(x, w1, w3, b1, b3),
+    "glu": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.gated_linear(x, w1, w3, b1, b3),
+    "swish": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.gated_linear(x, w1, w3, b1, b3, "swish", BETA),
+    "bilinear": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.gated_linear(x, w1, w3, b1, b3, "identity"),
+    "ffn_gated": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.ffn(x, w1, w2, w3, b1, b2, b3, activation="gelu"),
+    "ffn_classic": lambda x, w1, w3, b1, b3, w2, b2: ffn_ext.ffn(x, w1, w2, None, b1, b2, activation="gelu_tanh"),
+}
+
+
+@pytest.mark.parametrize("op", list(PROJECTION_OPS))
+def test_compile_fullgraph_and_export(op, device):
+    """torch.compile(fullgraph=True) (aot_eager) and torch.export of every projection op, with
+    adjacent weights (slices of one w13 that requires grad) and every bias: the compiled and the
+    exported results equal eager's bit for bit, and so do the compiled gradients of every input
+    for a dense incoming gradient. For y.sum() AOTAutograd hands the gating backward the expanded
+    (stride-0) gradient as it is, which takes another loop of the kernel than eager's and rounds
+    differently where the projections' gradient cancels (one ulp of the terms, 4e-8 relative on
+    these sizes): those gradients are held to the float64 bounds of assert_gradients_accurate.
+    The export graph keeps ffn_ext's op (not a decomposition)."""
+    f = PROJECTION_OPS[op]
     x = torch.randn(3, 16, device=device, requires_grad=True)
     w1, w3, b1, b3 = _weights(8, 16, torch.float32, device, adjacent=True, requires_grad=True)
     w13 = w1._base
+    w2 = torch.randn(16, 8, device=device, requires_grad=True)
+    b2 = torch.randn(16, device=device, requires_grad=True)
+    ins = (x, w13, b1, b3, w2, b2)
 
-    def f(x, w, b1, b3):
-        return ffn_ext.swiglu(x, w[:8], w[8:], b1, b3)
+    def g(x, w, b1, b3, w2, b2):
+        return f(x, w[:8], w[8:], b1, b3, w2, b2)
 
-    compiled = torch.compile(f, fullgraph=True, backend="aot_eager")
-    torch.testing.assert_close(compiled(x, w13, b1, b3), f(x, w13, b1, b3), rtol=0, atol=0)
-    got = torch.autograd.grad(compiled(x, w13, b1, b3).sum(), (x, w13, b1, b3))
-    want = torch.autograd.grad(f(x, w13, b1, b3).sum(), (x, w13, b1, b3))
-    for g, w in zip(got, want):
-        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+    torch._dynamo.reset()
+    compiled = torch.compile(g, fullgraph=True, backend="aot_eager")
+    y, want = compiled(*ins), g(*ins)
+    torch.testing.assert_close(y, want, rtol=0, atol=0)
+    dy = torch.randn_like(want)
+    got, wanted = (torch.autograd.grad(t, ins, dy, allow_unused=True) for t in (y, want))
+    used = [i for i, w in enumerate(wanted) if w is not None]
+    assert used == ([0, 1, 2, 4, 5] if op == "ffn_classic" else [0, 1, 2, 3, 4, 5] if op == "ffn_gated" else [0, 1, 2, 3])
+    for i in used:
+        torch.testing.assert_close(got[i], wanted[i], rtol=0, atol=0)
+    if op in CALLS:
+        gx, gw, gb1, gb3 = torch.autograd.grad(compiled(*ins).sum(), ins[:4])
+        assert_gradients_accurate((gx, gw[:8], gw[8:], gb1, gb3), CALLS[op][1], (x, w1, w3, b1, b3),
+                                  torch.ones_like(want), range(5))
+
+    class Op(torch.nn.Module):
+        def forward(self, *a):
+            return g(*a)
+
+    ep = torch.export.export(Op(), tuple(t.detach() for t in ins))
+    target = "ffn_ext.gelu.default" if op == "ffn_classic" else "ffn_ext.gated_linear.default"
+    assert target in [str(n.target) for n in ep.graph.nodes]
+    torch.testing.assert_close(ep.module()(*ins), want, rtol=0, atol=0)
+
+
+def test_compile_inductor(device):
+    """One case through inductor (the default backend): LLaMA's block (FeedForward's SwiGLU without
+    biases), forward and the gradients of x and every parameter, equal to eager's bit for bit:
+    inductor calls ffn_ext's ops and ATen's GEMMs as extern kernels. (With biases inductor
+    generates its own column sum for db2, in another order than ATen's.)"""
+    torch._dynamo.reset()
+    m = ffn_ext.nn.FeedForward(16, 24, "swiglu", bias=False, device=device)
+    x = torch.randn(2, 3, 16, device=device, requires_grad=True)
+    compiled = torch.compile(m, fullgraph=True)
+    y, want = compiled(x), m(x)
+    torch.testing.assert_close(y, want, rtol=0, atol=0)
+    dy = torch.randn_like(want)
+    ins = (x, *m.parameters())
+    for g, w in zip(torch.autograd.grad(y, ins, dy), torch.autograd.grad(want, ins, dy)):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
 
 
 def test_compile_dynamic_shapes(device):
@@ -496,13 +732,59 @@ def test_export_dynamic_shapes(device):
         torch.testing.assert_close(ep.module()(x), m(x), rtol=0, atol=0)
 
 
-def test_compile_and_export_module(device):
-    m = ffn_ext.nn.FeedForward(16, 24, "geglu_tanh", bias=True, device=device)
-    x = torch.randn(2, 5, 16, device=device)
+# module -> (its constructor (device), the ffn_ext op its export graph holds)
+MODULES = {
+    **{f"FeedForward-{a}": (lambda dev, a=a: ffn_ext.nn.FeedForward(16, 24, a, bias=True, device=dev), "gated_linear")
+       for a in ("swiglu", "geglu", "geglu_tanh", "reglu", "glu", "bilinear")},
+    **{f"FeedForward-{a}": (lambda dev, a=a: ffn_ext.nn.FeedForward(16, 24, a, bias=True, device=dev), op)
+       for a, op in (("gelu", "gelu"), ("gelu_tanh", "gelu"), ("relu", "relu"), ("silu", "silu"))},
+    "GELU": (lambda dev: ffn_ext.nn.GELU(), "gelu"),
+    "GELU-tanh": (lambda dev: ffn_ext.nn.GELU("tanh"), "gelu"),
+    "SiLU": (lambda dev: ffn_ext.nn.SiLU(), "silu"),
+    "ReLU": (lambda dev: ffn_ext.nn.ReLU(), "relu"),
+    "Swish-fixed": (lambda dev: ffn_ext.nn.Swish(BETA), "swish.default"),
+    "Swish-learnable": (lambda dev: ffn_ext.nn.Swish(BETA, learnable=True, device=dev), "swish.Tensor"),
+    "Swish-per-channel": (lambda dev: _per_channel_swish(dev), "swish.Tensor"),
+}
+
+
+def _per_channel_swish(device):
+    s = ffn_ext.nn.Swish(BETA, learnable=True, channels=16, device=device)
+    with torch.no_grad():
+        s.beta.copy_(torch.linspace(-1, 2, 16))
+    return s
+
+
+def test_every_module_is_compiled():
+    assert {k.split("-", 1)[1] for k in MODULES if k.startswith("FeedForward-")} == set(ffn_ext.nn.ACTIVATIONS)
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_compile_and_export_module(name, device):
+    """Every FeedForward activation and every activation module (Swish fixed, with a learnable
+    scalar and per-channel beta) under torch.compile(fullgraph=True) (aot_eager) and torch.export:
+    results equal eager's bit for bit, and so do the compiled gradients of x and of every parameter
+    (for a dense incoming gradient, as in test_compile_fullgraph_and_export); the export graph
+    calls ffn_ext's op."""
+    torch._dynamo.reset()  # FeedForward.forward is one code object: a new module would recompile it
+    make, op = MODULES[name]
+    m = make(device)
+    x = 3 * torch.randn(2, 5, 16, device=device)
     compiled = torch.compile(m, fullgraph=True, backend="aot_eager")
     torch.testing.assert_close(compiled(x), m(x), rtol=0, atol=0)
+    xg = x.clone().requires_grad_(True)
+    ins = (xg, *m.parameters())
+    # parameters: w1, w3, w2 and b1, b3, b2 (gated blocks), w1, w2, b1, b2 (the others), beta (learnable Swish)
+    assert len(ins) - 1 == (6 if op == "gated_linear" else 4 if name.startswith("FeedForward") else
+                            1 if op == "swish.Tensor" else 0)
+    y, want = compiled(xg), m(xg)
+    torch.testing.assert_close(y, want, rtol=0, atol=0)
+    dy = torch.randn_like(want)
+    for g, w in zip(torch.autograd.grad(y, ins, dy), torch.autograd.grad(want, ins, dy)):
+        torch.testing.assert_close(g, w, rtol=0, atol=0)
     ep = torch.export.export(m, (x,))
-    assert any("ffn_ext.gated_linear" in str(n.target) for n in ep.graph.nodes)
+    targets = [str(n.target) for n in ep.graph.nodes]
+    assert any(t.startswith(f"ffn_ext.{op}") for t in targets), targets
     torch.testing.assert_close(ep.module()(x), m(x), rtol=0, atol=0)
 
 
@@ -567,6 +849,73 @@ def test_autocast_like_linear(dev):
         out = ffn_ext.swiglu(xg, w1.requires_grad_(True), w3, b1, b3)
     (gx,) = torch.autograd.grad(out.float().sum(), xg)
     assert gx.dtype == torch.float32
+
+
+@pytest.mark.parametrize("block", ["swiglu", "ffn"])
+@pytest.mark.parametrize("dev", ["cpu"] + (["cuda"] if HAS_CUDA else []))
+def test_autocast_gradients(block, dev):
+    """Training under torch.autocast, against eager F.linear code under the same autocast: every
+    float32 leaf (x, w1, w3, b1, b3; w2, b2 for ffn) gets a gradient of eager's dtype; autocast only
+    casts, so every gradient equals, bit for bit, that of the same call on the inputs cast to the
+    autocast dtype (then cast back); and each is within the bounds of test_backward_values of the
+    float64 gradient of the cast inputs: 2x eager's own error + 1 ulp + gradient_bounds. For ffn
+    the down projection's share: its gradient dz = dy W2 is one GEMM rounded to the dtype (identical
+    in both: it does not depend on z), so the lower gradients are bounded as swiglu's with dz's
+    exact value and its error (4 eps_32 sqrt(n) |dy| |W2| + 1 ulp); dW2 = dyᵀ z carries z's error
+    (projection_bound) and the GEMM's; db2 is a column sum of dy."""
+    dtype = torch.bfloat16 if dev == "cpu" else torch.float16
+    m, k, d = 6, 32, 24
+    x = torch.randn(m, k, device=dev)
+    w1, w3, b1, b3 = _weights(d, k, torch.float32, dev)
+    w2 = (torch.randn(k, d, dtype=torch.float64) / math.sqrt(d)).float().to(dev)
+    b2 = torch.randn(k, device=dev)
+    ins = (x, w1, w3, b1, b3) + ((w2, b2) if block == "ffn" else ())
+    names = ("x", "w1", "w3", "b1", "b3", "w2", "b2")
+    dy = torch.randn(m, k if block == "ffn" else d, device=dev).to(dtype)
+
+    def ours(x, w1, w3, b1, b3, w2=None, b2=None):
+        return ffn_ext.swiglu(x, w1, w3, b1, b3) if w2 is None else ffn_ext.ffn(x, w1, w2, w3, b1, b2, b3)
+
+    def eager(x, w1, w3, b1, b3, w2=None, b2=None):
+        z = F.silu(F.linear(x, w1, b1)) * F.linear(x, w3, b3)
+        return z if w2 is None else F.linear(z, w2, b2)
+
+    def grads(f, ts, autocast):
+        ts = [t.detach().clone().requires_grad_(True) for t in ts]
+        with torch.autocast(dev, dtype=dtype, enabled=autocast):
+            y = f(*ts)
+            assert y.dtype == (dtype if autocast else ts[0].dtype)
+            return torch.autograd.grad(y, ts, dy, allow_unused=True)
+
+    got, own = grads(ours, ins, True), grads(eager, ins, True)
+    for name, g, o, t in zip(names, got, own, ins):
+        assert g is not None and o is not None, name
+        assert g.dtype == o.dtype == t.dtype and g.shape == t.shape, (name, g.dtype, o.dtype)
+    low = [t.to(dtype) for t in ins]  # what autocast computes with
+    for name, g, c in zip(names, got, grads(ours, low, False)):
+        assert torch.equal(g, c.to(g.dtype)), name
+    # float64 gradients of the cast inputs
+    ref = grads(eager, [t.double() for t in low], False)
+    ref = [r.cpu() for r in ref]
+    x_, w1_, w3_, b1_, b3_ = low[:5]
+    if block == "swiglu":
+        model = gradient_bounds("silu", dtype, x_, w1_, w3_, b1_, b3_, dy)
+    else:
+        dy64, w2_64 = dy.double().cpu(), low[5].double().cpu()
+        acc = 4 * torch.finfo(torch.float32).eps
+        dz = dy64 @ w2_64
+        e_gemm = acc * math.sqrt(k) * (dy64.abs() @ w2_64.abs())
+        e_dz = e_gemm + ulp(dz.abs() + e_gemm, dtype)
+        z, e_z = projection_bound(dtype, "silu", x_, w1_, w3_, b1_, b3_)
+        model = gradient_bounds("silu", dtype, x_, w1_, w3_, b1_, b3_, dz, e_dy=e_dz) + (
+            dy64.abs().T @ e_z + acc * math.sqrt(m) * (dy64.abs().T @ z.abs()),  # w2
+            acc * math.sqrt(m) * dy64.abs().sum(0),  # b2
+        )
+    for name, g, o, r, e in zip(names, got, own, ref, model):
+        err = (g.double().cpu() - r).abs()
+        bound = 2 * (o.double().cpu() - r).abs() + ulp(r, dtype) + e
+        bad = ~(err <= bound)
+        assert not bad.any(), (name, int(bad.sum()), bad.numel(), err[bad][:4], bound[bad][:4])
 
 
 # ---- the whole block -----------------------------------------------------------------------------------
@@ -713,6 +1062,42 @@ def test_activation_modules(device):
     torch.testing.assert_close(s.beta.grad.cpu(), R.swish_dbeta(x64, b64).sum(0), rtol=1e-10, atol=1e-300)
     s0 = ffn_ext.nn.Swish(0.5, learnable=True)
     assert s0.beta.dim() == 0 and s0.beta.item() == 0.5
+
+
+@pytest.mark.parametrize("channels", [None, 6], ids=["scalar", "per_channel"])
+def test_swish_learnable_beta(channels, device):
+    """A learnable beta, one value or one per channel, is an nn.Parameter of the module (so that
+    optimizers, state_dict and .to() see it), receives its gradient from backward (the sum of
+    x² σ(βx)(1 − σ(βx)) dy over the elements that share it, against the float64 formula), and
+    passes gradcheck and gradgradcheck for x and beta through the module. A fixed beta is no
+    parameter."""
+    assert list(ffn_ext.nn.Swish(1.3).parameters()) == []
+    s = ffn_ext.nn.Swish(1.3, learnable=True, channels=channels, device=device, dtype=torch.float64)
+    assert isinstance(s.beta, torch.nn.Parameter) and s.beta.requires_grad
+    assert [(n, p is s.beta) for n, p in s.named_parameters()] == [("beta", True)]
+    assert "beta" in s.state_dict() and s.beta.shape == (() if channels is None else (6,))
+    assert s.beta.device.type == torch.device(device).type and s.beta.dtype == torch.float64
+    assert torch.equal(s.beta.detach().cpu(), torch.full(s.beta.shape, 1.3, dtype=torch.float64))
+    if channels is not None:
+        with torch.no_grad():
+            s.beta.copy_(torch.linspace(-1, 2, 6))
+    x = 3 * torch.randn(4, 6, dtype=torch.float64, device=device)
+    dy = torch.randn(4, 6, dtype=torch.float64, device=device)
+    s(x).backward(dy)
+    x64, b64, dy64 = x.cpu(), s.beta.detach().cpu(), dy.cpu()
+    dbeta = R.swish_dbeta(x64, b64) * dy64
+    want = dbeta.sum() if channels is None else dbeta.sum(0)
+    assert s.beta.grad is not None and s.beta.grad.shape == s.beta.shape
+    torch.testing.assert_close(s.beta.grad.cpu(), want, rtol=1e-10, atol=1e-300)
+    xg = x.clone().requires_grad_(True)
+
+    def call(x, beta):
+        return torch.func.functional_call(s, {"beta": beta}, (x,))
+
+    assert torch.autograd.gradcheck(call, (xg, s.beta))
+    assert torch.autograd.gradgradcheck(call, (xg, s.beta))
+    s.float()  # .to() keeps it a parameter
+    assert isinstance(s.beta, torch.nn.Parameter) and s.beta.dtype == torch.float32
 
 
 # FeedForward's activations -> (the float64 formula of the block's first half, gated), written
