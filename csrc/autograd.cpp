@@ -346,7 +346,8 @@ FFN_DOUBLE_BACKWARD_FN(ActAndMulPackedDoubleBackwardFn, "act_and_mul_packed_doub
     FFN_OP(direct_, name, overload, Sig);                        \
     BelowAutograd below_;                                        \
     return direct_.call(__VA_ARGS__);                            \
-  }
+  }                                                              \
+  refuse_functorch(name);
 
 Tensor gelu(const Tensor& x, Str a) {
   FFN_DIRECT_IF_NO_GRAD("gelu", "", UnaryS, (x), x, a);
@@ -358,6 +359,7 @@ Tensor gelu_backward(const Tensor& g, const Tensor& x, Str a) {
 }
 Tensor gelu_double_backward(const Tensor& gg, const Tensor& g, const Tensor& x, Str a) {
   FFN_OP(k, "gelu_double_backward", "", TernaryS);
+  refuse_functorch("gelu_double_backward");
   return GeluDoubleBackwardFn::apply(&k, gg, g, x, a)[0];
 }
 Tensor silu(const Tensor& x) {
@@ -370,6 +372,7 @@ Tensor silu_backward(const Tensor& g, const Tensor& x) {
 }
 Tensor silu_double_backward(const Tensor& gg, const Tensor& g, const Tensor& x) {
   FFN_OP(k, "silu_double_backward", "", Ternary);
+  refuse_functorch("silu_double_backward");
   return SiluDoubleBackwardFn::apply(&k, gg, g, x)[0];
 }
 Tensor swish(const Tensor& x, double beta) {
@@ -382,6 +385,7 @@ Tensor swish_backward(const Tensor& g, const Tensor& x, double beta) {
 }
 Tensor swish_double_backward(const Tensor& gg, const Tensor& g, const Tensor& x, double beta) {
   FFN_OP(k, "swish_double_backward", "", TernaryB);
+  refuse_functorch("swish_double_backward");
   return SwishDoubleBackwardFn::apply(&k, gg, g, x, beta)[0];
 }
 Tensor swish_tensor(const Tensor& x, const Tensor& beta) {
@@ -390,6 +394,7 @@ Tensor swish_tensor(const Tensor& x, const Tensor& beta) {
 }
 std::tuple<Tensor, Tensor> swish_tensor_backward(const Tensor& g, const Tensor& x,
                                                  const Tensor& beta, bool beta_requires_grad) {
+  refuse_functorch("swish_backward");
   auto r = SwishTBackwardFn::apply(g, x, beta, beta_requires_grad);
   return {r[0], r[1]};
 }
@@ -398,6 +403,7 @@ std::tuple<Tensor, Tensor, Tensor> swish_tensor_double_backward(const Tensor& gg
                                                                 const Tensor& x,
                                                                 const Tensor& beta, bool need) {
   FFN_OP(k, "swish_double_backward", "Tensor", SwishTBwd2);
+  refuse_functorch("swish_double_backward");
   auto r = SwishDoubleBackwardFn::apply(&k, ggx, ggb, g, x, beta, need);
   return {r[0], r[1], r[2]};
 }
@@ -417,6 +423,7 @@ std::tuple<Tensor, Tensor, Tensor> act_and_mul_double_backward(const Tensor& ggg
                                                                const Tensor& up, Str act,
                                                                double beta) {
   FFN_OP(k, "act_and_mul_double_backward", "", GateBwd2);
+  refuse_functorch("act_and_mul_double_backward");
   auto r = ActAndMulDoubleBackwardFn::apply(&k, ggg, ggu, g, gate, up, act, beta);
   return {r[0], r[1], r[2]};
 }
@@ -447,6 +454,7 @@ std::tuple<Tensor, Tensor> act_and_mul_packed_double_backward(const Tensor& ggh,
                                                               const Tensor& h, Str act,
                                                               double beta) {
   FFN_OP(k, "act_and_mul_packed_double_backward", "", PackedBwd2);
+  refuse_functorch("act_and_mul_packed_double_backward");
   auto r = ActAndMulPackedDoubleBackwardFn::apply(&k, ggh, g, h, act, beta);
   return {r[0], r[1]};
 }

@@ -364,6 +364,7 @@ Tensor packed_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w
     BelowAutograd below;
     return op.call(x, w1, w3, b1, b3);
   }
+  refuse_functorch(kPacked);
   return PackedLinearFn::apply(x, w1, w3, given(b1) ? b1 : std::nullopt,
                                given(b3) ? b3 : std::nullopt);
 }
@@ -376,6 +377,7 @@ Tensor gated_linear_autograd(const Tensor& x, const Tensor& w1, const Tensor& w3
     BelowAutograd below;
     return op.call(x, w1, w3, b1, b3, act, beta);
   }
+  refuse_functorch(kOp);
   // gated_linear's errors before any GEMM runs. Under torch.compile with dynamic shapes the sizes
   // are symbolic and cannot be read here: the activation is checked (it needs no tensor), and the
   // shapes by packed_linear's fake kernel.

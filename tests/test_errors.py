@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import ffn_ext
+import ffn_ext.reference as R
 
 ops = torch.ops.ffn_ext
 DEVICES = ["cpu", "meta"] + (["cuda"] if torch.cuda.is_available() else [])
@@ -96,6 +97,36 @@ def test_other_layouts_refused(layout):
     for what, call in calls.items():
         with pytest.raises(RuntimeError, match=rf"^ffn_ext.{what.strip()} {text}"):
             call()
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # torch.func's import, torch 2.14
+@pytest.mark.filterwarnings("ignore:There is a performance drop")  # vmap's fallback, one call per element
+def test_torch_func_differentiation_refused_with_the_op_name():
+    """torch.func.grad, vjp, jacrev and hessian cannot transform a C++ autograd Function; PyTorch's
+    own refusal names no op, this one names the op called (the public one) and what works. vmap
+    runs, and autograd through its result gives the gradients."""
+    x = torch.randn(6, dtype=torch.float64)
+    w = torch.randn(2, 6, dtype=torch.float64)
+    calls = {"gelu": lambda t: ffn_ext.gelu(t), "silu": lambda t: ops.silu(t),
+             "swish": lambda t: ffn_ext.swish(torch.ones(6, dtype=torch.float64), t),  # a tensor beta
+             "swish_double_backward": lambda t: ops.swish_double_backward(t, t, t, 1.5),
+             "act_and_mul_packed": lambda t: ops.act_and_mul_packed(t.view(3, 2)),
+             "silu_and_mul": lambda t: ffn_ext.silu_and_mul(t.view(3, 2)),
+             "act_and_mul_double_backward": lambda t: ops.act_and_mul_double_backward(t, t, t, t, t, "relu", 1.0)[1],
+             "gated_linear": lambda t: ops.gated_linear(t.view(1, 6), w, w, None, None, "silu", 1.0),
+             "swiglu": lambda t: ffn_ext.swiglu(t.view(1, 6), w, w),
+             "nn.FeedForward": lambda t: ffn_ext.nn.FeedForward(6, 4, dtype=torch.float64)(t.view(1, 6))}
+    text = r"torch.func.grad, vjp, jacrev and hessian are not supported: .* use torch.autograd.grad"
+    for op, f in calls.items():
+        with pytest.raises(RuntimeError, match=rf"^ffn_ext.{op}: {text}"):
+            torch.func.grad(lambda t: f(t).sum())(x)
+        with pytest.raises(RuntimeError, match=rf"^ffn_ext.{op}: {text}"):
+            torch.func.jacrev(f)(x)
+    xs = torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+    ys = torch.func.vmap(lambda t: ffn_ext.act_and_mul(t, t, "gelu"))(xs)
+    (g,) = torch.autograd.grad(ys.sum(), xs)
+    x64 = xs.detach()
+    torch.testing.assert_close(g, R.gelu_d1(x64) * x64 + R.gelu(x64), rtol=1e-12, atol=1e-12)  # d(gelu(t) t)/dt
 
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")  # torch.func's import, torch 2.14

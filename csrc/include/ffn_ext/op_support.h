@@ -3,6 +3,7 @@
 // whether a call records gradients.
 #pragma once
 
+#include <ATen/FuncTorchTLS.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -49,6 +50,24 @@ bool any_forward_grad(const Ts&... ts) {
 [[noreturn]] inline void refuse_forward_ad(std::string_view op) {
   TORCH_CHECK(false, "ffn_ext.", op, ": forward-mode AD (dual tensors, torch.func.jvp) is not ",
               "implemented; use reverse mode (backward(), torch.autograd.grad)");
+}
+
+// torch.func's differentiating transforms (grad, vjp, jacrev, hessian) cannot run a C++ autograd
+// Function, which is what records the ops' gradients: PyTorch refuses one under them ("cannot use
+// C++ torch::autograd::Function with functorch transforms"), naming neither the op nor what works.
+// Called where a call is about to record gradients. vmap runs (vmap's fallback, one op call per
+// batch element), and autograd through vmap's result works.
+inline void refuse_functorch(std::string_view op) {
+  const auto& tls = at::functorch::functorchTLSAccessor();
+  if (!tls) return;
+  try {
+    tls->checkSupportsCppAutogradFunction();
+  } catch (const c10::Error&) {
+    TORCH_CHECK(false, "ffn_ext.", op, ": torch.func.grad, vjp, jacrev and hessian are not ",
+                "supported: the op's gradients are a C++ autograd Function, which torch.func ",
+                "cannot transform; use torch.autograd.grad or backward() (torch.func.vmap works, ",
+                "and autograd through its result)");
+  }
 }
 
 }  // namespace ffn_ext
