@@ -628,26 +628,31 @@ def test_special_values_gating(dtype, device):
             _check_double_bwd(act, outs, g, u, dy, ggg, ggu)
 
 
-def test_piecewise_linear_gates_second_order_at_infinite_up(device):
-    """ReGLU's and bilinear's d(dgate)/dgate is 0 (f'' = 0) however large up or dy is, as autograd
-    gives for relu(g) * u and g * u; before, gg * u * 0 gave NaN for u = inf or near float32's
-    maximum (gg * u overflowed). A NaN operand still gives NaN."""
-    g = torch.tensor([0.5, -0.5, 2.0, -3.0, 0.25], device=device)
-    u = torch.tensor([math.inf, -math.inf, 3e38, 3e38, math.nan], device=device)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_piecewise_linear_gates_second_order_at_infinities(dtype, device):
+    """ReGLU's and bilinear's second-order kernel equals autograd's double backward of relu(g) * u
+    and g * u, value for value, over every combination of (grad_grad_gate, grad_grad_up, dy, g, u)
+    drawn from 0, -0, finite, near-maximum and infinite values: f'' = 0 gives 0 however large a
+    factor is (gg * u * 0 gave NaN for an infinite u, or one near float32's maximum; f'(g) = 0
+    times an infinite dy or ggu did too), and NaN only where autograd's products give it."""
+    big = torch.finfo(dtype).max / 2
+    vals = torch.tensor([-math.inf, -big, -2.0, -0.0, 0.0, 0.5, big, math.inf], dtype=dtype, device=device)
+    grid = torch.cartesian_prod(*[vals] * 5).unbind(-1)  # 8^5 combinations
     for act, own in (("relu", F.relu), ("identity", lambda t: t)):
-        for layout in ("two_tensors", "packed"):
-            gr, ur = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
-            if layout == "packed":
-                y = ffn_ext.act_and_mul_packed(torch.stack([gr, ur], -1), act)[..., 0]
-            else:
-                y = ffn_ext.act_and_mul(gr, ur, act)
-            (dg,) = torch.autograd.grad(y, gr, torch.ones_like(g), create_graph=True)
-            (dgg,) = torch.autograd.grad(dg, gr, torch.full_like(g, 2.0), materialize_grads=True)
-            assert dgg[:4].tolist() == [0.0] * 4 and dgg[4].isnan(), (act, layout, dgg)
-        gr, ur = g.clone().requires_grad_(True), u[:4].clone().requires_grad_(True)
-        (dg,) = torch.autograd.grad(own(gr[:4]) * ur, gr, torch.ones(4, device=device), create_graph=True)
-        (dgg,) = torch.autograd.grad(dg, gr, torch.full_like(g, 2.0), materialize_grads=True)
-        assert dgg[:4].tolist() == [0.0] * 4  # PyTorch's own, for the record
+        got = ops.act_and_mul_double_backward(*grid, act, 1.0)
+        ggg, ggu, dy, g, u = (t.clone().requires_grad_(True) for t in grid)
+        dg, du = torch.autograd.grad(own(g) * u, (g, u), dy, create_graph=True)
+        want = torch.autograd.grad((dg, du), (dy, g, u), (ggg.detach(), ggu.detach()), allow_unused=True,
+                                   materialize_grads=True)
+        for name, a, b in zip(("d_dy", "d_g", "d_u"), got, want):
+            torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True, msg=lambda m: f"{act} {name}: {m}")
+        nan = torch.tensor(math.nan, dtype=dtype, device=device)
+        one = torch.ones((), dtype=dtype, device=device)
+        for k in range(5):  # NaN in, NaN out: d_g from each operand
+            args = [one] * 5
+            args[k] = nan
+            assert ops.act_and_mul_double_backward(*[a.reshape(1) for a in args], act, 1.0)[1].isnan().all() or (
+                act == "identity" and k == 3), (act, k)
 
 
 @pytest.mark.skipif(len(DEVICES) < 2, reason="needs a visible CUDA GPU")

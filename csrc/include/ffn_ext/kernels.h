@@ -59,26 +59,6 @@ struct BwdK {
   FFN_HD void operator()(const V* in, V* out) const { out[0] = a.bwd(in[0], in[1]); }  // g, x
 };
 
-// s t f''(x), the second derivatives' f'' term. ReLU's and Identity's f'' is 0 wherever it exists,
-// so for them the term is 0 whatever the factors are, an infinite dy or up included (autograd's
-// relu and g * u give 0 there; s t 0 would be inf * 0 = NaN): it selects rather than multiplies,
-// as their backward does, and a NaN factor still gives NaN.
-template <class A>
-inline constexpr bool kZeroD2 = false;
-template <class T>
-inline constexpr bool kZeroD2<Relu<T>> = true;
-template <class T>
-inline constexpr bool kZeroD2<Identity<T>> = true;
-
-template <class A, class V>
-FFN_HD V times_d2(const A& a, V s, V t, V x) {
-  if constexpr (kZeroD2<A>) {
-    return ffn_nan_or_zero(s) + ffn_nan_or_zero(t) + a.d2(x);
-  } else {
-    return s * t * a.d2(x);
-  }
-}
-
 template <class A>
 struct Bwd2K {
   static constexpr int NIN = 3, NOUT = 1;
@@ -86,7 +66,7 @@ struct Bwd2K {
   A a;
   template <class V>
   FFN_HD void operator()(const V* in, V* out) const {  // gg, g, x
-    out[0] = times_d2(a, in[0], in[1], in[2]);
+    out[0] = in[0] * in[1] * a.d2(in[2]);
   }
 };
 
@@ -150,6 +130,17 @@ struct GateBwdK {
   }
 };
 
+// ReLU's and Identity's f'' is 0 wherever it exists: the gating double backward takes autograd's
+// graph of relu(g) * u and g * u for them (selections by f', as their backward makes), not products
+// with f' or f'' = 0, so that an infinite factor gives 0 where the derivative is 0 (inf * 0 would
+// be NaN). (ReLU alone has no double-backward op: relu_backward's derivative in x is 0.)
+template <class A>
+inline constexpr bool kZeroD2 = false;
+template <class T>
+inline constexpr bool kZeroD2<Relu<T>> = true;
+template <class T>
+inline constexpr bool kZeroD2<Identity<T>> = true;
+
 template <class A>
 struct GateBwd2K {
   static constexpr int NIN = 5, NOUT = 3;
@@ -158,10 +149,20 @@ struct GateBwd2K {
   template <class V>
   FFN_HD void operator()(const V* in, V* out) const {  // gg_g, gg_u, dy, g, u -> d_dy, d_g, d_u
     const V ggg = in[0], ggu = in[1], dy = in[2], g = in[3], u = in[4];
-    const V f = a.f(g), d1 = a.d1(g);
-    out[0] = ggg * u * d1 + ggu * f;
-    out[1] = dy * (times_d2(a, ggg, u, g) + ggu * d1);
-    out[2] = ggg * dy * d1;
+    const V f = a.f(g);
+    if constexpr (kZeroD2<A>) {
+      // d_g has no f'' term (it is 0 whatever ggg and u are); their NaN still gives NaN, and so
+      // does dy's where the selection drops ggu dy.
+      const V sg = a.bwd(ggg, g);  // ggg f'(g)
+      out[0] = sg * u + ggu * f;
+      out[1] = a.bwd(ggu * dy, g) + ffn_nan_or_zero(ggg) + ffn_nan_or_zero(u) + ffn_nan_or_zero(dy);
+      out[2] = sg * dy;
+    } else {
+      const V d1 = a.d1(g);
+      out[0] = ggg * u * d1 + ggu * f;
+      out[1] = dy * (ggg * u * a.d2(g) + ggu * d1);
+      out[2] = ggg * dy * d1;
+    }
   }
 };
 
