@@ -150,7 +150,7 @@ def ffn(x, w1, w2, w3=None, b1=None, b2=None, b3=None, activation="silu"):
         cast = _autocast_dtype(x)
         d = check_projection(op, x, w1, None, b1, None, None, 1.0, cast)
         check_down(op, w2, b2, x, d, cast)
-        return F.linear(_UNGATED[activation](F.linear(x, w1, b1)), w2, b2)
+        return F.linear(_ungated_activation(op, activation, F.linear(x, w1, b1)), w2, b2)
     # Gated: the op checks x, w1, w3 and the biases before its GEMMs, and _gated raises its errors
     # under this name, so only w2 and b2 are checked here (before anything runs); the full Python
     # checks run only when those fail, so that the first wrong argument is the one named. They took
@@ -162,6 +162,16 @@ def ffn(x, w1, w2, w3=None, b1=None, b2=None, b3=None, activation="silu"):
         _public_error(lambda cast: check_projection(op, x, w1, w3, b1, b3, activation, 1.0, cast), x)
         raise
     return F.linear(_gated(op, x, w1, w3, b1, b3, activation), w2, b2)
+
+
+def _ungated_activation(op, activation, t):
+    """act(t) in the ungated block; the errors its ffn_ext op raises for other reasons than its
+    argument (torch.func, forward-mode AD) come under op's name."""
+    try:
+        return _UNGATED[activation](t)
+    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        renamed(e, {"gelu_tanh": "gelu"}.get(activation, activation), op)
+        raise
 
 
 def check_ungated(op, activation):
@@ -176,7 +186,7 @@ def ungated_projection(op, x, w1, b1, activation):
     """act(x W1ᵀ + b1), the ungated block's first half (activation checked by check_ungated); a
     refused argument raises under op's name."""
     try:
-        return _UNGATED[activation](F.linear(x, w1, b1))
+        return _ungated_activation(op, activation, F.linear(x, w1, b1))
     except (RuntimeError, ValueError, TypeError):
         _public_error(lambda cast: check_projection(op, x, w1, None, b1, None, None, 1.0, cast), x)
         raise

@@ -115,9 +115,12 @@ def test_torch_func_differentiation_refused_with_the_op_name():
              "act_and_mul_double_backward": lambda t: ops.act_and_mul_double_backward(t, t, t, t, t, "relu", 1.0)[1],
              "gated_linear": lambda t: ops.gated_linear(t.view(1, 6), w, w, None, None, "silu", 1.0),
              "swiglu": lambda t: ffn_ext.swiglu(t.view(1, 6), w, w),
+             "glu": lambda t: ffn_ext.glu(t.view(3, 2)),
+             "ffn": lambda t: ffn_ext.ffn(t.view(1, 6), w, w.t(), activation="gelu_tanh"),  # ungated
              "nn.FeedForward": lambda t: ffn_ext.nn.FeedForward(6, 4, dtype=torch.float64)(t.view(1, 6))}
+    ungated = ffn_ext.nn.FeedForward(6, 4, "relu", dtype=torch.float64)
     text = r"torch.func.grad, vjp, jacrev and hessian are not supported: .* use torch.autograd.grad"
-    for op, f in calls.items():
+    for op, f in [*calls.items(), ("nn.FeedForward", lambda t: ungated(t.view(1, 6)))]:
         with pytest.raises(RuntimeError, match=rf"^ffn_ext.{op}: {text}"):
             torch.func.grad(lambda t: f(t).sum())(x)
         with pytest.raises(RuntimeError, match=rf"^ffn_ext.{op}: {text}"):
