@@ -151,6 +151,37 @@ def assert_cuda_graph_replays(fns, inputs):
         assert torch.equal(o, f()), k
 
 
+def profile_ops(fn, device="cpu"):
+    """fn() under torch.profiler: (what it returned, or the exception it raised; the
+    [(name, in_backward)] of every operator it ran, in order; the number of GPU kernels it
+    launched, with device "cuda"). Operators are the CPU events named "ns::op" (aten::, ffn_ext::,
+    the autograd engine's), not the CUDA runtime's calls (cudaLaunchKernel). in_backward: the op ran
+    inside the autograd engine's evaluation of a graph node (the backward), on whichever thread."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from ffn_ext._memory import _quiet_stderr
+
+    cuda = torch.device(device).type == "cuda"
+    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as p:
+        try:
+            out = fn()
+        except Exception as e:  # noqa: BLE001 (returned to the test, which checks it)
+            out = e
+        if cuda:
+            torch.cuda.synchronize()
+
+    def in_backward(e):
+        while e is not None:
+            if e.name.startswith("autograd::engine::evaluate_function"):
+                return True
+            e = e.cpu_parent
+        return False
+
+    events = p.events()
+    ran = [(e.name, in_backward(e)) for e in events if e.device_type == torch.autograd.DeviceType.CPU and "::" in e.name]
+    return out, ran, sum(1 for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+
+
 def free_memory_gb():
     """MemAvailable of /proc/meminfo in GiB (0 where it cannot be read): the 2^31-element tests
     skip themselves below what they need."""

@@ -11,7 +11,8 @@ import torch.nn.functional as F
 import ffn_ext
 import ffn_ext.reference as R
 from ffn_ext._memory import memory_of
-from conftest import DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, assert_cuda_graph_replays, free_memory_gb, make_layout
+from conftest import (DEVICES, FLOAT_DTYPES, LOWP, assert_accurate, assert_cuda_graph_replays, free_memory_gb,
+                      make_layout, profile_ops)
 
 ops = torch.ops.ffn_ext
 BETA = 1.3
@@ -383,19 +384,12 @@ def test_saves_the_inputs_themselves(packed, device):
 
 
 def _ops_and_kernels(fn, device):
-    """(the names of the operators fn() runs, the number of GPU kernels it launches), without the
-    autograd engine's own entries and the CUDA runtime's calls (cudaLaunchKernel: no "::")."""
-    from torch.profiler import ProfilerActivity, profile
-
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
-    with profile(activities=acts) as p:
-        fn()
-        if device == "cuda":
-            torch.cuda.synchronize()
-    names = {e.name for e in p.events()
-             if e.device_type == torch.autograd.DeviceType.CPU and "::" in e.name and "autograd" not in e.name}
-    kernels = sum(1 for e in p.events() if e.device_type == torch.autograd.DeviceType.CUDA)
-    return names, kernels
+    """(the names of the operators fn() runs, without the autograd engine's own; the number of GPU
+    kernels it launches)."""
+    out, ran, kernels = profile_ops(fn, device)
+    if isinstance(out, Exception):
+        raise out
+    return {name for name, _ in ran if "autograd" not in name}, kernels
 
 
 @pytest.mark.parametrize("packed", [True, False], ids=["packed", "two_tensors"])

@@ -8,12 +8,11 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.profiler import ProfilerActivity, profile
 
 import ffn_ext
 import ffn_ext.reference as R
-from ffn_ext._memory import _quiet_stderr, memory_of
-from conftest import DEVICES, FLOAT_DTYPES, HAS_CUDA, LOWP, requires_cuda, ulp
+from ffn_ext._memory import memory_of
+from conftest import DEVICES, FLOAT_DTYPES, HAS_CUDA, LOWP, profile_ops, requires_cuda, ulp
 
 ops = torch.ops.ffn_ext
 BETA = 1.3
@@ -130,26 +129,6 @@ UNFUSED_GATING = {"aten::silu", "aten::silu_", "aten::gelu", "aten::gelu_", "ate
                   "aten::threshold_backward", "aten::tanh_backward"}
 
 
-def _ops_run(fn):
-    """fn() under the profiler (CPU activities): (what it returned, or the exception it raised; the
-    [(name, in_backward)] of every operator it ran, in order). in_backward: the op ran inside the
-    autograd engine's evaluation of a graph node (the backward), on whichever thread."""
-    with _quiet_stderr(), profile(activities=[ProfilerActivity.CPU]) as prof:
-        try:
-            out = fn()
-        except Exception as e:  # noqa: BLE001 (returned to the test, which checks it)
-            out = e
-
-    def in_backward(e):
-        while e is not None:
-            if e.name.startswith("autograd::engine::evaluate_function"):
-                return True
-            e = e.cpu_parent
-        return False
-
-    return out, [(e.name, in_backward(e)) for e in prof.events()]
-
-
 @pytest.fixture(params=["native", "cpu_as_cuda"])
 def paths(request, monkeypatch, device):
     """On CPU, also run the CUDA path's choices (packed h, one GEMM for adjacent weights):
@@ -232,11 +211,11 @@ def test_errors_come_before_any_gemm(mode, device, paths):
     ]
     for i, (fn, text) in enumerate(cases):
         with torch.autocast(device, dtype=torch.bfloat16, enabled=mode == "autocast"):
-            out, ran = _ops_run(fn)
+            out, ran, _ = profile_ops(fn)
         assert isinstance(out, ValueError) and re.fullmatch(text, str(out)), (i, out)
         gemms = [name for name, _ in ran if name in GEMM_OPS]
         assert not gemms, (i, gemms)
-    _, ran = _ops_run(lambda: ffn_ext.ffn(x, w1, w2, w3, None, b2))  # the profiler sees the GEMMs
+    _, ran, _ = profile_ops(lambda: ffn_ext.ffn(x, w1, w2, w3, None, b2))  # the profiler sees the GEMMs
     assert sum(name in GEMM_KERNELS for name, _ in ran) >= 2
 
 
@@ -260,7 +239,7 @@ def test_gating_is_one_fused_kernel(call, adjacent, grad, device, paths):
         return y, (torch.autograd.grad(y, ins, dy) if grad else None)
 
     with torch.set_grad_enabled(grad):
-        (y, grads), ran = _ops_run(run)
+        (y, grads), ran, _ = profile_ops(run)
     names = [name for name, _ in ran]
     assert not set(names) & UNFUSED_GATING, sorted(set(names) & UNFUSED_GATING)
     packed = grad or (adjacent and (device == "cuda" or paths == "cpu_as_cuda"))
@@ -286,7 +265,7 @@ def test_backward_gemm_count(adjacent, wrt, device, paths):
     w1, w3, _, _ = _weights(8, 16, torch.float32, device, adjacent, "none", requires_grad=True)
     ins = (x, w1, w3) if wrt == "x_and_weights" else (w1, w3)
     dy = torch.randn(6, 8, device=device)
-    got, ran = _ops_run(lambda: torch.autograd.grad(ffn_ext.swiglu(x, w1, w3), ins, dy))
+    got, ran, _ = profile_ops(lambda: torch.autograd.grad(ffn_ext.swiglu(x, w1, w3), ins, dy))
     one_matrix = adjacent and (device == "cuda" or paths == "cpu_as_cuda")
     assert not [name for name, _ in ran if name in {"aten::matmul", "aten::linear"}]
     fwd = [name for name, b in ran if name in GEMM_KERNELS and not b]
