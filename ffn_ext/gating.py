@@ -69,7 +69,7 @@ def silu_and_mul(h: torch.Tensor, out=None) -> torch.Tensor:
     if not _compiling():  # the decode hot path: the fast call here, not a frame below (0.04 us)
         try:
             y = _fast.act_and_mul_packed(h, "silu", 1.0, out)
-        except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+        except Exception as e:  # noqa: BLE001 (renamed() raises the op's own errors renamed; the rest go on)
             renamed(e, "act_and_mul_packed", "silu_and_mul")
             raise
         if y is not NotImplemented:
@@ -99,7 +99,7 @@ def _packed(op, h, activation, beta, out):
     try:
         y = _fast.act_and_mul_packed(h, activation, beta, out)
         return _packed_op(op, h, activation, beta, out) if y is NotImplemented else y
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+    except Exception as e:  # noqa: BLE001 (renamed() raises the op's own errors renamed; the rest go on)
         renamed(e, "act_and_mul_packed", op)
         raise
 
@@ -138,6 +138,6 @@ def glu(h: torch.Tensor, dim: int = -1) -> torch.Tensor:
     a, b = h.narrow(dim, 0, n // 2), h.narrow(dim, n // 2, n // 2)
     try:
         return _ops.act_and_mul(b, a, "sigmoid", 1.0)
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+    except Exception as e:  # noqa: BLE001 (renamed() raises the op's own errors renamed; the rest go on)
         renamed(e, "act_and_mul", "glu")  # torch.func, forward-mode AD: the checks above ran
         raise

@@ -169,7 +169,7 @@ def _ungated_activation(op, activation, t):
     argument (torch.func, forward-mode AD) come under op's name."""
     try:
         return _UNGATED[activation](t)
-    except (RuntimeError, ValueError, TypeError, NotImplementedError) as e:
+    except Exception as e:  # noqa: BLE001 (renamed() raises the op's own errors renamed; the rest go on)
         renamed(e, {"gelu_tanh": "gelu"}.get(activation, activation), op)
         raise
 

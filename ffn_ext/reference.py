@@ -104,6 +104,12 @@ def _bx(x, beta):
     return torch.where(beta == 0, torch.where(torch.isnan(x), x, torch.zeros_like(x)), beta * x)
 
 
+def _sigmoids(x, beta):
+    """(beta x, sigmoid(beta x), sigmoid(-beta x)), each sigmoid on its own (1 - s cancels)."""
+    bx = _bx(x, beta)
+    return bx, sigmoid(bx), sigmoid(-bx)
+
+
 def swish(x, beta=1.0):
     x, beta = _f64(x, beta)
     s = sigmoid(_bx(x, beta))
@@ -115,8 +121,7 @@ def swish(x, beta=1.0):
 
 def swish_dx(x, beta=1.0):
     x, beta = _f64(x, beta)
-    bx = _bx(x, beta)
-    s, sn = sigmoid(bx), sigmoid(-bx)
+    bx, s, sn = _sigmoids(x, beta)
     v = s + _decay(s * sn, bx * s * sn)
     pos = torch.where(beta > 0, 1.0, torch.where(beta < 0, 0.0, 0.5))
     neg = torch.where(beta > 0, 0.0, torch.where(beta < 0, 1.0, 0.5))
@@ -125,29 +130,25 @@ def swish_dx(x, beta=1.0):
 
 def swish_dbeta(x, beta=1.0):
     x, beta = _f64(x, beta)
-    bx = _bx(x, beta)
-    s, sn = sigmoid(bx), sigmoid(-bx)
+    bx, s, sn = _sigmoids(x, beta)
     return _decay(s * sn, x * x * s * sn)
 
 
 def swish_dxx(x, beta=1.0):
     x, beta = _f64(x, beta)
-    bx = _bx(x, beta)
-    s, sn = sigmoid(bx), sigmoid(-bx)
+    bx, s, sn = _sigmoids(x, beta)
     return _decay(s * sn, beta * s * sn * (2 + bx * (sn - s)))
 
 
 def swish_dxb(x, beta=1.0):
     x, beta = _f64(x, beta)
-    bx = _bx(x, beta)
-    s, sn = sigmoid(bx), sigmoid(-bx)
+    bx, s, sn = _sigmoids(x, beta)
     return _decay(s * sn, x * s * sn * (2 + bx * (sn - s)))
 
 
 def swish_dbb(x, beta=1.0):
     x, beta = _f64(x, beta)
-    bx = _bx(x, beta)
-    s, sn = sigmoid(bx), sigmoid(-bx)
+    bx, s, sn = _sigmoids(x, beta)
     d = sigmoid_diff(bx)
     # sn - s = 0 exactly where beta x = 0: the term is 0 there even for an infinite x
     return _decay(s * sn, _decay(d, x**3 * s * sn * d))
