@@ -64,10 +64,12 @@ def check_special(out, ref):
     return ~(nan | inf)
 
 
-def assert_accurate(out, ref_fn, x, torch_own=None, extra_tol=None):
+def assert_accurate(out, ref_fn, x, torch_own=None, extra_tol=None, floor=None):
     """Check `out` (any dtype) against ref_fn (a float64 function of x, other operands bound).
 
     torch_own: PyTorch's own result in out's dtype (required for float16 / bfloat16).
+    floor: the absolute part of the float32 / float64 bound (default: the dtype's smallest normal
+    number, below which a result has fewer significant bits).
     """
     x64 = x.detach().double().cpu()
     ref = ref_fn(x64)
@@ -80,7 +82,9 @@ def assert_accurate(out, ref_fn, x, torch_own=None, extra_tol=None):
         own_err = torch.nan_to_num(own_err, nan=0.0, posinf=0.0)  # where PyTorch fails, allow 1 ulp
         bound = 2 * own_err + ulp(ref, out.dtype)
     else:
-        bound = RTOL[out.dtype] * sensitivity(ref_fn, x64) + torch.finfo(out.dtype).smallest_normal
+        if floor is None:
+            floor = torch.finfo(out.dtype).smallest_normal
+        bound = RTOL[out.dtype] * sensitivity(ref_fn, x64) + floor
     if extra_tol is not None:
         bound = bound + extra_tol
     bad = fin & ~(err <= bound)

@@ -368,6 +368,97 @@ def test_silu_equals_swish_one(device):
     assert_accurate(ffn_ext.swish(x, torch.tensor(1.0, device=device)), R.silu, x)
 
 
+def _assert_exact_to_the_subnormals(out, ref_fn, x):
+    """float32: 1e-6 of the sensitivity, with one subnormal spacing (2^-149) for the absolute part
+    instead of the smallest normal number; bfloat16: one ulp, subnormal spacing included."""
+    if out.dtype == torch.float32:
+        assert_accurate(out, ref_fn, x, floor=2.0**-149)
+        return
+    ref = ref_fn(x.detach().double().cpu())
+    err = (out.double().cpu() - ref).abs()
+    bad = ~(err <= ulp(ref, out.dtype))
+    assert not bad.any(), (x.cpu()[bad][:4], out.cpu()[bad][:4], ref[bad][:4])
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "sliced"])
+@pytest.mark.parametrize("beta", [1.0, 0.01, 1e-10, 1e4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_swish_where_exp_underflows(dtype, beta, layout, device):
+    """|beta x| from 84 to 110: exp(-|beta x|) is below float's normal range from 87.3 on (0 from
+    103.9), while x, x^2, x^3 or beta times it is a normal number. Every beta but SiLU's builds
+    the terms from exp(-|beta x| / 2) (activations.h, SwishMath): value, d/dx, d/dbeta and the
+    second-order terms, beta a number and a tensor, the vector and strided loops, and the gating,
+    to 1e-6 (float32) or one ulp (bfloat16) with a subnormal spacing, not the smallest normal
+    number, as the absolute part of the bound. (Before, swish(-1e12, 1e-10) came from an exp with 5
+    significant bits and d/dbeta at -1.04e12 was 0 instead of 7.4e-22.) SiLU (beta = 1 as a
+    number) keeps its forms; its results there are below 7e-38."""
+    z = torch.linspace(84, 110, 105, dtype=torch.float64)
+    xs = (torch.cat([-z, z]) / beta).to(dtype)
+    x = xs.to(device) if layout == "contiguous" else torch.stack([xs, xs], -1).to(device)[:, 0]
+    assert_layout(x, layout)
+    assert torch.equal(x.cpu(), xs)
+    one = torch.ones_like(x)
+    b = torch.full(x.shape, beta, dtype=torch.float32, device=device)  # per element: d/dbeta unsummed
+    B = b.double().cpu()
+    cases = []
+    if beta != 1.0:
+        bf = float(torch.tensor(beta, dtype=torch.float32))  # beta as the float kernels hold it
+        cases += [
+            (ffn_ext.swish(x, beta), lambda t: R.swish(t, bf)),
+            (ops.swish_backward(one, x, beta), lambda t: R.swish_dx(t, bf)),
+            (ops.swish_double_backward(one, one, x, beta), lambda t: R.swish_dxx(t, bf)),
+            (ffn_ext.act_and_mul(x, one, "swish", beta), lambda t: R.swish(t, bf)),
+        ]
+        dg, du = ops.act_and_mul_backward(one, x, one, "swish", beta)
+        cases += [(dg, lambda t: R.swish_dx(t, bf)), (du, lambda t: R.swish(t, bf))]
+    dx, dbeta = ops.swish_backward.Tensor(one, x, b, True)
+    cases += [(ffn_ext.swish(x, b), lambda t: R.swish(t, B)), (dx, lambda t: R.swish_dx(t, B)),
+              (dbeta, lambda t: R.swish_dbeta(t, B))]
+    for ggx, ggb in ((1.0, 0.0), (0.0, 1.0)):
+        d_g, d_x, d_b = ops.swish_double_backward.Tensor(ggx * one, ggb * torch.ones_like(b), one, x, b, True)
+        cases += [
+            (d_g, lambda t, u=ggx, v=ggb: u * R.swish_dx(t, B) + v * R.swish_dbeta(t, B)),
+            (d_x, lambda t, u=ggx, v=ggb: u * R.swish_dxx(t, B) + v * R.swish_dxb(t, B)),
+            (d_b, lambda t, u=ggx, v=ggb: u * R.swish_dxb(t, B) + v * R.swish_dbb(t, B)),
+        ]
+    for out, fn in cases:
+        _assert_exact_to_the_subnormals(out, fn, x)
+
+
+def test_swish_tensor_beta_random_extremes(device):
+    """Random float32 x and beta with |beta x| from 80 to 360 and |x| from 1e-5 to 3e38 (beta
+    from ~1e-36 to ~1e7): every Swish term against the float64 formulas, to 1e-6 of the
+    sensitivity with a subnormal spacing as the absolute part. Inputs where some term overflows
+    float are left out (a zero weight times that term is NaN in the op, as in autograd). Before
+    the exp(-|beta x| / 2) forms, d/dbeta came out 0 where it was 1.2e-5 (x = -2.7e32,
+    beta = 5.8e-31)."""
+    g = torch.Generator().manual_seed(7)
+    n = 20000
+    a = 80 + 280 * torch.rand(n, generator=g, dtype=torch.float64)
+    sign = lambda: torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).double()  # noqa: E731
+    x = 10 ** (-5 + 43.5 * torch.rand(n, generator=g, dtype=torch.float64)) * sign()
+    beta = (a / x.abs() * sign()).float()
+    x = x.float()
+    keep = torch.isfinite(x) & torch.isfinite(beta) & (beta != 0)
+    X, B = x.double(), beta.double()
+    terms = (R.swish, R.swish_dx, R.swish_dbeta, R.swish_dxx, R.swish_dxb, R.swish_dbb)
+    big = torch.finfo(torch.float32).max
+    for term in terms:
+        keep &= ~(term(X, B).abs() > big)
+    x, beta = x[keep].to(device), beta[keep].to(device)
+    assert x.numel() > 15000
+    B = beta.double().cpu()
+    one, zero = torch.ones_like(x), torch.zeros_like(x)
+    dx, dbeta = ops.swish_backward.Tensor(one, x, beta, True)
+    cases = [(ffn_ext.swish(x, beta), R.swish), (dx, R.swish_dx), (dbeta, R.swish_dbeta)]
+    _, d_x, d_b = ops.swish_double_backward.Tensor(one, zero, one, x, beta, True)
+    cases += [(d_x, R.swish_dxx), (d_b, R.swish_dxb)]
+    _, d_x, d_b = ops.swish_double_backward.Tensor(zero, one, one, x, beta, True)
+    cases += [(d_x, R.swish_dxb), (d_b, R.swish_dbb)]
+    for out, term in cases:
+        assert_accurate(out, lambda t, term=term: term(t, B), x, floor=2.0**-149)
+
+
 _CAPS = ["DEFAULT", "AVX2", "AVX512"]
 
 

@@ -191,16 +191,39 @@ struct GeluTanh {
 //   q = s s- (2 + beta x (s- - s));  d2f/dx2 = beta q;  d2f/dx dbeta = x q;
 //   d2f/dbeta2 = x^3 s s- (s- - s).  SiLU is beta = 1.
 // beta x is taken as 0 when beta == 0, so that x = +-inf with beta = 0 gives f' = 1/2, not NaN.
+//
+// Every term but s is a product with e = exp(-|beta x|): the smaller of s and s- is e / (1 + e),
+// s s- is e / (1 + e)^2. In float, e leaves the normal range at |beta x| = 87.3 (fewer significant
+// bits the further it goes, 0 beyond 103.9), and a factor x, x^2, x^3 or beta can carry the
+// product back into it. With beta = 1 that factor is at most ~100: SiLU's results there are
+// below 7e-38 (6 times float's smallest normal number), within 5.5e-6 relative (PyTorch's are
+// 0), and SiLU (beta = 1 as a fixed number: the hot loops) keeps forming s and s- from e
+// (parts_of, and f_of, dx, q below). Any other beta leaves no bound: at
+// beta = 1e-10 swish(-1e12) is -3.7e-32, which came from an e with 5 significant bits, and
+// d/dbeta at -1.04e12 came out 0 instead of 7.4e-22 (at beta = 1 as a tensor, the x^2 of d/dbeta
+// gave 5e-4 relative error at x = -96). So other betas form everything from
+// h = exp(-|beta x| / 2), which stays normal twice as far (|beta x| < 174.7 in float), and
+// m = h / (1 + h^2) = sqrt(s s-) (Scaled, and the *_scaled terms): x s = ((x h) h) r for
+// beta x < 0, s s- = m m, x^2 s s- = (x m)^2, each factor normal wherever the product is. Beyond
+// |beta x| = 174.7 only the beta-derivatives (x^2 and x^3 times e: a tiny beta and a huge x) can
+// still be normal; they take m from exp(-|beta x| / 4) (x_root_ssn). A randomized comparison with
+// the float64 formulas (400 000 float inputs, |beta x| from 80 to 360, |x| from 1e-5 to 3e38)
+// found every normal result within 1e-6 (3 + |beta x|), the conditioning of beta x's rounding.
+// float64 tensors: the same forms, normal to |beta x| = 1416 (2832 for the beta-derivatives).
 template <class T>
 struct SwishMath {
+  // beta x, and 0 for beta = 0 whatever x is (0 * inf would be NaN; swish is then x / 2), but NaN
+  // for a NaN x (an unconditional 0 had turned NaN into finite gradients).
+  template <class V>
+  FFN_HD static V bx(V x, V beta) {
+    return ffn_where(beta == V(0), ffn_nan_or_zero(x), beta * x);
+  }
+
+  // ---- SiLU: s and s- from e = exp(-|x|) ----
   template <class V>
   struct Parts {
     V bx, s, sn, ssn;
   };
-  template <class V>
-  FFN_HD static Parts<V> parts(V x, V beta) {
-    return parts_of(bx(x, beta));
-  }
   template <class V>
   FFN_HD static Parts<V> parts_of(V bx_) {
     Parts<V> p;
@@ -208,16 +231,6 @@ struct SwishMath {
     sigmoid_pair(p.bx, p.s, p.sn);
     p.ssn = p.s * p.sn;
     return p;
-  }
-  // beta x, and 0 for beta = 0 whatever x is (0 * inf would be NaN; swish is then x / 2), but NaN
-  // for a NaN x (an unconditional 0 had turned NaN into finite gradients).
-  template <class V>
-  FFN_HD static V bx(V x, V beta) {
-    return ffn_where(beta == V(0), ffn_nan_or_zero(x), beta * x);
-  }
-  template <class V>
-  FFN_HD static V f(V x, V beta) {
-    return f_of(x, bx(x, beta));
   }
   template <class V>
   FFN_HD static V f_of(V x, V bx_) {
@@ -229,38 +242,103 @@ struct SwishMath {
     return p.s + ffn_unless_zero(p.ssn, p.bx * p.ssn);
   }
   template <class V>
-  FFN_HD static V dbeta(V x, const Parts<V>& p) {
-    return ffn_unless_zero(p.ssn, x * (x * p.ssn));
-  }
-  template <class V>
   FFN_HD static V q(const Parts<V>& p) {
     return ffn_unless_zero(p.ssn, p.ssn * (V(T(2)) + p.bx * (p.sn - p.s)));
   }
+
+  // ---- any other beta: from h = exp(-|beta x| / 2) and m = sqrt(s s-) ----
+  // (m, or x_root_ssn's q, is 0 only where s s- underflows for good, beta x = +-inf included: the
+  // guards below then give the limit 0 where a factor x is infinite, as the SiLU forms do.)
+  template <class V>
+  struct Scaled {
+    V bx, s, sn, m, r;  // r = 1 / (1 + h^2), the larger of s and s-
+  };
+  template <class V>
+  FFN_HD static Scaled<V> scaled(V x, V beta) {
+    return scaled_of(bx(x, beta));
+  }
+  template <class V>
+  FFN_HD static Scaled<V> scaled_of(V bx_) {
+    Scaled<V> p;
+    p.bx = bx_;
+    const V h = ffn_exp_nonpos(V(T(-0.5)) * ffn_abs(bx_));
+    const V r = V(T(1)) / (V(T(1)) + h * h);
+    p.r = r;
+    p.m = h * r;
+    const V hm = h * p.m;  // e / (1 + e)
+    p.s = ffn_where_nonneg(bx_, r, hm);
+    p.sn = ffn_where_nonneg(bx_, hm, r);
+    return p;
+  }
+  // x s = x r for beta x >= 0 and ((x h) h) r below, with r = 1 / (1 + h^2): one product with r
+  // for both (x s and (x h) m took 14% longer in the CPU's fp32 loop).
+  template <class V>
+  FFN_HD static V f_of_h(V x, V bx_) {
+    const V h = ffn_exp_nonpos(V(T(-0.5)) * ffn_abs(bx_));
+    const V r = V(T(1)) / (V(T(1)) + h * h);
+    return ffn_where_nonneg(bx_, x, ffn_unless_zero(h, (x * h) * h)) * r;
+  }
+  template <class V>
+  FFN_HD static V dx_scaled(const Scaled<V>& p) {
+    return p.s + ffn_unless_zero(p.m, (p.bx * p.m) * p.m);
+  }
+  // x m for the beta-derivatives, whose x^2 and x^3 keep a normal value beyond 174.7 where beta is
+  // tiny and x huge (to |beta x| = 353 in float): formed as ((x q) q) r from q = exp(-|beta x| / 4),
+  // normal to 349 (an exp more, in the kernels of a beta's gradient alone).
+  template <class V>
+  FFN_HD static V x_root_ssn(V x, const Scaled<V>& p) {
+    const V q = ffn_exp_nonpos(V(T(-0.25)) * ffn_abs(p.bx));
+    return ffn_unless_zero(q, ((x * q) * q) * p.r);
+  }
+  template <class V>
+  FFN_HD static V dbeta_scaled(V x, const Scaled<V>& p) {
+    const V t = x_root_ssn(x, p);
+    return t * t;
+  }
+  // k q for k = beta (d2f/dx2) or x (d2f/dx dbeta): q's two factors m each take one of k and q's
+  // bracket, so that neither product leaves the normal range before the result does.
+  template <class V>
+  FFN_HD static V kq_scaled(V k, const Scaled<V>& p) {
+    return ffn_unless_zero(p.m, (k * p.m) * (p.m * (V(T(2)) + p.bx * (p.sn - p.s))));
+  }
   // (sn - s = 0 exactly where beta x = 0: the term is 0 there even for an infinite x.)
   template <class V>
-  FFN_HD static V dbeta2(V x, const Parts<V>& p) {
+  FFN_HD static V dbeta2_scaled(V x, const Scaled<V>& p) {
     const V d = sigmoid_diff(p.bx);
-    return ffn_unless_zero(p.ssn, ffn_unless_zero(d, x * (x * (x * p.ssn)) * d));
+    const V t = x_root_ssn(x, p);
+    return ffn_unless_zero(t, ffn_unless_zero(d, ((t * x) * t) * d));
   }
 };
 
-// Swish with a fixed beta (a number). beta = 1 is SiLU: `unit` skips forming beta x (a multiply and
-// the beta == 0 guard, ~8% of the bf16 SwiGLU loop on the CPU). GCC 12 does not hoist the test
-// out of the CPU loop (the functor is behind a reference that the stores might alias): it is a
-// load and a predicted branch per 32 elements; hoisting it (a local copy of the functor) measured
-// no change (bf16 SwiGLU 639 vs 646 us per 1M, 1 thread, 2026-11-26).
+// Swish with a fixed beta (a number). beta = 1 is SiLU: `unit` takes SiLU's forms (see SwishMath),
+// which also skip forming beta x (a multiply and the beta == 0 guard, ~8% of the bf16 SwiGLU loop
+// on the CPU). GCC 12 does not hoist the test out of the CPU loop (the functor is behind a
+// reference that the stores might alias): it is a load and a predicted branch per 32 elements;
+// hoisting it (a local copy of the functor) measured no change (bf16 SwiGLU 639 vs 646 us per 1M,
+// 1 thread, 2026-11-26).
 template <class T>
 struct Swish {
   T beta;
   bool unit;  // beta == 1
   template <class V>
-  FFN_HD V bx(V x) const { return unit ? x : SwishMath<T>::bx(x, V(beta)); }
+  FFN_HD typename SwishMath<T>::template Scaled<V> scaled(V x) const {
+    return SwishMath<T>::scaled_of(SwishMath<T>::bx(x, V(beta)));
+  }
   template <class V>
-  FFN_HD V f(V x) const { return SwishMath<T>::f_of(x, bx(x)); }
+  FFN_HD V f(V x) const {
+    if (unit) return SwishMath<T>::f_of(x, x);
+    return SwishMath<T>::f_of_h(x, SwishMath<T>::bx(x, V(beta)));
+  }
   template <class V>
-  FFN_HD V d1(V x) const { return SwishMath<T>::dx(SwishMath<T>::parts_of(bx(x))); }
+  FFN_HD V d1(V x) const {
+    if (unit) return SwishMath<T>::dx(SwishMath<T>::parts_of(x));
+    return SwishMath<T>::dx_scaled(scaled(x));
+  }
   template <class V>
-  FFN_HD V d2(V x) const { return V(beta) * SwishMath<T>::q(SwishMath<T>::parts_of(bx(x))); }
+  FFN_HD V d2(V x) const {
+    if (unit) return SwishMath<T>::q(SwishMath<T>::parts_of(x));
+    return SwishMath<T>::kq_scaled(V(beta), scaled(x));
+  }
   template <class V>
   FFN_HD V bwd(V g, V x) const { return g * d1(x); }
 };

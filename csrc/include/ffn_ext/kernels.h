@@ -70,13 +70,14 @@ struct Bwd2K {
   }
 };
 
+// A tensor beta takes the forms of "any other beta" (SwishMath::Scaled), whatever its value.
 template <class T>
 struct SwishTFwdK {
   static constexpr int NIN = 2, NOUT = 1;
   static constexpr unsigned IN_OPMATH = 0b10, OUT_OPMATH = 0;
   template <class V>
   FFN_HD void operator()(const V* in, V* out) const {  // x, beta
-    out[0] = SwishMath<T>::f(in[0], in[1]);
+    out[0] = SwishMath<T>::f_of_h(in[0], SwishMath<T>::bx(in[0], in[1]));
   }
 };
 
@@ -86,9 +87,9 @@ struct SwishTBwdK {
   static constexpr unsigned IN_OPMATH = 0b100, OUT_OPMATH = WITH_BETA ? 0b10 : 0;
   template <class V>
   FFN_HD void operator()(const V* in, V* out) const {  // g, x, beta -> dx [, dbeta]
-    const auto p = SwishMath<T>::parts(in[1], in[2]);
-    out[0] = in[0] * SwishMath<T>::dx(p);
-    if constexpr (WITH_BETA) out[1] = in[0] * SwishMath<T>::dbeta(in[1], p);
+    const auto p = SwishMath<T>::scaled(in[1], in[2]);
+    out[0] = in[0] * SwishMath<T>::dx_scaled(p);
+    if constexpr (WITH_BETA) out[1] = in[0] * SwishMath<T>::dbeta_scaled(in[1], p);
   }
 };
 
@@ -100,12 +101,11 @@ struct SwishTBwd2K {
   FFN_HD void operator()(const V* in, V* out) const {
     // ggx, ggb (broadcast), g, x, beta -> d_g, d_x [, d_beta]
     const V ggx = in[0], ggb = in[1], g = in[2], x = in[3], beta = in[4];
-    const auto p = SwishMath<T>::parts(x, beta);
-    const V q = SwishMath<T>::q(p);
-    out[0] = ggx * SwishMath<T>::dx(p) + ggb * SwishMath<T>::dbeta(x, p);
-    const V xq = ffn_unless_zero(q, x * q);  // -> 0 as x -> +-inf (inf * 0 would be NaN)
-    out[1] = g * (ggx * (beta * q) + ggb * xq);
-    if constexpr (WITH_BETA) out[2] = g * (ggx * xq + ggb * SwishMath<T>::dbeta2(x, p));
+    const auto p = SwishMath<T>::scaled(x, beta);
+    out[0] = ggx * SwishMath<T>::dx_scaled(p) + ggb * SwishMath<T>::dbeta_scaled(x, p);
+    const V xq = SwishMath<T>::kq_scaled(x, p);  // -> 0 as x -> +-inf (inf * 0 would be NaN)
+    out[1] = g * (ggx * SwishMath<T>::kq_scaled(beta, p) + ggb * xq);
+    if constexpr (WITH_BETA) out[2] = g * (ggx * xq + ggb * SwishMath<T>::dbeta2_scaled(x, p));
   }
 };
 
