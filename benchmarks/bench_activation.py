@@ -36,6 +36,30 @@ def _swish_bwd_eager(g, x):
     return g * (s + BETA * x * s * (1 - s))
 
 
+# A learnable beta (nn.Swish(learnable=True)): a 0-dim float32 tensor (float64 beside float64 x),
+# whose gradient the backward also returns (per element in float, then summed).
+_BETA_T = {}
+
+
+def _beta_t(x):
+    dt = torch.float64 if x.dtype == torch.float64 else torch.float32
+    key = (x.device, dt)
+    if key not in _BETA_T:
+        _BETA_T[key] = torch.tensor(BETA, dtype=dt, device=x.device)
+    return _BETA_T[key]
+
+
+def _swish_t_eager(x):
+    return x * torch.sigmoid(_beta_t(x) * x)
+
+
+def _swish_t_bwd_eager(g, x):
+    b = _beta_t(x)
+    s = torch.sigmoid(b * x)
+    gs1 = g * s * (1 - s)
+    return g * s + b * x * gs1, (x * x * gs1).sum()
+
+
 # name: (ffn_ext fwd, ffn_ext bwd, eager fwd, eager bwd). The forwards are the public functions
 # (ffn_ext.gelu, F.gelu: what a program calls); the backwards are the ops autograd runs, through
 # torch.ops on both sides: ffn_ext's *_backward and PyTorch's aten.*_backward (for swish, the
@@ -49,6 +73,10 @@ OPS = {
     "swish": (lambda x: ffn_ext.swish(x, BETA), lambda g, x: ops.swish_backward(g, x, BETA), _swish_eager,
               _swish_bwd_eager),
     "relu": (ffn_ext.relu, ops.relu_backward, torch.relu, lambda g, x: aten.threshold_backward(g, x, 0)),
+    # bytes counted as for swish (the floor); the beta gradient's per-element pass and sum are extra
+    "swish_tensor": (lambda x: ffn_ext.swish(x, _beta_t(x)),
+                     lambda g, x: ops.swish_backward.Tensor(g, x, _beta_t(x), True),
+                     _swish_t_eager, _swish_t_bwd_eager),
 }
 
 

@@ -362,6 +362,38 @@ def test_swish_tensor_beta(dtype, kind, layout, device):
     assert torch.equal(dx_only, dx) and empty.numel() == 0
 
 
+@pytest.mark.parametrize("kind", BETA_KINDS)
+def test_swish_tensor_beta_vector_loops(kind, device):
+    """A tensor beta (op-math precision, one value or one per channel) beside x in every dtype, x
+    of d = 1..70 per row (every partial vector of the CPU loops: 8, 16 and 32 lanes) and 1-D: all
+    three kernels. float32 against the float64 formulas; float16 / bfloat16 equal to the float32
+    kernel on the same values with the 16-bit outputs rounded once (both compute in float), and
+    their beta gradients (float, per element, then summed) equal to float32's."""
+    for d in list(range(1, 71)) + [1000]:
+        for shape in ((3, d), (d,)):
+            x32 = (3 * torch.randn(shape, dtype=torch.float64)).to(torch.bfloat16).float().to(device)
+            beta = _beta(kind, x32)
+            g32 = torch.randn(shape, dtype=torch.float64).to(torch.bfloat16).float().to(device)
+            ggb = torch.randn(beta.shape, dtype=torch.float32, device=device)
+            B, G, GGB = beta.double().cpu(), g32.double().cpu(), ggb.double().cpu()
+            ref = {}
+            for dt in (torch.float32, torch.float16, torch.bfloat16):
+                x, g = x32.to(dt), g32.to(dt)
+                y = ffn_ext.swish(x, beta)
+                dx, dbeta = ops.swish_backward.Tensor(g, x, beta, True)
+                d_g, d_x, d_b = ops.swish_double_backward.Tensor(g, ggb, g, x, beta, True)
+                outs = (y, dx, dbeta, d_g, d_x, d_b)
+                if dt == torch.float32:
+                    ref = outs
+                    assert_accurate(y, lambda t: R.swish(t, B), x)
+                    assert_accurate(dx, lambda t: G * R.swish_dx(t, B), x)
+                    assert_accurate(d_x, lambda t: G * (G * R.swish_dxx(t, B) + GGB * R.swish_dxb(t, B)), x)
+                    continue
+                for k, (got, want) in enumerate(zip(outs, ref)):
+                    want = want if want.dtype == torch.float32 and got.dtype == torch.float32 else want.to(dt)
+                    assert torch.equal(got, want), (d, shape, dt, k)
+
+
 def test_silu_equals_swish_one(device):
     x = torch.randn(1000, device=device)
     assert torch.equal(ffn_ext.silu(x), ffn_ext.swish(x, 1.0))  # one kernel, beta = 1

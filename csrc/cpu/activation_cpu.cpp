@@ -2,8 +2,9 @@
 // dispatch key. Dense operands take the vector loop (activation_cpu_impl.h; AVX-512 or AVX2 when
 // the processor has it), split across threads with at::parallel_for; operands that are rows with
 // unit inner stride (the halves of a packed tensor, slices of a wider buffer) take the same loop row
-// by row; any other layout (strided slices, transposed views beside dense ones, op-math operands
-// beside fp16/bf16) takes a scalar loop driven by TensorIterator, which is also parallel.
+// by row; a tensor beta, in op-math precision and per channel or one value, goes with them. Any
+// other layout (strided slices, transposed views beside dense ones) takes a scalar loop driven by
+// TensorIterator, which is also parallel.
 #define FFN_CPU_ISA base
 #include "activation_cpu_impl.h"
 
@@ -24,11 +25,11 @@ namespace ffn_ext::cpu {
 
 // Defined in activation_cpu_avx2.cpp, activation_cpu_avx512.cpp and activation_cpu_avx512bf16.cpp.
 void flat_range_avx2(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                     void* const* out, int64_t begin, int64_t end);
+                     void* const* out, int64_t begin, int64_t end, unsigned one);
 void flat_range_avx512(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                       void* const* out, int64_t begin, int64_t end);
+                       void* const* out, int64_t begin, int64_t end, unsigned one);
 void flat_range_avx512bf16(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                           void* const* out, int64_t begin, int64_t end);
+                           void* const* out, int64_t begin, int64_t end, unsigned one);
 bool has_avx2_build();
 bool has_avx512_build();
 bool has_avx512bf16_build();
@@ -36,7 +37,7 @@ bool has_avx512bf16_build();
 namespace {
 
 using FlatFn = void (*)(const KernelDesc&, c10::ScalarType, const void* const*, void* const*,
-                        int64_t, int64_t);
+                        int64_t, int64_t, unsigned);
 
 struct Loop {
   FlatFn fn;
@@ -119,34 +120,53 @@ struct CpuEngine {
     const int64_t n = outs[0].numel();
     if (n == 0) return;
     const c10::ScalarType dtype = outs[0].scalar_type();
-    if (flat_layout(outs, ins)) {
+    const size_t no = outs.size(), ni = ins.size();
+    // The kernel's op-math operands (a tensor beta, its gradients): they may be stored in op-math
+    // precision beside fp16/bf16 operands, and one that holds a single value (a 0-dim beta
+    // expanded to x's shape) is read once, so that the vector loops serve them too.
+    unsigned opmath = 0, one = 0;
+    dispatch_float(dtype, [&](auto tag) {
+      with_kernel<at::opmath_type<decltype(tag)>>(d, [&](auto f) {
+        using F = decltype(f);
+        opmath = F::OUT_OPMATH | (F::IN_OPMATH << no);
+        for (size_t k = 0; k < ni; ++k) {
+          if (((F::IN_OPMATH >> k) & 1u) && one_value(ins[k])) one |= 1u << k;
+        }
+      });
+    });
+    if (flat_layout(outs, ins, opmath, one)) {
       const void* in[8];
       void* out[8];
-      for (size_t k = 0; k < ins.size(); ++k) in[k] = ins[k].const_data_ptr();
-      for (size_t k = 0; k < outs.size(); ++k) out[k] = outs[k].mutable_data_ptr();
+      for (size_t k = 0; k < ni; ++k) in[k] = ins[k].const_data_ptr();
+      for (size_t k = 0; k < no; ++k) out[k] = outs[k].mutable_data_ptr();
       const FlatFn fn = flat_fn(dtype);
       at::parallel_for(0, n, kGrain,
-                       [&](int64_t begin, int64_t end) { fn(d, dtype, in, out, begin, end); });
+                       [&](int64_t begin, int64_t end) { fn(d, dtype, in, out, begin, end, one); });
       return;
     }
     RowLayout rl;
-    if (row_layout(outs, ins, rl)) {
-      // Every operand has dtype's storage here; the vector loop runs along each row.
-      const int64_t es = static_cast<int64_t>(outs[0].element_size());
+    if (row_layout(outs, ins, rl, opmath, one)) {
+      // The vector loop runs along each row (row stride 0: one row repeated, or one value).
       const char* in0[8];
       char* out0[8];
-      const size_t no = outs.size(), ni = ins.size();
-      for (size_t k = 0; k < no; ++k) out0[k] = static_cast<char*>(outs[k].mutable_data_ptr());
-      for (size_t k = 0; k < ni; ++k) in0[k] = static_cast<const char*>(ins[k].const_data_ptr());
+      int64_t es[8];  // element sizes, outputs first
+      for (size_t k = 0; k < no; ++k) {
+        out0[k] = static_cast<char*>(outs[k].mutable_data_ptr());
+        es[k] = static_cast<int64_t>(outs[k].element_size());
+      }
+      for (size_t k = 0; k < ni; ++k) {
+        in0[k] = static_cast<const char*>(ins[k].const_data_ptr());
+        es[no + k] = static_cast<int64_t>(ins[k].element_size());
+      }
       const FlatFn fn = flat_fn(dtype);
       const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
       at::parallel_for(0, rl.rows, grain, [&](int64_t r0, int64_t r1) {
         const void* in[8];
         void* out[8];
         for (int64_t r = r0; r < r1; ++r) {
-          for (size_t k = 0; k < no; ++k) out[k] = out0[k] + r * rl.row_stride[k] * es;
-          for (size_t k = 0; k < ni; ++k) in[k] = in0[k] + r * rl.row_stride[no + k] * es;
-          fn(d, dtype, in, out, 0, rl.d);
+          for (size_t k = 0; k < no; ++k) out[k] = out0[k] + r * rl.row_stride[k] * es[k];
+          for (size_t k = 0; k < ni; ++k) in[k] = in0[k] + r * rl.row_stride[no + k] * es[no + k];
+          fn(d, dtype, in, out, 0, rl.d, one);
         }
       });
       return;

@@ -322,35 +322,52 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
   at::vec::convert_from_float<scalar_t>(lo, hi).store(p);
 }
 
-// Elements [begin, end) of a flat kernel: every operand is a dense array of scalar_t with the same
-// layout, so element i of each is at index i. The last, partial vector is computed as a whole one
-// with zeros in the lanes past end (every formula is defined at 0), rather than by a scalar loop:
-// each element then gets the same maths wherever it stands, so a result does not depend on the
-// length of the tensor or on where a slice starts (the scalar float maths, ::erfcf and ::expf,
-// round differently from the vector fits: 115 of the fp16 exact-GELU results did, found in review).
-// Layouts that take the strided path (TensorIterator, csrc/cpu/activation_cpu.cpp) run the scalar
-// maths and can differ from these in the last bit of fp32 and, rarely, of fp16/bf16.
-template <typename scalar_t, typename F>
+// Elements [begin, end) of a flat kernel: every operand is a dense array with the same layout, so
+// element i of each is at index i; it is stored as scalar_t, or in op-math precision where F says
+// so (a tensor beta and its gradient beside fp16/bf16; for float and double the two are one type).
+// With kOneValue (the kernels that have op-math operands: a tensor beta), an input whose bit is set
+// in `one` is a single value, read once and broadcast (a 0-dim beta; its pointer is to that value).
+// The last, partial vector is computed as a whole one with zeros in the lanes past end (every
+// formula is defined at 0), rather than by a scalar loop: each element then gets the same maths
+// wherever it stands, so a result does not depend on the length of the tensor or on where a slice
+// starts (the scalar float maths, ::erfcf and ::expf, round differently from the vector fits: 115
+// of the fp16 exact-GELU results did, found in review). Layouts that take the strided path
+// (TensorIterator, csrc/cpu/activation_cpu.cpp) run the scalar maths and can differ from these in
+// the last bit of fp32 and, rarely, of fp16/bf16.
+template <typename scalar_t, bool kOneValue, typename F>
 void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t begin,
-               int64_t end) {
+               int64_t end, unsigned one) {
   using opmath_t = at::opmath_type<scalar_t>;
   constexpr int NIN = F::NIN, NOUT = F::NOUT;
   const scalar_t* in[NIN];
   scalar_t* out[NOUT];
   for (int k = 0; k < NIN; ++k) in[k] = static_cast<const scalar_t*>(in_v[k]);
   for (int k = 0; k < NOUT; ++k) out[k] = static_cast<scalar_t*>(out_v[k]);
+  auto in_opmath = [](int k) { return ((F::IN_OPMATH >> k) & 1u) != 0; };
+  auto out_opmath = [](int k) { return ((F::OUT_OPMATH >> k) & 1u) != 0; };
+  bool is_one[NIN];
+  opmath_t value[NIN];
+  for (int k = 0; k < NIN; ++k) {
+    is_one[k] = kOneValue && ((one >> k) & 1u);
+    value[k] = !is_one[k]   ? opmath_t(0)
+               : in_opmath(k) ? *static_cast<const opmath_t*>(in_v[k])
+                              : static_cast<opmath_t>(*in[k]);
+  }
 
   int64_t i = begin;
   if constexpr (std::is_same_v<scalar_t, opmath_t>) {
     using Vec = at::vec::Vectorized<scalar_t>;
     constexpr int64_t W = Vec::size();
+    auto load = [&](int k, int64_t at) {
+      return kOneValue && is_one[k] ? Vec(value[k]) : Vec::loadu(in[k] + at);
+    };
     // Two independent vectors per iteration: the formulas are long dependency chains (a division,
     // a 10-term Horner fit, exp), and interleaving two of them keeps the FMA pipes busy.
     for (; i + 2 * W <= end; i += 2 * W) {
       Vec a[NIN], b[NIN], oa[NOUT], ob[NOUT];
       for (int k = 0; k < NIN; ++k) {
-        a[k] = Vec::loadu(in[k] + i);
-        b[k] = Vec::loadu(in[k] + i + W);
+        a[k] = load(k, i);
+        b[k] = load(k, i + W);
       }
       f(a, oa);
       f(b, ob);
@@ -361,76 +378,99 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
     }
     for (; i + W <= end; i += W) {
       Vec a[NIN], o[NOUT];
-      for (int k = 0; k < NIN; ++k) a[k] = Vec::loadu(in[k] + i);
+      for (int k = 0; k < NIN; ++k) a[k] = load(k, i);
       f(a, o);
       for (int k = 0; k < NOUT; ++k) o[k].store(out[k] + i);
     }
     if (i < end) {  // the last, partial vector: zero lanes beyond end (see below)
       const int n = static_cast<int>(end - i);
       Vec a[NIN], o[NOUT];
-      for (int k = 0; k < NIN; ++k) a[k] = Vec::loadu(in[k] + i, n);
+      for (int k = 0; k < NIN; ++k) a[k] = kOneValue && is_one[k] ? Vec(value[k]) : Vec::loadu(in[k] + i, n);
       f(a, o);
       for (int k = 0; k < NOUT; ++k) o[k].store(out[k] + i, n);
     }
   } else {
     // fp16 / bf16: load one storage vector, widen to two float vectors (computed in as
-    // LowpFloatVec), narrow once on store.
+    // LowpFloatVec), narrow once on store. An op-math operand is two float vectors as it is.
     using Vs = at::vec::Vectorized<scalar_t>;
+    using Vf = at::vec::Vectorized<float>;
     using Vl = at::vec::LowpFloatVec;
-    constexpr int64_t W = Vs::size();
+    constexpr int W = Vs::size(), H = Vf::size();
+    static_assert(W == 2 * H, "a 16-bit vector holds twice as many lanes as a float vector");
+    // Operand k's elements [at, at + n), n <= W, as two float vectors (zeros past n).
+    auto load = [&](int k, int64_t at, int n, Vl& lo, Vl& hi) {
+      if (kOneValue && is_one[k]) {
+        lo = hi = Vl(Vf(value[k]));
+      } else if (in_opmath(k)) {
+        const float* p = static_cast<const float*>(in_v[k]) + at;
+        lo = Vl(n == W ? Vf::loadu(p) : Vf::loadu(p, std::min(n, H)));
+        hi = Vl(n == W ? Vf::loadu(p + H) : Vf::loadu(p + H, std::max(n - H, 0)));
+      } else {
+        auto [a, b] = at::vec::convert_to_float<scalar_t>(n == W ? Vs::loadu(in[k] + at)
+                                                                 : Vs::loadu(in[k] + at, n));
+        lo = Vl(a);
+        hi = Vl(b);
+      }
+    };
     for (; i + W <= end; i += W) {
       Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
-      for (int k = 0; k < NIN; ++k) {
-        auto [a, b] = at::vec::convert_to_float<scalar_t>(Vs::loadu(in[k] + i));
-        lo[k] = Vl(a);
-        hi[k] = Vl(b);
-      }
+      for (int k = 0; k < NIN; ++k) load(k, i, W, lo[k], hi[k]);
       f(lo, olo);
       f(hi, ohi);
-      for (int k = 0; k < NOUT; ++k) store_from_float(olo[k].v, ohi[k].v, out[k] + i);
+      for (int k = 0; k < NOUT; ++k) {
+        if (out_opmath(k)) {
+          float* p = static_cast<float*>(out_v[k]) + i;
+          olo[k].v.store(p);
+          ohi[k].v.store(p + H);
+        } else {
+          store_from_float(olo[k].v, ohi[k].v, out[k] + i);
+        }
+      }
     }
     if (i < end) {  // the last, partial vector, as above
       const int n = static_cast<int>(end - i);
       Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
-      for (int k = 0; k < NIN; ++k) {
-        auto [a, b] = at::vec::convert_to_float<scalar_t>(Vs::loadu(in[k] + i, n));
-        lo[k] = Vl(a);
-        hi[k] = Vl(b);
-      }
+      for (int k = 0; k < NIN; ++k) load(k, i, n, lo[k], hi[k]);
       f(lo, olo);
       f(hi, ohi);
       scalar_t part[W];
       for (int k = 0; k < NOUT; ++k) {
-        store_from_float(olo[k].v, ohi[k].v, part);
-        std::copy(part, part + n, out[k] + i);
+        if (out_opmath(k)) {
+          float* p = static_cast<float*>(out_v[k]) + i;
+          olo[k].v.store(p, std::min(n, H));
+          if (n > H) ohi[k].v.store(p + H, n - H);
+        } else {
+          store_from_float(olo[k].v, ohi[k].v, part);
+          std::copy(part, part + n, out[k] + i);
+        }
       }
     }
   }
 }
 
-// Runs kernel `d` on elements [begin, end) of flat operands stored as scalar_t. Only kernels whose
-// operands are all stored in scalar_t reach here (the engine sends mixed-precision operands down
-// the strided path).
+// Runs kernel `d` on elements [begin, end) of flat operands (see flat_loop; `one`: the inputs that
+// hold one value, only ever the op-math operands of a tensor beta's kernels).
 template <typename scalar_t>
 inline void flat_range_of(const KernelDesc& d, const void* const* in, void* const* out,
-                          int64_t begin, int64_t end) {
+                          int64_t begin, int64_t end, unsigned one) {
   using opmath_t = at::opmath_type<scalar_t>;
   with_kernel<opmath_t>(d, [&](auto f) {
     using F = decltype(f);
-    if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
-                  std::is_same_v<scalar_t, opmath_t>) {
-      flat_loop<scalar_t>(f, in, out, begin, end);
+    if constexpr (F::IN_OPMATH != 0 || F::OUT_OPMATH != 0) {
+      TORCH_INTERNAL_ASSERT((one & ~F::IN_OPMATH) == 0, "ffn_ext: a broadcast storage operand");
+      flat_loop<scalar_t, true>(f, in, out, begin, end, one);
     } else {
-      TORCH_INTERNAL_ASSERT(false, "ffn_ext: mixed-precision kernel sent to the flat CPU loop");
+      TORCH_INTERNAL_ASSERT(one == 0, "ffn_ext: a broadcast operand sent to the flat CPU loop");
+      flat_loop<scalar_t, false>(f, in, out, begin, end, 0);
     }
   });
 }
 
 // Entry point of this instruction set: flat_range_of for the operands' dtype.
 inline void flat_range(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                       void* const* out, int64_t begin, int64_t end) {
+                       void* const* out, int64_t begin, int64_t end, unsigned one) {
   dispatch_float(dtype, [&](auto tag) {
-    flat_range_of<decltype(tag)>(d, in, out, begin, end);
+    flat_range_of<decltype(tag)>(d, in, out, begin, end, one);
   });
 }
 

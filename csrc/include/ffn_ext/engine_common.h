@@ -3,24 +3,46 @@
 // byte strides, broadcast operands with stride 0) for the strided path.
 #pragma once
 
+#include <ATen/OpMathType.h>
 #include <ATen/TensorIterator.h>
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
 
 namespace ffn_ext {
 
-// True when all operands share the output's dtype, sizes and strides and that layout is dense and
-// non-overlapping (contiguous, or a permutation of contiguous such as a transpose): then element i
-// of every operand sits at flat index i from its data pointer.
-inline bool flat_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins) {
+// Operand k of a launch (outputs first, then inputs) is stored in the output's dtype, or, where bit
+// k of `opmath` is set, may be stored in its op-math type instead (a tensor beta and its gradient
+// beside fp16/bf16 activations; see kernels.h). The CUDA engine passes no bits: its row kernel
+// takes one dtype.
+inline bool operand_dtype_ok(const at::Tensor& t, const at::Tensor& ref, unsigned opmath, int k) {
+  return t.scalar_type() == ref.scalar_type() ||
+         (((opmath >> k) & 1u) && t.scalar_type() == at::toOpMathType(ref.scalar_type()));
+}
+
+// Whether every element of t is the same one value: each dimension that repeats has stride 0 (a
+// 0-dim beta expanded to x's shape, the gradient of a sum). The CPU loops read it once.
+inline bool one_value(const at::Tensor& t) {
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    if (t.size(i) > 1 && t.stride(i) != 0) return false;
+  }
+  return true;
+}
+
+// True when all operands share the output's dtype (see operand_dtype_ok), sizes and strides and that
+// layout is dense and non-overlapping (contiguous, or a permutation of contiguous such as a
+// transpose): then element i of every operand sits at flat index i from its data pointer. Inputs
+// whose bit is set in `bcast` hold one value (one_value) and need only share the sizes.
+inline bool flat_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
+                        unsigned opmath = 0, unsigned bcast = 0) {
   const at::Tensor& ref = outs[0];
   if (!ref.is_non_overlapping_and_dense()) return false;
-  auto same = [&](const at::Tensor& t) {
-    return t.scalar_type() == ref.scalar_type() && t.sizes().equals(ref.sizes()) &&
-           t.strides().equals(ref.strides());
+  int k = 0;
+  auto same = [&](const at::Tensor& t, bool one) {
+    return operand_dtype_ok(t, ref, opmath, k++) && t.sizes().equals(ref.sizes()) &&
+           (one || t.strides().equals(ref.strides()));
   };
-  for (const auto& t : outs) if (!same(t)) return false;
-  for (const auto& t : ins) if (!same(t)) return false;
+  for (const auto& t : outs) if (!same(t, false)) return false;
+  for (size_t i = 0; i < ins.size(); ++i) if (!same(ins[i], (bcast >> i) & 1u)) return false;
   return true;
 }
 
@@ -33,16 +55,23 @@ struct RowLayout {
   int64_t row_stride[8] = {};  // outputs first, then inputs
 };
 
+// opmath and bcast as for flat_layout: an input that holds one value gets row stride 0 and is read
+// once by the loop.
 inline bool row_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
-                       RowLayout& rl) {
+                       RowLayout& rl, unsigned opmath = 0, unsigned bcast = 0) {
   const at::Tensor& ref = outs[0];
   if (ref.dim() < 1 || outs.size() + ins.size() > 8) return false;
   rl.d = ref.size(-1);
   if (rl.d == 0) return false;
   rl.rows = ref.numel() / rl.d;
+  const int no = static_cast<int>(outs.size());
   int k = 0;
   auto one = [&](const at::Tensor& t) {
-    if (t.scalar_type() != ref.scalar_type() || !t.sizes().equals(ref.sizes())) return false;
+    if (!operand_dtype_ok(t, ref, opmath, k) || !t.sizes().equals(ref.sizes())) return false;
+    if (k >= no && ((bcast >> (k - no)) & 1u)) {
+      rl.row_stride[k++] = 0;
+      return true;
+    }
     if (rl.d > 1 && t.stride(-1) != 1) return false;
     // Leading dimensions of size > 1, innermost first, must nest: stride = inner stride * inner size.
     int64_t inner_stride = -1, inner_size = 1;
