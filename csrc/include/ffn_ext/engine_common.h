@@ -20,7 +20,7 @@ inline bool operand_dtype_ok(const at::Tensor& t, const at::Tensor& ref, unsigne
 }
 
 // Whether every element of t is the same one value: each dimension that repeats has stride 0 (a
-// 0-dim beta expanded to x's shape, the gradient of a sum). The CPU loops read it once.
+// 0-dim beta expanded to x's shape). The CPU loops read such a tensor beta once.
 inline bool one_value(const at::Tensor& t) {
   for (int64_t i = 0; i < t.dim(); ++i) {
     if (t.size(i) > 1 && t.stride(i) != 0) return false;
