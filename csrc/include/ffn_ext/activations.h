@@ -257,25 +257,30 @@ struct SwishMath {
   FFN_HD static Scaled<V> scaled(V x, V beta) {
     return scaled_of(bx(x, beta));
   }
+  // h = exp(-|beta x| / 2) and r = 1 / (1 + h^2), the larger of s and s-.
+  template <class V>
+  FFN_HD static void h_and_r(V bx_, V& h, V& r) {
+    h = ffn_exp_nonpos(V(T(-0.5)) * ffn_abs(bx_));
+    r = V(T(1)) / (V(T(1)) + h * h);
+  }
   template <class V>
   FFN_HD static Scaled<V> scaled_of(V bx_) {
     Scaled<V> p;
     p.bx = bx_;
-    const V h = ffn_exp_nonpos(V(T(-0.5)) * ffn_abs(bx_));
-    const V r = V(T(1)) / (V(T(1)) + h * h);
-    p.r = r;
-    p.m = h * r;
+    V h;
+    h_and_r(bx_, h, p.r);
+    p.m = h * p.r;
     const V hm = h * p.m;  // e / (1 + e)
-    p.s = ffn_where_nonneg(bx_, r, hm);
-    p.sn = ffn_where_nonneg(bx_, hm, r);
+    p.s = ffn_where_nonneg(bx_, p.r, hm);
+    p.sn = ffn_where_nonneg(bx_, hm, p.r);
     return p;
   }
-  // x s = x r for beta x >= 0 and ((x h) h) r below, with r = 1 / (1 + h^2): one product with r
-  // for both (x s and (x h) m took 14% longer in the CPU's fp32 loop).
+  // x s = x r for beta x >= 0 and ((x h) h) r below: one product with r for both (x s and
+  // (x h) m took 14% longer in the CPU's fp32 loop).
   template <class V>
   FFN_HD static V f_of_h(V x, V bx_) {
-    const V h = ffn_exp_nonpos(V(T(-0.5)) * ffn_abs(bx_));
-    const V r = V(T(1)) / (V(T(1)) + h * h);
+    V h, r;
+    h_and_r(bx_, h, r);
     return ffn_where_nonneg(bx_, x, ffn_unless_zero(h, (x * h) * h)) * r;
   }
   template <class V>
@@ -321,10 +326,6 @@ struct Swish {
   T beta;
   bool unit;  // beta == 1
   template <class V>
-  FFN_HD typename SwishMath<T>::template Scaled<V> scaled(V x) const {
-    return SwishMath<T>::scaled_of(SwishMath<T>::bx(x, V(beta)));
-  }
-  template <class V>
   FFN_HD V f(V x) const {
     if (unit) return SwishMath<T>::f_of(x, x);
     return SwishMath<T>::f_of_h(x, SwishMath<T>::bx(x, V(beta)));
@@ -332,12 +333,12 @@ struct Swish {
   template <class V>
   FFN_HD V d1(V x) const {
     if (unit) return SwishMath<T>::dx(SwishMath<T>::parts_of(x));
-    return SwishMath<T>::dx_scaled(scaled(x));
+    return SwishMath<T>::dx_scaled(SwishMath<T>::scaled(x, V(beta)));
   }
   template <class V>
   FFN_HD V d2(V x) const {
     if (unit) return SwishMath<T>::q(SwishMath<T>::parts_of(x));
-    return SwishMath<T>::kq_scaled(V(beta), scaled(x));
+    return SwishMath<T>::kq_scaled(V(beta), SwishMath<T>::scaled(x, V(beta)));
   }
   template <class V>
   FFN_HD V bwd(V g, V x) const { return g * d1(x); }

@@ -31,9 +31,9 @@ inline bool one_value(const at::Tensor& t) {
 // True when all operands share the output's dtype (see operand_dtype_ok), sizes and strides and that
 // layout is dense and non-overlapping (contiguous, or a permutation of contiguous such as a
 // transpose): then element i of every operand sits at flat index i from its data pointer. Inputs
-// whose bit is set in `bcast` hold one value (one_value) and need only share the sizes.
+// whose bit is set in `one` hold one value (one_value) and need only share the sizes.
 inline bool flat_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
-                        unsigned opmath = 0, unsigned bcast = 0) {
+                        unsigned opmath = 0, unsigned one = 0) {
   const at::Tensor& ref = outs[0];
   if (!ref.is_non_overlapping_and_dense()) return false;
   int k = 0;
@@ -42,7 +42,7 @@ inline bool flat_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor
            (one || t.strides().equals(ref.strides()));
   };
   for (const auto& t : outs) if (!same(t, false)) return false;
-  for (size_t i = 0; i < ins.size(); ++i) if (!same(ins[i], (bcast >> i) & 1u)) return false;
+  for (size_t i = 0; i < ins.size(); ++i) if (!same(ins[i], (one >> i) & 1u)) return false;
   return true;
 }
 
@@ -55,10 +55,10 @@ struct RowLayout {
   int64_t row_stride[8] = {};  // outputs first, then inputs
 };
 
-// opmath and bcast as for flat_layout: an input that holds one value gets row stride 0 and is read
+// opmath and one as for flat_layout: an input that holds one value gets row stride 0 and is read
 // once by the loop.
 inline bool row_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
-                       RowLayout& rl, unsigned opmath = 0, unsigned bcast = 0) {
+                       RowLayout& rl, unsigned opmath = 0, unsigned one = 0) {
   const at::Tensor& ref = outs[0];
   if (ref.dim() < 1 || outs.size() + ins.size() > 8) return false;
   rl.d = ref.size(-1);
@@ -66,9 +66,9 @@ inline bool row_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor>
   rl.rows = ref.numel() / rl.d;
   const int no = static_cast<int>(outs.size());
   int k = 0;
-  auto one = [&](const at::Tensor& t) {
+  auto operand = [&](const at::Tensor& t) {
     if (!operand_dtype_ok(t, ref, opmath, k) || !t.sizes().equals(ref.sizes())) return false;
-    if (k >= no && ((bcast >> (k - no)) & 1u)) {
+    if (k >= no && ((one >> (k - no)) & 1u)) {
       rl.row_stride[k++] = 0;
       return true;
     }
@@ -89,8 +89,8 @@ inline bool row_layout(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor>
     ++k;
     return true;
   };
-  for (const auto& t : outs) if (!one(t)) return false;
-  for (const auto& t : ins) if (!one(t)) return false;
+  for (const auto& t : outs) if (!operand(t)) return false;
+  for (const auto& t : ins) if (!operand(t)) return false;
   return true;
 }
 
