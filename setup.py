@@ -122,7 +122,13 @@ from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtensio
 
 sources = [s for s in read_sources() if with_cuda or not s.endswith(".cu")]
 include_dirs = [str(ROOT / "csrc" / "include")]
-cxx_flags = ["-O3", "-fopenmp", "-fvisibility-inlines-hidden"]
+# -ffp-contract=off: GCC would otherwise fuse a * b + c into one FMA wherever it sees fit, and
+# whether it does depends on the code around the expression, so one element's result could differ
+# by an ulp between the loop's full and partial vectors or between two instantiations of one kernel
+# (found 2026-11-27: the fp32 partial vector of the summed beta gradient differed from the stored
+# one). The maths asks for its fused multiply-adds by name (at::vec::fmadd); PyTorch's CPU
+# inductor compiles without contraction too. Cost measured on the 2-core AVX-512 VM: 0-3%.
+cxx_flags = ["-O3", "-fopenmp", "-fvisibility-inlines-hidden", "-ffp-contract=off"]
 nvcc_flags = ["-O3", "--threads", os.environ.get("NVCC_THREADS", "2")]  # no --use_fast_math
 arch_list = ""
 cuda_version = ""
