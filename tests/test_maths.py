@@ -394,6 +394,64 @@ def test_swish_tensor_beta_vector_loops(kind, device):
                     assert torch.equal(got, want), (d, shape, dt, k)
 
 
+@pytest.mark.parametrize("kind", BETA_KINDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
+def test_swish_tensor_beta_gradient_sums(dtype, kind, device):
+    """beta's gradient over tensors large enough to be summed in parts: the CPU sums it inside the
+    vector loop (chunks of 16384 elements, blocks of rows, one row of sums per thread for a
+    per-channel beta), every other layout stores it per element and sums that. Both backward ops,
+    against the float64 sums of the float64 terms, for a flat tensor, rows (contiguous and a slice
+    of a wider buffer, taking the row loop) and a strided view (the stored path); on the CPU the
+    in-loop sum for a one-value beta is the same with 1 thread as with 2."""
+    rel = 1e-12 if dtype == torch.float64 else 1e-5  # as test_swish_tensor_beta
+    big = 3 * 16384 + 77
+    wide = (3 * torch.randn(5000, 20, dtype=torch.float64)).to(dtype).to(device)
+    cases = {
+        "flat": (3 * torch.randn(big, dtype=torch.float64)).to(dtype).to(device),
+        "rows": (3 * torch.randn(5000, 13, dtype=torch.float64)).to(dtype).to(device),
+        "slice": wide[:, :13],
+        "strided": wide[:, ::2][:, :7],
+    }
+    for name, x in cases.items():
+        beta = _beta(kind, x, torch.float64 if dtype == torch.float64 else torch.float32)
+        g = torch.randn(x.shape, dtype=torch.float64).to(dtype).to(device)
+        ggx = torch.randn(x.shape, dtype=torch.float64).to(dtype).to(device)
+        ggb = torch.randn(beta.shape, dtype=beta.dtype, device=device)
+        x64, g64, gx64 = (t.double().cpu() for t in (x, g, ggx))
+        b64, ggb64 = beta.double().cpu(), ggb.double().cpu()
+        dims = None if kind == "scalar" else tuple(range(x.dim() - 1))  # () for 1-D: no sum
+        # the terms and their magnitudes (the double backward's are sums of two products)
+        xb, bb = gx64 * R.swish_dxb(x64, b64), ggb64 * R.swish_dbb(x64, b64)
+        terms = {
+            "backward": (g64 * R.swish_dbeta(x64, b64),) * 2,
+            "double_backward": (g64 * (xb + bb), g64.abs() * (xb.abs() + bb.abs())),
+        }
+
+        def grads():
+            _, b1 = ops.swish_backward.Tensor(g, x, beta, True)
+            _, _, b2 = ops.swish_double_backward.Tensor(ggx, ggb, g, x, beta, True)
+            return {"backward": b1, "double_backward": b2}
+
+        got = grads()
+        def total(t):  # (t.sum(()) would sum every dimension)
+            return t.sum() if dims is None else t.sum(dims) if dims else t
+
+        for op, (t, mag) in terms.items():
+            want, tol = total(t), rel * total(mag.abs()) + 1e-300
+            assert got[op].shape == beta.shape and got[op].dtype == beta.dtype
+            err = (got[op].double().cpu() - want).abs()
+            assert (err <= tol).all(), (name, op, got[op], want)
+        if device == "cpu" and kind == "scalar" and name != "strided":  # (at::sum's is not)
+            threads = torch.get_num_threads()
+            try:
+                torch.set_num_threads(1)
+                one = grads()
+            finally:
+                torch.set_num_threads(threads)
+            for op in terms:
+                assert torch.equal(one[op], got[op]), (name, op, threads)
+
+
 def test_silu_equals_swish_one(device):
     x = torch.randn(1000, device=device)
     assert torch.equal(ffn_ext.silu(x), ffn_ext.swish(x, 1.0))  # one kernel, beta = 1

@@ -10,12 +10,15 @@
 
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <string>
+#include <tuple>
 #include <utility>
+#include <vector>
 
 #include "ffn_ext/activation_ops.h"
 #include "ffn_ext/gating_ops.h"
@@ -25,11 +28,12 @@ namespace ffn_ext::cpu {
 
 // Defined in activation_cpu_avx2.cpp, activation_cpu_avx512.cpp and activation_cpu_avx512bf16.cpp.
 void flat_range_avx2(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                     void* const* out, int64_t begin, int64_t end, unsigned one);
+                     void* const* out, int64_t begin, int64_t end, unsigned one, OpmathOut sum);
 void flat_range_avx512(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                       void* const* out, int64_t begin, int64_t end, unsigned one);
+                       void* const* out, int64_t begin, int64_t end, unsigned one, OpmathOut sum);
 void flat_range_avx512bf16(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                           void* const* out, int64_t begin, int64_t end, unsigned one);
+                           void* const* out, int64_t begin, int64_t end, unsigned one,
+                           OpmathOut sum);
 bool has_avx2_build();
 bool has_avx512_build();
 bool has_avx512bf16_build();
@@ -37,7 +41,7 @@ bool has_avx512bf16_build();
 namespace {
 
 using FlatFn = void (*)(const KernelDesc&, c10::ScalarType, const void* const*, void* const*,
-                        int64_t, int64_t, unsigned);
+                        int64_t, int64_t, unsigned, OpmathOut);
 
 struct Loop {
   FlatFn fn;
@@ -114,6 +118,56 @@ void strided_loop(at::TensorIterator& iter, const F& f) {
       kGrain);
 }
 
+// Which operands of kernel d's launch (outputs first, then inputs; `no` outputs given) are op-math,
+// and which op-math inputs hold a single value (a 0-dim beta expanded to x's shape): they may be
+// stored in op-math precision beside fp16/bf16 operands and a single value is read once, so that
+// the vector loops serve them too.
+std::pair<unsigned, unsigned> operand_masks(const KernelDesc& d, c10::ScalarType dtype, size_t no,
+                                            c10::ArrayRef<at::Tensor> ins) {
+  unsigned opmath = 0, one = 0;
+  dispatch_float(dtype, [&](auto tag) {
+    with_kernel<at::opmath_type<decltype(tag)>>(d, [&](auto f) {
+      using F = decltype(f);
+      opmath = (F::OUT_OPMATH & ((1u << no) - 1u)) | (F::IN_OPMATH << no);
+      for (size_t k = 0; k < ins.size(); ++k) {
+        if (((F::IN_OPMATH >> k) & 1u) && one_value(ins[k])) one |= 1u << k;
+      }
+    });
+  });
+  return {opmath, one};
+}
+
+// Data pointers of a launch's operands as the loop takes them.
+struct Pointers {
+  const void* in[8] = {};
+  void* out[8] = {};
+  int64_t es[8] = {};  // element sizes, outputs first
+  Pointers(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins) {
+    const size_t no = outs.size();
+    for (size_t k = 0; k < no; ++k) {
+      out[k] = outs[k].mutable_data_ptr();
+      es[k] = static_cast<int64_t>(outs[k].element_size());
+    }
+    for (size_t k = 0; k < ins.size(); ++k) {
+      in[k] = ins[k].const_data_ptr();
+      es[no + k] = static_cast<int64_t>(ins[k].element_size());
+    }
+  }
+};
+
+// Row r of a row layout: the pointers to its first elements (row stride 0: one row repeated, or
+// one value). Output slots past `no` (CpuEngine::run_summed's sums) are left as they are.
+struct RowPointers {
+  const void* in[8] = {};
+  void* out[8] = {};
+  void at_row(const Pointers& p, const RowLayout& rl, size_t no, size_t ni, int64_t r) {
+    for (size_t k = 0; k < no; ++k)
+      out[k] = static_cast<char*>(p.out[k]) + r * rl.row_stride[k] * p.es[k];
+    for (size_t k = 0; k < ni; ++k)
+      in[k] = static_cast<const char*>(p.in[k]) + r * rl.row_stride[no + k] * p.es[no + k];
+  }
+};
+
 struct CpuEngine {
   static void run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
                   c10::ArrayRef<at::Tensor> ins) {
@@ -121,52 +175,25 @@ struct CpuEngine {
     if (n == 0) return;
     const c10::ScalarType dtype = outs[0].scalar_type();
     const size_t no = outs.size(), ni = ins.size();
-    // The kernel's op-math operands (a tensor beta, its gradients): they may be stored in op-math
-    // precision beside fp16/bf16 operands, and one that holds a single value (a 0-dim beta
-    // expanded to x's shape) is read once, so that the vector loops serve them too.
-    unsigned opmath = 0, one = 0;
-    dispatch_float(dtype, [&](auto tag) {
-      with_kernel<at::opmath_type<decltype(tag)>>(d, [&](auto f) {
-        using F = decltype(f);
-        opmath = F::OUT_OPMATH | (F::IN_OPMATH << no);
-        for (size_t k = 0; k < ni; ++k) {
-          if (((F::IN_OPMATH >> k) & 1u) && one_value(ins[k])) one |= 1u << k;
-        }
-      });
-    });
+    unsigned opmath = 0, one = 0;  // (not structured bindings: lambdas capture `one`)
+    std::tie(opmath, one) = operand_masks(d, dtype, no, ins);
+    const FlatFn fn = flat_fn(dtype);
+    const Pointers p(outs, ins);
     if (flat_layout(outs, ins, opmath, one)) {
-      const void* in[8];
-      void* out[8];
-      for (size_t k = 0; k < ni; ++k) in[k] = ins[k].const_data_ptr();
-      for (size_t k = 0; k < no; ++k) out[k] = outs[k].mutable_data_ptr();
-      const FlatFn fn = flat_fn(dtype);
-      at::parallel_for(0, n, kGrain,
-                       [&](int64_t begin, int64_t end) { fn(d, dtype, in, out, begin, end, one); });
+      at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+        fn(d, dtype, p.in, p.out, begin, end, one, OpmathOut::Store);
+      });
       return;
     }
     RowLayout rl;
     if (row_layout(outs, ins, rl, opmath, one)) {
-      // The vector loop runs along each row (row stride 0: one row repeated, or one value).
-      const char* in0[8];
-      char* out0[8];
-      int64_t es[8];  // element sizes, outputs first
-      for (size_t k = 0; k < no; ++k) {
-        out0[k] = static_cast<char*>(outs[k].mutable_data_ptr());
-        es[k] = static_cast<int64_t>(outs[k].element_size());
-      }
-      for (size_t k = 0; k < ni; ++k) {
-        in0[k] = static_cast<const char*>(ins[k].const_data_ptr());
-        es[no + k] = static_cast<int64_t>(ins[k].element_size());
-      }
-      const FlatFn fn = flat_fn(dtype);
+      // The vector loop runs along each row.
       const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
       at::parallel_for(0, rl.rows, grain, [&](int64_t r0, int64_t r1) {
-        const void* in[8];
-        void* out[8];
+        RowPointers rp;
         for (int64_t r = r0; r < r1; ++r) {
-          for (size_t k = 0; k < no; ++k) out[k] = out0[k] + r * rl.row_stride[k] * es[k];
-          for (size_t k = 0; k < ni; ++k) in[k] = in0[k] + r * rl.row_stride[no + k] * es[no + k];
-          fn(d, dtype, in, out, 0, rl.d, one);
+          rp.at_row(p, rl, no, ni, r);
+          fn(d, dtype, rp.in, rp.out, 0, rl.d, one, OpmathOut::Store);
         }
       });
       return;
@@ -180,6 +207,92 @@ struct CpuEngine {
         strided_loop<scalar_t>(iter, f);
       });
     });
+  }
+
+  // Runs kernel d, whose last output is op-math (a tensor beta's gradient per element), with that
+  // output summed inside the vector loop over the elements that share each beta, so that it is
+  // never stored: outs holds the kernel's other outputs. Returns the `channels` sums in double (1:
+  // a beta of one element; x's last size: a per-channel beta), or an undefined tensor where the
+  // layout takes the strided path, for which the caller stores the gradient per element and sums
+  // it. The order of the additions is fixed by the shape (chunks of kGrain elements or rows), and
+  // for a per-channel beta over many rows also by at::get_num_threads(), which sets how many
+  // partial rows of sums there are; as with at::sum, a result is reproducible for a given number
+  // of threads.
+  static at::Tensor run_summed(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
+                               c10::ArrayRef<at::Tensor> ins, int64_t channels) {
+    const at::Tensor& ref = outs[0];
+    const c10::ScalarType dtype = ref.scalar_type();
+    const size_t no = outs.size(), ni = ins.size();
+    unsigned opmath = 0, one = 0;  // (not structured bindings: lambdas capture `one`)
+    std::tie(opmath, one) = operand_masks(d, dtype, no, ins);
+    at::Tensor sums = at::zeros({channels}, ref.options().dtype(at::kDouble));
+    double* const sp = sums.mutable_data_ptr<double>();
+    const int64_t n = ref.numel();
+    const OpmathOut mode = channels == 1 ? OpmathOut::All : OpmathOut::PerChannel;
+    const FlatFn fn = flat_fn(dtype);
+    const Pointers p(outs, ins);
+    // Partial sums, added in order at the end: one per chunk (All) or a row of `channels` per part
+    // of the rows (PerChannel).
+    std::vector<double> part;
+    auto add_parts = [&](int64_t parts) {
+      for (int64_t c = 0; c < channels; ++c) {
+        double s = 0;
+        for (int64_t b = 0; b < parts; ++b) s += part[b * channels + c];
+        sp[c] = s;
+      }
+    };
+    if (n == 0) return sums;
+    if (flat_layout(outs, ins, opmath, one)) {
+      if (mode == OpmathOut::PerChannel) {
+        // A dense layout shared with a per-channel beta (stride 0 along the leading dimensions) has
+        // leading sizes 1: element i is channel i, each summed once.
+        TORCH_INTERNAL_ASSERT(n == channels, "ffn_ext: a per-channel beta over a flat layout");
+        at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
+          void* out[8];
+          std::copy(p.out, p.out + no, out);
+          out[no] = sp;
+          fn(d, dtype, p.in, out, begin, end, one, mode);
+        });
+        return sums;
+      }
+      const int64_t chunks = (n + kGrain - 1) / kGrain;
+      part.assign(chunks, 0.0);
+      at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+        void* out[8];
+        std::copy(p.out, p.out + no, out);
+        for (int64_t c = c0; c < c1; ++c) {
+          out[no] = &part[c];
+          fn(d, dtype, p.in, out, c * kGrain, std::min(n, (c + 1) * kGrain), one, mode);
+        }
+      });
+      add_parts(chunks);
+      return sums;
+    }
+    RowLayout rl;
+    if (!row_layout(outs, ins, rl, opmath, one)) return at::Tensor();
+    TORCH_INTERNAL_ASSERT(mode == OpmathOut::All || rl.d == channels,
+                          "ffn_ext: a per-channel beta of another length than the rows");
+    const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
+    const int64_t blocks = (rl.rows + grain - 1) / grain;
+    // All: one partial sum per block of `grain` rows. PerChannel: one row of partial sums per
+    // thread's share of the rows (a row per block would cost blocks x d doubles).
+    const int64_t parts =
+        mode == OpmathOut::All ? blocks : std::min<int64_t>(blocks, at::get_num_threads());
+    const int64_t rows_per_part = (rl.rows + parts - 1) / parts;
+    part.assign(parts * channels, 0.0);
+    at::parallel_for(0, parts, 1, [&](int64_t b0, int64_t b1) {
+      RowPointers rp;
+      for (int64_t b = b0; b < b1; ++b) {
+        rp.out[no] = &part[b * channels];
+        const int64_t r1 = std::min(rl.rows, (b + 1) * rows_per_part);
+        for (int64_t r = b * rows_per_part; r < r1; ++r) {
+          rp.at_row(p, rl, no, ni, r);
+          fn(d, dtype, rp.in, rp.out, 0, rl.d, one, mode);
+        }
+      }
+    });
+    add_parts(parts);
+    return sums;
   }
 };
 

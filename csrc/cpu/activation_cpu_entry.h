@@ -12,17 +12,17 @@
 
 namespace ffn_ext::cpu {
 void FFN_CPU_ENTRY(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                   void* const* out, int64_t begin, int64_t end, unsigned one) {
+                   void* const* out, int64_t begin, int64_t end, unsigned one, OpmathOut sum) {
 #if FFN_CPU_BUILT
 #if defined(FFN_CPU_BF16_ONLY)
   TORCH_INTERNAL_ASSERT(dtype == c10::ScalarType::BFloat16, "ffn_ext: ", dtype,
                         " sent to the bf16-only CPU loop");
-  FFN_CPU_ISA::flat_range_of<c10::BFloat16>(d, in, out, begin, end, one);
+  FFN_CPU_ISA::flat_range_of<c10::BFloat16>(d, in, out, begin, end, one, sum);
 #else
-  FFN_CPU_ISA::flat_range(d, dtype, in, out, begin, end, one);
+  FFN_CPU_ISA::flat_range(d, dtype, in, out, begin, end, one, sum);
 #endif
 #else
-  (void)d, (void)dtype, (void)in, (void)out, (void)begin, (void)end, (void)one;
+  (void)d, (void)dtype, (void)in, (void)out, (void)begin, (void)end, (void)one, (void)sum;
   TORCH_INTERNAL_ASSERT(false, "ffn_ext: this CPU loop was not built by this compiler");
 #endif
 }

@@ -288,6 +288,24 @@ template <class Fn>
 inline LowpFloatVec ffn_in_double(const LowpFloatVec& x, Fn fn) {
   return LowpFloatVec(ffn_in_double(x.v, fn));
 }
+// v's lanes as doubles: lanes [0, W/2) and [W/2, W) of a float vector (W lanes).
+inline std::pair<Vectorized<double>, Vectorized<double>> ffn_to_double(const Vectorized<float>& v) {
+#if defined(CPU_CAPABILITY_AVX512)
+  const __m512 x = v;
+  return {_mm512_cvtps_pd(_mm512_castps512_ps256(x)),
+          _mm512_cvtps_pd(_mm512_extractf32x8_ps(x, 1))};
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256 x = v;
+  return {_mm256_cvtps_pd(_mm256_castps256_ps128(x)), _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1))};
+#else
+  constexpr int W = Vectorized<float>::size(), H = Vectorized<double>::size();
+  float f[W];
+  double d[W];
+  v.store(f);
+  for (int i = 0; i < W; ++i) d[i] = f[i];
+  return {Vectorized<double>::loadu(d), Vectorized<double>::loadu(d + H)};
+#endif
+}
 // mask ? a : b, with mask all-ones or all-zeros per lane (a comparison's result).
 template <class T>
 inline Vectorized<T> ffn_where(const Vectorized<T>& mask, const Vectorized<T>& a,
@@ -322,11 +340,66 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
   at::vec::convert_from_float<scalar_t>(lo, hi).store(p);
 }
 
+// An op-math output (OpmathOut All or PerChannel) summed in double instead of stored: the loop
+// hands it each result vector in order, with the index of its first element and how many of its
+// lanes are elements (the rest are masked off). PerChannel adds element i to dst[i]; All adds the
+// vectors lane by lane into double lanes, and finish() adds those, in order, to *dst. The order
+// depends only on the range the loop is given, so a sum is the same whatever the number of threads;
+// and the fp16/bf16 loop hands over the same float vectors, in the same order, as the float loop
+// does for float operands of the same values, so their sums are equal too.
+template <OpmathOut kSum, typename opmath_t>
+struct OpmathSum {
+  using Vec = at::vec::Vectorized<opmath_t>;
+  using Vd = at::vec::Vectorized<double>;
+  static constexpr int W = Vec::size(), H = Vd::size();
+  double* dst = nullptr;
+  Vd lo = Vd(0.0), hi = Vd(0.0);  // All: lanes [0, H) and, for float, [H, W)
+
+  void add(Vec v, int64_t at, int n = W) {
+    if (n < W) v = Vec::set(Vec(opmath_t(0)), v, n);
+    if constexpr (std::is_same_v<opmath_t, double>) {
+      if constexpr (kSum == OpmathOut::All) {
+        lo = lo + v;
+      } else {
+        double* p = dst + at;
+        ((n == W ? Vd::loadu(p) : Vd::loadu(p, n)) + v).store(p, n);
+      }
+    } else {
+      const auto [a, b] = at::vec::ffn_to_double(v);
+      if constexpr (kSum == OpmathOut::All) {
+        lo = lo + a;
+        hi = hi + b;
+      } else {
+        double* p = dst + at;
+        if (n == W) {
+          (Vd::loadu(p) + a).store(p);
+          (Vd::loadu(p + H) + b).store(p + H);
+        } else {
+          (Vd::loadu(p, std::min(n, H)) + a).store(p, std::min(n, H));
+          if (n > H) (Vd::loadu(p + H, n - H) + b).store(p + H, n - H);
+        }
+      }
+    }
+  }
+  void finish() {
+    if constexpr (kSum == OpmathOut::All) {
+      double l[2 * H];
+      lo.store(l);
+      hi.store(l + H);
+      double s = 0;
+      for (int j = 0; j < 2 * H; ++j) s += l[j];
+      *dst += s;
+    }
+  }
+};
+
 // Elements [begin, end) of a flat kernel: every operand is a dense array with the same layout, so
 // element i of each is at index i; it is stored as scalar_t, or in op-math precision where F says
 // so (a tensor beta and its gradient beside fp16/bf16; for float and double the two are one type).
 // With kOneValue (the kernels that have op-math operands: a tensor beta), an input whose bit is set
 // in `one` is a single value, read once and broadcast (a 0-dim beta; its pointer is to that value).
+// With kSum other than Store, the op-math outputs (a tensor beta's gradient) are summed into the
+// doubles their pointers name (OpmathSum), for the elements of [begin, end).
 // The last, partial vector is computed as a whole one with zeros in the lanes past end (every
 // formula is defined at 0), rather than by a scalar loop: each element then gets the same maths
 // wherever it stands, so a result does not depend on the length of the tensor or on where a slice
@@ -334,7 +407,7 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
 // of the fp16 exact-GELU results did, found in review). Layouts that take the strided path
 // (TensorIterator, csrc/cpu/activation_cpu.cpp) run the scalar maths and can differ from these in
 // the last bit of fp32 and, rarely, of fp16/bf16.
-template <typename scalar_t, bool kOneValue, typename F>
+template <typename scalar_t, bool kOneValue, OpmathOut kSum, typename F>
 void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t begin,
                int64_t end, unsigned one) {
   using opmath_t = at::opmath_type<scalar_t>;
@@ -353,6 +426,13 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
                : in_opmath(k) ? *static_cast<const opmath_t*>(in_v[k])
                               : static_cast<opmath_t>(*in[k]);
   }
+  // With kSum, the op-math outputs are summed (OpmathSum), not stored.
+  constexpr bool kSums = kSum != OpmathOut::Store;
+  OpmathSum<kSum, opmath_t> sum[NOUT];
+  if constexpr (kSums) {
+    for (int k = 0; k < NOUT; ++k) sum[k].dst = static_cast<double*>(out_v[k]);
+  }
+  auto summed = [&](int k) { return kSums && out_opmath(k); };
 
   int64_t i = begin;
   if constexpr (std::is_same_v<scalar_t, opmath_t>) {
@@ -372,22 +452,37 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       f(a, oa);
       f(b, ob);
       for (int k = 0; k < NOUT; ++k) {
-        oa[k].store(out[k] + i);
-        ob[k].store(out[k] + i + W);
+        if (summed(k)) {
+          sum[k].add(oa[k], i);
+          sum[k].add(ob[k], i + W);
+        } else {
+          oa[k].store(out[k] + i);
+          ob[k].store(out[k] + i + W);
+        }
       }
     }
     for (; i + W <= end; i += W) {
       Vec a[NIN], o[NOUT];
       for (int k = 0; k < NIN; ++k) a[k] = load(k, i);
       f(a, o);
-      for (int k = 0; k < NOUT; ++k) o[k].store(out[k] + i);
+      for (int k = 0; k < NOUT; ++k) {
+        if (summed(k))
+          sum[k].add(o[k], i);
+        else
+          o[k].store(out[k] + i);
+      }
     }
     if (i < end) {  // the last, partial vector: zero lanes beyond end (see below)
       const int n = static_cast<int>(end - i);
       Vec a[NIN], o[NOUT];
       for (int k = 0; k < NIN; ++k) a[k] = kOneValue && is_one[k] ? Vec(value[k]) : Vec::loadu(in[k] + i, n);
       f(a, o);
-      for (int k = 0; k < NOUT; ++k) o[k].store(out[k] + i, n);
+      for (int k = 0; k < NOUT; ++k) {
+        if (summed(k))
+          sum[k].add(o[k], i, n);
+        else
+          o[k].store(out[k] + i, n);
+      }
     }
   } else {
     // fp16 / bf16: load one storage vector, widen to two float vectors (computed in as
@@ -418,7 +513,10 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       f(lo, olo);
       f(hi, ohi);
       for (int k = 0; k < NOUT; ++k) {
-        if (out_opmath(k)) {
+        if (summed(k)) {
+          sum[k].add(olo[k].v, i);
+          sum[k].add(ohi[k].v, i + H);
+        } else if (out_opmath(k)) {
           float* p = static_cast<float*>(out_v[k]) + i;
           olo[k].v.store(p);
           ohi[k].v.store(p + H);
@@ -435,7 +533,10 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       f(hi, ohi);
       scalar_t part[W];
       for (int k = 0; k < NOUT; ++k) {
-        if (out_opmath(k)) {
+        if (summed(k)) {
+          sum[k].add(olo[k].v, i, std::min(n, H));
+          if (n > H) sum[k].add(ohi[k].v, i + H, n - H);
+        } else if (out_opmath(k)) {
           float* p = static_cast<float*>(out_v[k]) + i;
           olo[k].v.store(p, std::min(n, H));
           if (n > H) ohi[k].v.store(p + H, n - H);
@@ -446,31 +547,46 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       }
     }
   }
+  if constexpr (kSums) {
+    for (int k = 0; k < NOUT; ++k) {
+      if (out_opmath(k)) sum[k].finish();
+    }
+  }
 }
 
 // Runs kernel `d` on elements [begin, end) of flat operands (see flat_loop; `one`: the inputs that
-// hold one value, only ever the op-math operands of a tensor beta's kernels).
+// hold one value, only ever the op-math operands of a tensor beta's kernels; `sum`: what becomes of
+// their op-math output).
 template <typename scalar_t>
 inline void flat_range_of(const KernelDesc& d, const void* const* in, void* const* out,
-                          int64_t begin, int64_t end, unsigned one) {
+                          int64_t begin, int64_t end, unsigned one, OpmathOut sum) {
   using opmath_t = at::opmath_type<scalar_t>;
   with_kernel<opmath_t>(d, [&](auto f) {
     using F = decltype(f);
     if constexpr (F::IN_OPMATH != 0 || F::OUT_OPMATH != 0) {
       TORCH_INTERNAL_ASSERT((one & ~F::IN_OPMATH) == 0, "ffn_ext: a broadcast storage operand");
-      flat_loop<scalar_t, true>(f, in, out, begin, end, one);
+      if constexpr (F::OUT_OPMATH != 0) {
+        using O = OpmathOut;
+        if (sum == O::All) return flat_loop<scalar_t, true, O::All>(f, in, out, begin, end, one);
+        if (sum == O::PerChannel)
+          return flat_loop<scalar_t, true, O::PerChannel>(f, in, out, begin, end, one);
+      }
+      TORCH_INTERNAL_ASSERT(sum == OpmathOut::Store,
+                            "ffn_ext: a sum asked of a kernel without op-math outputs");
+      flat_loop<scalar_t, true, OpmathOut::Store>(f, in, out, begin, end, one);
     } else {
-      TORCH_INTERNAL_ASSERT(one == 0, "ffn_ext: a broadcast operand sent to the flat CPU loop");
-      flat_loop<scalar_t, false>(f, in, out, begin, end, 0);
+      TORCH_INTERNAL_ASSERT(one == 0 && sum == OpmathOut::Store,
+                            "ffn_ext: a broadcast operand or a sum sent to the flat CPU loop");
+      flat_loop<scalar_t, false, OpmathOut::Store>(f, in, out, begin, end, 0);
     }
   });
 }
 
 // Entry point of this instruction set: flat_range_of for the operands' dtype.
 inline void flat_range(const KernelDesc& d, c10::ScalarType dtype, const void* const* in,
-                       void* const* out, int64_t begin, int64_t end, unsigned one) {
+                       void* const* out, int64_t begin, int64_t end, unsigned one, OpmathOut sum) {
   dispatch_float(dtype, [&](auto tag) {
-    flat_range_of<decltype(tag)>(d, in, out, begin, end, one);
+    flat_range_of<decltype(tag)>(d, in, out, begin, end, one, sum);
   });
 }
 

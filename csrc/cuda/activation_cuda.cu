@@ -69,6 +69,12 @@ struct CudaEngine {
     }
     dispatch_float(outs[0].scalar_type(), [&](auto tag) { run_typed<decltype(tag)>(d, l); });
   }
+  // The row kernel has no in-loop sum of a tensor beta's gradient yet (ActivationOps::beta_gradient
+  // then stores it per element and sums it with ATen).
+  static at::Tensor run_summed(const KernelDesc&, c10::ArrayRef<at::Tensor>,
+                               c10::ArrayRef<at::Tensor>, int64_t) {
+    return at::Tensor();
+  }
 };
 
 }  // namespace

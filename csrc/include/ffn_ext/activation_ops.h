@@ -88,9 +88,20 @@ struct ActivationOps {
   static at::Tensor beta_operand(const at::Tensor& beta, const at::Tensor& x) {
     return beta.to(opmath_dtype(x.scalar_type())).expand(x.sizes());
   }
-  // Sum per-element beta gradients over the elements that share each beta; beta's dtype.
-  static at::Tensor reduce_to_beta(const at::Tensor& per_elem, const at::Tensor& beta) {
-    at::Tensor r;
+  // Runs kernel d, whose last output is beta's gradient per element (an op-math operand), and
+  // returns beta's gradient (in beta's shape and dtype): that output summed over the elements that
+  // share each beta. Engine::run_summed sums it inside the loop, without storing it, where the
+  // engine can (the CPU's vector loops); elsewhere it is stored per element and summed here. The
+  // per-element buffer is op-math, twice the size of bf16 x, and on the 2-core VM its page faults
+  // could cost more than the kernel (1 429 against 297 us at 1M fp32, 2026-11-27).
+  static at::Tensor beta_gradient(const KernelDesc& d, std::vector<at::Tensor> outs,
+                                  c10::ArrayRef<at::Tensor> ins, const at::Tensor& x,
+                                  const at::Tensor& beta) {
+    at::Tensor r = Engine::run_summed(d, outs, ins, beta.numel());
+    if (r.defined()) return r.reshape(beta.sizes()).to(beta.scalar_type());
+    at::Tensor per_elem = at::empty_like(x, x.options().dtype(opmath_dtype(x.scalar_type())));
+    outs.push_back(per_elem);
+    Engine::run(d, outs, ins);
     if (beta.dim() == 0) {
       r = per_elem.sum();
     } else {
@@ -161,9 +172,7 @@ struct ActivationOps {
       Engine::run(swish_t_desc(SwishT::TBwd), {dx}, {grad, x, b});
       return {dx, beta.new_empty({0})};
     }
-    at::Tensor dbe = at::empty_like(x, x.options().dtype(opmath_dtype(x.scalar_type())));
-    Engine::run(swish_t_desc(SwishT::TBwdBeta), {dx, dbe}, {grad, x, b});
-    return {dx, reduce_to_beta(dbe, beta)};
+    return {dx, beta_gradient(swish_t_desc(SwishT::TBwdBeta), {dx}, {grad, x, b}, x, beta)};
   }
   // Backward of swish_backward.Tensor: given the gradients ggx (of dx) and ggb (of dbeta), returns
   // the gradients of grad, x and beta. ggb has beta's shape.
@@ -185,9 +194,7 @@ struct ActivationOps {
       Engine::run(swish_t_desc(SwishT::TBwd2), {dg, dx}, ins);
       return {dg, dx, beta.new_empty({0})};
     }
-    at::Tensor dbe = at::empty_like(x, x.options().dtype(opmath_dtype(x.scalar_type())));
-    Engine::run(swish_t_desc(SwishT::TBwd2Beta), {dg, dx, dbe}, ins);
-    return {dg, dx, reduce_to_beta(dbe, beta)};
+    return {dg, dx, beta_gradient(swish_t_desc(SwishT::TBwd2Beta), {dg, dx}, ins, x, beta)};
   }
 
   // ---- ReLU ----------------------------------------------------------------------------------

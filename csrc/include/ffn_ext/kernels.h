@@ -41,6 +41,13 @@ struct KernelDesc {
   double beta = 1.0;              // fixed beta of Activation::Swish; converted to op-math once
 };
 
+// What an engine's loop does with a kernel's op-math output (a tensor beta's gradient, always the
+// last output): Store it per element, or sum it in double into the one value its pointer names
+// (All: a 0-dim or one-element beta) or into element j of the array it names, j the element's
+// index along the last dimension (PerChannel: a beta of shape [d]). Only the CPU loop sums (see
+// ActivationOps::beta_gradient); the CUDA engine stores.
+enum class OpmathOut : int { Store = 0, All = 1, PerChannel = 2 };
+
 template <class A>
 struct FwdK {
   static constexpr int NIN = 1, NOUT = 1;
