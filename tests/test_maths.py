@@ -452,6 +452,54 @@ def test_swish_tensor_beta_gradient_sums(dtype, kind, device):
                 assert torch.equal(one[op], got[op]), (name, op, threads)
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_one_value_operands_read_as_dense(dtype, device):
+    """An operand that is one value expanded (stride 0 everywhere: the gradient of y.sum() or
+    y.mean(), a scalar expanded as x) gives the bits of the same operand made dense, in every kernel
+    family: activation backward and double backward, the gating backward and double backward (the
+    halves of a packed tensor: the row loop), a tensor beta's backward with its gradient summed.
+    Sizes cross the CPU's span of 16384 elements, within a row too. (On the CPU these were taken by
+    the strided scalar loop, 14-23x slower than a dense gradient and not bitwise: 2026-11-27.) On
+    CUDA, PyTorch's default closeness."""
+
+    def one(v, like):
+        return torch.tensor(v, dtype=like.dtype, device=device).expand(like.shape)
+
+    def same(fn, *args):
+        got = fn(*args)
+        want = fn(*(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args))
+        got, want = (t if isinstance(t, tuple) else (t,) for t in (got, want))
+        for a, b in zip(got, want):
+            if device == "cpu":
+                assert torch.equal(a, b), fn
+            else:  # CUDA's strided kernel serves them: another kernel, rounding of its own
+                torch.testing.assert_close(a, b)
+
+    for shape in ((40000,), (3, 70), (2, 20000)):
+        x = (3 * torch.randn(shape, dtype=torch.float64)).to(dtype).to(device)
+        dy, gg = one(0.37, x), one(-1.25, x)
+        for name in ("gelu", "gelu_tanh", "silu"):
+            _, bwd, bwd2 = OPS[name][:3]
+            same(bwd, dy, x)
+            same(bwd2, gg, dy, x)
+        same(ops.swish_backward, dy, x, 1.7)
+        same(ops.swish_double_backward, gg, dy, x, 1.7)
+        same(ops.relu_backward, dy, x)
+        same(ffn_ext.silu, one(2.5, x))
+        beta = torch.tensor(1.3, dtype=torch.float64 if dtype == torch.float64 else torch.float32)
+        beta = beta.to(device)
+        same(ops.swish_backward.Tensor, dy, x, beta, True)
+        same(ops.swish_double_backward.Tensor, gg, beta, dy, x, beta, True)
+        # gating on the halves of a packed [..., 2d] tensor (rows with their own stride)
+        h = (3 * torch.randn(*shape[:-1], 2 * shape[-1], dtype=torch.float64)).to(dtype).to(device)
+        g, u = h.chunk(2, dim=-1)
+        for act in ("silu", "gelu", "sigmoid", "relu"):
+            same(ops.act_and_mul_backward, one(0.37, g), g, u, act, 1.0)
+            gg_g, gg_u, dy_g = one(-1.25, g), one(0.5, g), one(0.37, g)
+            same(ops.act_and_mul_double_backward, gg_g, gg_u, dy_g, g, u, act, 1.0)
+            same(ops.act_and_mul_packed_backward, one(0.37, g), h, act, 1.0)
+
+
 def test_silu_equals_swish_one(device):
     x = torch.randn(1000, device=device)
     assert torch.equal(ffn_ext.silu(x), ffn_ext.swish(x, 1.0))  # one kernel, beta = 1

@@ -2,9 +2,10 @@
 // dispatch key. Dense operands take the vector loop (activation_cpu_impl.h; AVX-512 or AVX2 when
 // the processor has it), split across threads with at::parallel_for; operands that are rows with
 // unit inner stride (the halves of a packed tensor, slices of a wider buffer) take the same loop row
-// by row; a tensor beta, in op-math precision and per channel or one value, goes with them. Any
-// other layout (strided slices, transposed views beside dense ones) takes a scalar loop driven by
-// TensorIterator, which is also parallel.
+// by row; a tensor beta, in op-math precision and per channel or one value, goes with them, and so
+// does an operand that is one value expanded (the gradient of y.sum()). Any other layout (strided
+// slices, transposed views beside dense ones) takes a scalar loop driven by TensorIterator, which
+// is also parallel.
 #define FFN_CPU_ISA base
 #include "activation_cpu_impl.h"
 
@@ -15,6 +16,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -137,36 +140,137 @@ std::pair<unsigned, unsigned> operand_masks(const KernelDesc& d, c10::ScalarType
   return {opmath, one};
 }
 
-// Data pointers of a launch's operands as the loop takes them.
-struct Pointers {
+// Elements per call of the vector loop: a longer run (a task's range, a long row) is cut into
+// spans of kSpan, so that an input holding one storage value (Launch::bcast) needs a buffer of
+// kSpan copies only, and so that a summed output adds its partial sums in the same order whether
+// or not an input is broadcast.
+constexpr int64_t kSpan = kGrain;
+
+// One launch on the vector loops: the operands' pointers and how far each moves per element.
+// Inputs whose bit is set in `one` (op-math, one value: a 0-dim beta) are read once by the loop;
+// inputs whose bit is set in `bcast` hold one storage value (the gradient of y.sum() is a 0-dim
+// tensor expanded) and are read from a buffer of copies (Span). A summed output (run_summed's, the
+// slot after the given outputs) moves by 0 (All: one accumulator) or by one double (PerChannel).
+struct Launch {
+  const KernelDesc& d;
+  c10::ScalarType dtype;
+  FlatFn fn;
+  unsigned one = 0, bcast = 0;
+  OpmathOut sum = OpmathOut::Store;
+  size_t no = 0, ni = 0;  // outputs including a summed one, inputs
   const void* in[8] = {};
   void* out[8] = {};
-  int64_t es[8] = {};  // element sizes, outputs first
-  Pointers(c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins) {
-    const size_t no = outs.size();
+  int64_t in_es[8] = {}, out_es[8] = {};      // element sizes
+  int64_t in_step[8] = {}, out_step[8] = {};  // bytes per element along a run
+
+  Launch(const KernelDesc& d_, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
+         unsigned one_, unsigned bcast_)
+      : d(d_), dtype(outs[0].scalar_type()), fn(flat_fn(dtype)), one(one_), bcast(bcast_),
+        no(outs.size()), ni(ins.size()) {
     for (size_t k = 0; k < no; ++k) {
       out[k] = outs[k].mutable_data_ptr();
-      es[k] = static_cast<int64_t>(outs[k].element_size());
+      out_es[k] = out_step[k] = static_cast<int64_t>(outs[k].element_size());
     }
-    for (size_t k = 0; k < ins.size(); ++k) {
+    for (size_t k = 0; k < ni; ++k) {
       in[k] = ins[k].const_data_ptr();
-      es[no + k] = static_cast<int64_t>(ins[k].element_size());
+      in_es[k] = static_cast<int64_t>(ins[k].element_size());
+      in_step[k] = ((one | bcast) >> k) & 1u ? 0 : in_es[k];
     }
   }
+  // Adds the summed output slot: an accumulator (All) or an array of doubles (PerChannel).
+  void sum_into(double* dst, OpmathOut mode) {
+    sum = mode;
+    out[no] = dst;
+    out_es[no] = sizeof(double);
+    out_step[no] = mode == OpmathOut::PerChannel ? sizeof(double) : 0;
+    ++no;
+  }
+  // Pointers of row r of a row layout (row strides in elements; a one-value input's is 0).
+  void row(const RowLayout& rl, int64_t r, const void** in_r, void** out_r) const {
+    for (size_t k = 0; k < no; ++k) {
+      const bool summed = sum != OpmathOut::Store && k + 1 == no;
+      out_r[k] = summed ? out[k] : static_cast<char*>(out[k]) + r * rl.row_stride[k] * out_es[k];
+    }
+    for (size_t k = 0; k < ni; ++k)
+      in_r[k] = static_cast<const char*>(in[k]) + r * rl.row_stride[no_given() + k] * in_es[k];
+  }
+  size_t no_given() const { return sum != OpmathOut::Store ? no - 1 : no; }
 };
 
-// Row r of a row layout: the pointers to its first elements (row stride 0: one row repeated, or
-// one value). Output slots past `no` (CpuEngine::run_summed's sums) are left as they are.
-struct RowPointers {
-  const void* in[8] = {};
-  void* out[8] = {};
-  void at_row(const Pointers& p, const RowLayout& rl, size_t no, size_t ni, int64_t r) {
-    for (size_t k = 0; k < no; ++k)
-      out[k] = static_cast<char*>(p.out[k]) + r * rl.row_stride[k] * p.es[k];
-    for (size_t k = 0; k < ni; ++k)
-      in[k] = static_cast<const char*>(p.in[k]) + r * rl.row_stride[no + k] * p.es[no + k];
+// Fills dst with n copies of the sizeof(T) bytes at v.
+template <typename T>
+void fill_copies(char* dst, const void* v, int64_t n) {
+  T value;
+  std::memcpy(&value, v, sizeof(T));
+  std::fill_n(reinterpret_cast<T*>(dst), n, value);
+}
+
+// A task's runs of the vector loop: runs of at most `max_len` elements from the given pointers, in
+// spans of kSpan, with the broadcast inputs read from this task's buffers of copies.
+class Span {
+ public:
+  Span(const Launch& l, int64_t max_len) : l_(l) {
+    if (l.bcast == 0) return;
+    const int64_t len = std::min(kSpan, max_len);
+    int64_t bytes = 0;
+    for (size_t k = 0; k < l.ni; ++k) bytes += ((l.bcast >> k) & 1u) ? len * l.in_es[k] : 0;
+    buf_.reset(new char[bytes]);
+    char* b = buf_.get();
+    for (size_t k = 0; k < l.ni; ++k) {
+      if (!((l.bcast >> k) & 1u)) continue;
+      copies_[k] = b;
+      switch (l.in_es[k]) {
+        case 2: fill_copies<uint16_t>(b, l.in[k], len); break;
+        case 4: fill_copies<uint32_t>(b, l.in[k], len); break;
+        case 8: fill_copies<uint64_t>(b, l.in[k], len); break;
+        default: TORCH_INTERNAL_ASSERT(false, "ffn_ext: an element of ", l.in_es[k], " bytes");
+      }
+      b += len * l.in_es[k];
+    }
   }
+  void run(const void* const* in, void* const* out, int64_t len) const {
+    const void* in_s[8];
+    void* out_s[8];
+    for (int64_t s = 0; s < len; s += kSpan) {
+      for (size_t k = 0; k < l_.ni; ++k) {
+        in_s[k] = ((l_.bcast >> k) & 1u) ? copies_[k]
+                                         : static_cast<const char*>(in[k]) + s * l_.in_step[k];
+      }
+      for (size_t k = 0; k < l_.no; ++k) out_s[k] = static_cast<char*>(out[k]) + s * l_.out_step[k];
+      l_.fn(l_.d, l_.dtype, in_s, out_s, 0, std::min(kSpan, len - s), l_.one, l_.sum);
+    }
+  }
+  // Elements [begin, end) of a flat layout.
+  void run_flat(int64_t begin, int64_t end) const {
+    const void* in_b[8];
+    void* out_b[8];
+    for (size_t k = 0; k < l_.ni; ++k)
+      in_b[k] = static_cast<const char*>(l_.in[k]) + begin * l_.in_step[k];
+    for (size_t k = 0; k < l_.no; ++k)
+      out_b[k] = static_cast<char*>(l_.out[k]) + begin * l_.out_step[k];
+    run(in_b, out_b, end - begin);
+  }
+  void run_row(const RowLayout& rl, int64_t r) const {
+    const void* in_r[8];
+    void* out_r[8];
+    l_.row(rl, r, in_r, out_r);
+    run(in_r, out_r, rl.d);
+  }
+
+ private:
+  const Launch& l_;
+  std::unique_ptr<char[]> buf_;
+  const char* copies_[8] = {};
 };
+
+// The storage inputs (not op-math) that hold one value: Launch::bcast.
+unsigned broadcast_inputs(c10::ArrayRef<at::Tensor> ins, unsigned opmath, size_t no) {
+  unsigned bcast = 0;
+  for (size_t k = 0; k < ins.size(); ++k) {
+    if (!((opmath >> (no + k)) & 1u) && ins[k].numel() > 1 && one_value(ins[k])) bcast |= 1u << k;
+  }
+  return bcast;
+}
 
 struct CpuEngine {
   static void run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
@@ -174,27 +278,23 @@ struct CpuEngine {
     const int64_t n = outs[0].numel();
     if (n == 0) return;
     const c10::ScalarType dtype = outs[0].scalar_type();
-    const size_t no = outs.size(), ni = ins.size();
-    unsigned opmath = 0, one = 0;  // (not structured bindings: lambdas capture `one`)
-    std::tie(opmath, one) = operand_masks(d, dtype, no, ins);
-    const FlatFn fn = flat_fn(dtype);
-    const Pointers p(outs, ins);
-    if (flat_layout(outs, ins, opmath, one)) {
+    unsigned opmath = 0, one = 0;
+    std::tie(opmath, one) = operand_masks(d, dtype, outs.size(), ins);
+    const unsigned bcast = broadcast_inputs(ins, opmath, outs.size());
+    const Launch l(d, outs, ins, one, bcast);
+    if (flat_layout(outs, ins, opmath, one | bcast)) {
       at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-        fn(d, dtype, p.in, p.out, begin, end, one, OpmathOut::Store);
+        Span(l, end - begin).run_flat(begin, end);
       });
       return;
     }
     RowLayout rl;
-    if (row_layout(outs, ins, rl, opmath, one)) {
+    if (row_layout(outs, ins, rl, opmath, one | bcast)) {
       // The vector loop runs along each row.
       const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
       at::parallel_for(0, rl.rows, grain, [&](int64_t r0, int64_t r1) {
-        RowPointers rp;
-        for (int64_t r = r0; r < r1; ++r) {
-          rp.at_row(p, rl, no, ni, r);
-          fn(d, dtype, rp.in, rp.out, 0, rl.d, one, OpmathOut::Store);
-        }
+        const Span span(l, rl.d);
+        for (int64_t r = r0; r < r1; ++r) span.run_row(rl, r);
       });
       return;
     }
@@ -214,23 +314,22 @@ struct CpuEngine {
   // never stored: outs holds the kernel's other outputs. Returns the `channels` sums in double (1:
   // a beta of one element; x's last size: a per-channel beta), or an undefined tensor where the
   // layout takes the strided path, for which the caller stores the gradient per element and sums
-  // it. The order of the additions is fixed by the shape (chunks of kGrain elements or rows), and
-  // for a per-channel beta over many rows also by at::get_num_threads(), which sets how many
-  // partial rows of sums there are; as with at::sum, a result is reproducible for a given number
-  // of threads.
+  // it. The order of the additions is fixed by the shape (spans of kSpan elements, chunks of
+  // kGrain elements or blocks of rows), and for a per-channel beta over many rows also by
+  // at::get_num_threads(), which sets how many partial rows of sums there are; as with at::sum, a
+  // result is reproducible for a given number of threads.
   static at::Tensor run_summed(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
                                c10::ArrayRef<at::Tensor> ins, int64_t channels) {
     const at::Tensor& ref = outs[0];
-    const c10::ScalarType dtype = ref.scalar_type();
-    const size_t no = outs.size(), ni = ins.size();
-    unsigned opmath = 0, one = 0;  // (not structured bindings: lambdas capture `one`)
-    std::tie(opmath, one) = operand_masks(d, dtype, no, ins);
+    unsigned opmath = 0, one = 0;
+    std::tie(opmath, one) = operand_masks(d, ref.scalar_type(), outs.size(), ins);
+    const unsigned bcast = broadcast_inputs(ins, opmath, outs.size());
     at::Tensor sums = at::zeros({channels}, ref.options().dtype(at::kDouble));
     double* const sp = sums.mutable_data_ptr<double>();
     const int64_t n = ref.numel();
+    if (n == 0) return sums;
     const OpmathOut mode = channels == 1 ? OpmathOut::All : OpmathOut::PerChannel;
-    const FlatFn fn = flat_fn(dtype);
-    const Pointers p(outs, ins);
+    Launch l(d, outs, ins, one, bcast);
     // Partial sums, added in order at the end: one per chunk (All) or a row of `channels` per part
     // of the rows (PerChannel).
     std::vector<double> part;
@@ -241,35 +340,34 @@ struct CpuEngine {
         sp[c] = s;
       }
     };
-    if (n == 0) return sums;
-    if (flat_layout(outs, ins, opmath, one)) {
+    if (flat_layout(outs, ins, opmath, one | bcast)) {
       if (mode == OpmathOut::PerChannel) {
         // A dense layout shared with a per-channel beta (stride 0 along the leading dimensions) has
         // leading sizes 1: element i is channel i, each summed once.
         TORCH_INTERNAL_ASSERT(n == channels, "ffn_ext: a per-channel beta over a flat layout");
+        l.sum_into(sp, mode);
         at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-          void* out[8];
-          std::copy(p.out, p.out + no, out);
-          out[no] = sp;
-          fn(d, dtype, p.in, out, begin, end, one, mode);
+          Span(l, end - begin).run_flat(begin, end);
         });
         return sums;
       }
+      static_assert(kGrain == kSpan, "a chunk's sum is one run of the loop");
       const int64_t chunks = (n + kGrain - 1) / kGrain;
       part.assign(chunks, 0.0);
+      l.sum_into(part.data(), mode);
       at::parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
-        void* out[8];
-        std::copy(p.out, p.out + no, out);
+        Launch lc = l;  // this task's accumulator pointer
+        const Span span(lc, std::min(n, kGrain));
         for (int64_t c = c0; c < c1; ++c) {
-          out[no] = &part[c];
-          fn(d, dtype, p.in, out, c * kGrain, std::min(n, (c + 1) * kGrain), one, mode);
+          lc.out[lc.no - 1] = &part[c];
+          span.run_flat(c * kGrain, std::min(n, (c + 1) * kGrain));
         }
       });
       add_parts(chunks);
       return sums;
     }
     RowLayout rl;
-    if (!row_layout(outs, ins, rl, opmath, one)) return at::Tensor();
+    if (!row_layout(outs, ins, rl, opmath, one | bcast)) return at::Tensor();
     TORCH_INTERNAL_ASSERT(mode == OpmathOut::All || rl.d == channels,
                           "ffn_ext: a per-channel beta of another length than the rows");
     const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
@@ -280,15 +378,14 @@ struct CpuEngine {
         mode == OpmathOut::All ? blocks : std::min<int64_t>(blocks, at::get_num_threads());
     const int64_t rows_per_part = (rl.rows + parts - 1) / parts;
     part.assign(parts * channels, 0.0);
+    l.sum_into(part.data(), mode);
     at::parallel_for(0, parts, 1, [&](int64_t b0, int64_t b1) {
-      RowPointers rp;
+      Launch lb = l;  // this task's partial sums
+      const Span span(lb, rl.d);
       for (int64_t b = b0; b < b1; ++b) {
-        rp.out[no] = &part[b * channels];
+        lb.out[lb.no - 1] = &part[b * channels];
         const int64_t r1 = std::min(rl.rows, (b + 1) * rows_per_part);
-        for (int64_t r = b * rows_per_part; r < r1; ++r) {
-          rp.at_row(p, rl, no, ni, r);
-          fn(d, dtype, rp.in, rp.out, 0, rl.d, one, mode);
-        }
+        for (int64_t r = b * rows_per_part; r < r1; ++r) span.run_row(rl, r);
       }
     });
     add_parts(parts);
