@@ -326,6 +326,8 @@ BETA_KINDS = ["scalar", "per_channel"]
 def _beta(kind, x, dtype=torch.float32):
     if kind == "scalar":
         return torch.tensor(1.3, dtype=dtype, device=x.device)
+    if kind == "per_channel_one_value":  # a 0-dim parameter expanded to [d]
+        return torch.tensor(1.3, dtype=dtype, device=x.device).expand(x.shape[-1])
     return torch.linspace(-2, 2, x.shape[-1], dtype=dtype, device=x.device)
 
 
@@ -394,15 +396,17 @@ def test_swish_tensor_beta_vector_loops(kind, device):
                     assert torch.equal(got, want), (d, shape, dt, k)
 
 
-@pytest.mark.parametrize("kind", BETA_KINDS)
+@pytest.mark.parametrize("kind", BETA_KINDS + ["per_channel_one_value"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64], ids=str)
 def test_swish_tensor_beta_gradient_sums(dtype, kind, device):
     """beta's gradient over tensors large enough to be summed in parts: the CPU sums it inside the
     vector loop (chunks of 16384 elements, blocks of rows, one row of sums per thread for a
     per-channel beta), every other layout stores it per element and sums that. Both backward ops,
     against the float64 sums of the float64 terms, for a flat tensor, rows (contiguous and a slice
-    of a wider buffer, taking the row loop) and a strided view (the stored path); on the CPU the
-    in-loop sum for a one-value beta is the same with 1 thread as with 2."""
+    of a wider buffer, taking the row loop) and a strided view (the stored path), beta 0-dim, per
+    channel, or per channel but one value expanded (which passes the flat check beside any dense x:
+    an internal assertion failed there, found in review); on the CPU the in-loop sum for a 0-dim
+    beta is the same with 1 thread as with 2."""
     rel = 1e-12 if dtype == torch.float64 else 1e-5  # as test_swish_tensor_beta
     big = 3 * 16384 + 77
     wide = (3 * torch.randn(5000, 20, dtype=torch.float64)).to(dtype).to(device)
@@ -417,6 +421,8 @@ def test_swish_tensor_beta_gradient_sums(dtype, kind, device):
         g = torch.randn(x.shape, dtype=torch.float64).to(dtype).to(device)
         ggx = torch.randn(x.shape, dtype=torch.float64).to(dtype).to(device)
         ggb = torch.randn(beta.shape, dtype=beta.dtype, device=device)
+        if kind == "per_channel_one_value":
+            ggb = torch.randn((), dtype=beta.dtype, device=device).expand(beta.shape)
         x64, g64, gx64 = (t.double().cpu() for t in (x, g, ggx))
         b64, ggb64 = beta.double().cpu(), ggb.double().cpu()
         dims = None if kind == "scalar" else tuple(range(x.dim() - 1))  # () for 1-D: no sum

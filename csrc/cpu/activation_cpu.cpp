@@ -340,11 +340,12 @@ struct CpuEngine {
         sp[c] = s;
       }
     };
-    if (flat_layout(outs, ins, opmath, one | bcast)) {
+    // A per-channel beta sums flat only where element i is channel i (x's leading sizes are 1): a
+    // per-channel beta that is one value expanded passes the flat check beside any dense x, and
+    // takes the rows below.
+    if (flat_layout(outs, ins, opmath, one | bcast) &&
+        (mode == OpmathOut::All || n == channels)) {
       if (mode == OpmathOut::PerChannel) {
-        // A dense layout shared with a per-channel beta (stride 0 along the leading dimensions) has
-        // leading sizes 1: element i is channel i, each summed once.
-        TORCH_INTERNAL_ASSERT(n == channels, "ffn_ext: a per-channel beta over a flat layout");
         l.sum_into(sp, mode);
         at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
           Span(l, end - begin).run_flat(begin, end);
