@@ -73,7 +73,8 @@ OPS = {
     "swish": (lambda x: ffn_ext.swish(x, BETA), lambda g, x: ops.swish_backward(g, x, BETA), _swish_eager,
               _swish_bwd_eager),
     "relu": (ffn_ext.relu, ops.relu_backward, torch.relu, lambda g, x: aten.threshold_backward(g, x, 0)),
-    # bytes counted as for swish (the floor); the beta gradient's per-element pass and sum are extra
+    # bytes counted as for swish (the floor); the beta gradient is extra: summed inside the CPU's
+    # loop, stored per element and then summed on CUDA
     "swish_tensor": (lambda x: ffn_ext.swish(x, _beta_t(x)),
                      lambda g, x: ops.swish_backward.Tensor(g, x, _beta_t(x), True),
                      _swish_t_eager, _swish_t_bwd_eager),
