@@ -19,7 +19,6 @@
 #include <cstring>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -121,23 +120,33 @@ void strided_loop(at::TensorIterator& iter, const F& f) {
       kGrain);
 }
 
-// Which operands of kernel d's launch (outputs first, then inputs; `no` outputs given) are op-math,
-// and which op-math inputs hold a single value (a 0-dim beta expanded to x's shape): they may be
-// stored in op-math precision beside fp16/bf16 operands and a single value is read once, so that
-// the vector loops serve them too.
-std::pair<unsigned, unsigned> operand_masks(const KernelDesc& d, c10::ScalarType dtype, size_t no,
-                                            c10::ArrayRef<at::Tensor> ins) {
-  unsigned opmath = 0, one = 0;
+// The operand masks of kernel d's launch (bit k: output k, then input k - no; `no` outputs
+// given). opmath: stored in op-math precision, possibly beside fp16/bf16 operands (a tensor beta,
+// its gradient). one: op-math inputs that hold a single value (a 0-dim beta expanded to x's
+// shape), which the loop reads once. bcast: storage inputs that hold a single value (the gradient
+// of y.sum(), a 0-dim tensor expanded), which a task reads from a buffer of copies (Span). Inputs
+// of `one` and `bcast` pass the layout checks whatever their strides, so that the vector loops
+// serve them too.
+struct Masks {
+  unsigned opmath = 0, one = 0, bcast = 0;
+};
+Masks operand_masks(const KernelDesc& d, c10::ScalarType dtype, size_t no,
+                    c10::ArrayRef<at::Tensor> ins) {
+  Masks m;
   dispatch_float(dtype, [&](auto tag) {
     with_kernel<at::opmath_type<decltype(tag)>>(d, [&](auto f) {
       using F = decltype(f);
-      opmath = (F::OUT_OPMATH & ((1u << no) - 1u)) | (F::IN_OPMATH << no);
+      m.opmath = (F::OUT_OPMATH & ((1u << no) - 1u)) | (F::IN_OPMATH << no);
       for (size_t k = 0; k < ins.size(); ++k) {
-        if (((F::IN_OPMATH >> k) & 1u) && one_value(ins[k])) one |= 1u << k;
+        if (!one_value(ins[k])) continue;
+        if ((F::IN_OPMATH >> k) & 1u)
+          m.one |= 1u << k;
+        else if (ins[k].numel() > 1)
+          m.bcast |= 1u << k;
       }
     });
   });
-  return {opmath, one};
+  return m;
 }
 
 // Elements per call of the vector loop: a longer run (a task's range, a long row) is cut into
@@ -146,11 +155,9 @@ std::pair<unsigned, unsigned> operand_masks(const KernelDesc& d, c10::ScalarType
 // or not an input is broadcast.
 constexpr int64_t kSpan = kGrain;
 
-// One launch on the vector loops: the operands' pointers and how far each moves per element.
-// Inputs whose bit is set in `one` (op-math, one value: a 0-dim beta) are read once by the loop;
-// inputs whose bit is set in `bcast` hold one storage value (the gradient of y.sum() is a 0-dim
-// tensor expanded) and are read from a buffer of copies (Span). A summed output (run_summed's, the
-// slot after the given outputs) moves by 0 (All: one accumulator) or by one double (PerChannel).
+// One launch on the vector loops: the operands' pointers and how far each moves per element (0
+// for the inputs of Masks::one and ::bcast). A summed output (run_summed's, the slot after the
+// given outputs) moves by 0 (All: one accumulator) or by one double (PerChannel).
 struct Launch {
   const KernelDesc& d;
   c10::ScalarType dtype;
@@ -263,33 +270,22 @@ class Span {
   const char* copies_[8] = {};
 };
 
-// The storage inputs (not op-math) that hold one value: Launch::bcast.
-unsigned broadcast_inputs(c10::ArrayRef<at::Tensor> ins, unsigned opmath, size_t no) {
-  unsigned bcast = 0;
-  for (size_t k = 0; k < ins.size(); ++k) {
-    if (!((opmath >> (no + k)) & 1u) && ins[k].numel() > 1 && one_value(ins[k])) bcast |= 1u << k;
-  }
-  return bcast;
-}
-
 struct CpuEngine {
   static void run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
                   c10::ArrayRef<at::Tensor> ins) {
     const int64_t n = outs[0].numel();
     if (n == 0) return;
     const c10::ScalarType dtype = outs[0].scalar_type();
-    unsigned opmath = 0, one = 0;
-    std::tie(opmath, one) = operand_masks(d, dtype, outs.size(), ins);
-    const unsigned bcast = broadcast_inputs(ins, opmath, outs.size());
-    const Launch l(d, outs, ins, one, bcast);
-    if (flat_layout(outs, ins, opmath, one | bcast)) {
+    const Masks m = operand_masks(d, dtype, outs.size(), ins);
+    const Launch l(d, outs, ins, m.one, m.bcast);
+    if (flat_layout(outs, ins, m.opmath, m.one | m.bcast)) {
       at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
         Span(l, end - begin).run_flat(begin, end);
       });
       return;
     }
     RowLayout rl;
-    if (row_layout(outs, ins, rl, opmath, one | bcast)) {
+    if (row_layout(outs, ins, rl, m.opmath, m.one | m.bcast)) {
       // The vector loop runs along each row.
       const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);
       at::parallel_for(0, rl.rows, grain, [&](int64_t r0, int64_t r1) {
@@ -321,15 +317,13 @@ struct CpuEngine {
   static at::Tensor run_summed(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
                                c10::ArrayRef<at::Tensor> ins, int64_t channels) {
     const at::Tensor& ref = outs[0];
-    unsigned opmath = 0, one = 0;
-    std::tie(opmath, one) = operand_masks(d, ref.scalar_type(), outs.size(), ins);
-    const unsigned bcast = broadcast_inputs(ins, opmath, outs.size());
+    const Masks m = operand_masks(d, ref.scalar_type(), outs.size(), ins);
     at::Tensor sums = at::zeros({channels}, ref.options().dtype(at::kDouble));
     double* const sp = sums.mutable_data_ptr<double>();
     const int64_t n = ref.numel();
     if (n == 0) return sums;
     const OpmathOut mode = channels == 1 ? OpmathOut::All : OpmathOut::PerChannel;
-    Launch l(d, outs, ins, one, bcast);
+    Launch l(d, outs, ins, m.one, m.bcast);
     // Partial sums, added in order at the end: one per chunk (All) or a row of `channels` per part
     // of the rows (PerChannel).
     std::vector<double> part;
@@ -343,7 +337,7 @@ struct CpuEngine {
     // A per-channel beta sums flat only where element i is channel i (x's leading sizes are 1): a
     // per-channel beta that is one value expanded passes the flat check beside any dense x, and
     // takes the rows below.
-    if (flat_layout(outs, ins, opmath, one | bcast) &&
+    if (flat_layout(outs, ins, m.opmath, m.one | m.bcast) &&
         (mode == OpmathOut::All || n == channels)) {
       if (mode == OpmathOut::PerChannel) {
         l.sum_into(sp, mode);
@@ -368,7 +362,7 @@ struct CpuEngine {
       return sums;
     }
     RowLayout rl;
-    if (!row_layout(outs, ins, rl, opmath, one | bcast)) return at::Tensor();
+    if (!row_layout(outs, ins, rl, m.opmath, m.one | m.bcast)) return at::Tensor();
     TORCH_INTERNAL_ASSERT(mode == OpmathOut::All || rl.d == channels,
                           "ffn_ext: a per-channel beta of another length than the rows");
     const int64_t grain = std::max<int64_t>(1, kGrain / rl.d);

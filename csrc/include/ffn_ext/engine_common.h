@@ -20,7 +20,8 @@ inline bool operand_dtype_ok(const at::Tensor& t, const at::Tensor& ref, unsigne
 }
 
 // Whether every element of t is the same one value: each dimension that repeats has stride 0 (a
-// 0-dim beta expanded to x's shape). The CPU loops read such a tensor beta once.
+// 0-dim beta, or the gradient of y.sum(), expanded to x's shape). The CPU engine reads such an
+// operand as that one value (csrc/cpu/activation_cpu.cpp, operand_masks).
 inline bool one_value(const at::Tensor& t) {
   for (int64_t i = 0; i < t.dim(); ++i) {
     if (t.size(i) > 1 && t.stride(i) != 0) return false;
