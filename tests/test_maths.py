@@ -603,6 +603,71 @@ def test_swish_tensor_beta_random_extremes(device):
         assert_accurate(out, lambda t, term=term: term(t, B), x, floor=2.0**-149)
 
 
+def _swish_terms_mp(x, beta):
+    """Every Swish term at float64 x and beta, in 50-digit arithmetic (mpmath), where the float64
+    formulas underflow: s s- = e^-|beta x| leaves float64 at |beta x| = 745."""
+    import mpmath
+
+    mp = mpmath.mp
+    with mp.workdps(50):
+        x, b = mp.mpf(x), mp.mpf(beta)
+        bx = b * x
+        s, sn = 1 / (1 + mp.exp(-bx)), 1 / (1 + mp.exp(bx))
+        ssn = s * sn
+        q = ssn * (2 + bx * (sn - s))
+        return {
+            "f": x * s,
+            "dx": s + bx * ssn,
+            "dbeta": x * x * ssn,
+            "dxx": b * q,
+            "dxb": x * q,
+            "dbb": x**3 * ssn * (sn - s),
+        }
+
+
+def test_swish_tensor_beta_random_extremes_float64(device):
+    """The float64 counterpart of the test above, where float64 forms its terms from
+    exp(-|beta x| / 2) (normal to |beta x| = 1416) and the beta-derivatives' from exp(-|beta x| / 4)
+    beyond that (to 2832): random |beta x| from 700 to 2900, |x| from 1e-300 to 1e308. The float64
+    formulas underflow there, so the reference is 50-digit arithmetic; the bound is RTOL's 1e-14
+    of the conditioning (3 + |beta x|) with float64's subnormal spacing as the absolute part.
+    Inputs where some term overflows float64 are left out, as in the float32 test."""
+    import mpmath
+
+    g = torch.Generator().manual_seed(11)
+    n = 1500
+    a = 700 + 2200 * torch.rand(n, generator=g, dtype=torch.float64)
+    sign = lambda: torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).double()  # noqa: E731
+    x = 10 ** (-300 + 608 * torch.rand(n, generator=g, dtype=torch.float64)) * sign()
+    beta = a / x.abs() * sign()
+    keep = torch.isfinite(x) & torch.isfinite(beta) & (beta != 0)
+    x, beta = x[keep], beta[keep]
+    assert x.numel() > 1400
+    xd, bd = x.to(device), beta.to(device)
+    one, zero = torch.ones_like(xd), torch.zeros_like(xd)
+    dx, dbeta = ops.swish_backward.Tensor(one, xd, bd, True)
+    _, dxx, dxb = ops.swish_double_backward.Tensor(one, zero, one, xd, bd, True)
+    _, dxb2, dbb = ops.swish_double_backward.Tensor(zero, one, one, xd, bd, True)
+    out = {"f": ops.swish.Tensor(xd, bd), "dx": dx, "dbeta": dbeta, "dxx": dxx, "dxb": dxb}
+    out.update(dxb2=dxb2, dbb=dbb)
+    out = {k: v.cpu().tolist() for k, v in out.items()}
+    big, tiny = torch.finfo(torch.float64).max, mpmath.mpf(2) ** -1074
+    checked, bad = 0, []
+    for i, (xi, bi) in enumerate(zip(x.tolist(), beta.tolist())):
+        ref = _swish_terms_mp(xi, bi)
+        # Where some term overflows, a zero weight times it is NaN in the op, as in autograd.
+        if any(abs(r) > big for r in ref.values()):
+            continue
+        ref["dxb2"] = ref["dxb"]
+        cond = 1e-14 * (3 + abs(xi * bi))
+        for k, r in ref.items():
+            checked += 1
+            if not abs(mpmath.mpf(out[k][i]) - r) <= cond * abs(r) + tiny:
+                bad.append(f"{k}(x={xi!r}, beta={bi!r}) = {out[k][i]!r}, reference {float(r)!r}")
+    assert checked > 8000
+    assert not bad, f"{len(bad)} of {checked} out of tolerance; first: {bad[:3]}"
+
+
 _CAPS = ["DEFAULT", "AVX2", "AVX512"]
 
 
