@@ -41,6 +41,11 @@ inline Vectorized<T> ffn_unless_zero(const Vectorized<T>& p, const Vectorized<T>
   return Vectorized<T>::blendv(v, Vectorized<T>(T(0)), p == Vectorized<T>(T(0)));
 }
 template <class T>
+inline Vectorized<T> ffn_where_zero(const Vectorized<T>& p, const Vectorized<T>& a,
+                                    const Vectorized<T>& b) {
+  return Vectorized<T>::blendv(b, a, p == Vectorized<T>(T(0)));
+}
+template <class T>
 inline Vectorized<T> ffn_exp_nonpos(const Vectorized<T>& x) { return ffn_exp(x); }
 template <class T>
 inline Vectorized<T> ffn_where_pos(const Vectorized<T>& x, const Vectorized<T>& a,
@@ -96,6 +101,13 @@ inline Vectorized<float> ffn_where_nonneg(const Vectorized<float>& z, const Vect
 inline Vectorized<float> ffn_unless_zero(const Vectorized<float>& p, const Vectorized<float>& v) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_NEQ_UQ), v);
 }
+inline Vectorized<float> ffn_where_zero(const Vectorized<float>& p, const Vectorized<float>& a,
+                                        const Vectorized<float>& b) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(p, _mm512_setzero_ps(), _CMP_EQ_OQ), b, a);
+}
+inline bool ffn_any_above(const Vectorized<float>& a, float c) {
+  return _mm512_cmp_ps_mask(a, _mm512_set1_ps(c), _CMP_GT_OQ) != 0;
+}
 inline Vectorized<float> ffn_where_pos(const Vectorized<float>& x, const Vectorized<float>& a,
                                        const Vectorized<float>& b) {
   return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_GT_OQ), b, a);
@@ -118,6 +130,13 @@ inline Vectorized<double> ffn_where_nonneg(const Vectorized<double>& z,
 inline Vectorized<double> ffn_unless_zero(const Vectorized<double>& p,
                                           const Vectorized<double>& v) {
   return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_NEQ_UQ), v);
+}
+inline Vectorized<double> ffn_where_zero(const Vectorized<double>& p, const Vectorized<double>& a,
+                                         const Vectorized<double>& b) {
+  return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(p, _mm512_setzero_pd(), _CMP_EQ_OQ), b, a);
+}
+inline bool ffn_any_above(const Vectorized<double>& a, double c) {
+  return _mm512_cmp_pd_mask(a, _mm512_set1_pd(c), _CMP_GT_OQ) != 0;
 }
 #else
 // 2^n is applied in two halves, each a normal float, so the product rounds once. xc: x clamped to
@@ -153,6 +172,13 @@ inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
 #endif
 template <class T>
 inline Vectorized<T> ffn_abs(const Vectorized<T>& x) { return x.abs(); }
+// (a comparison's lanes are all ones or all zeros; zero_mask has a bit for each zero lane)
+template <class T>
+inline bool ffn_any_above(const Vectorized<T>& a, T c) {
+  constexpr int W = Vectorized<T>::size();
+  static_assert(W < 32, "zero_mask returns an int");
+  return (a > Vectorized<T>(c)).zero_mask() != (1 << W) - 1;
+}
 template <class T>
 inline Vectorized<T> ffn_erfc(const Vectorized<T>& x) { return x.erfc(); }
 // float erfc by a fit of the form erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |a| >= 0;
@@ -244,6 +270,7 @@ inline LowpFloatVec ffn_erfc_value(const LowpFloatVec& x) {
   return LowpFloatVec(ffn_erfc_lowp(x.v));
 }
 inline LowpFloatVec ffn_abs(const LowpFloatVec& x) { return LowpFloatVec(x.v.abs()); }
+inline bool ffn_any_above(const LowpFloatVec& a, float c) { return ffn_any_above(a.v, c); }
 // (blendv itself: the Vectorized form of ffn_where is declared only further down.)
 inline LowpFloatVec ffn_where(const LowpFloatVec& m, const LowpFloatVec& a, const LowpFloatVec& b) {
   return LowpFloatVec(Vectorized<float>::blendv(b.v, a.v, m.v));
@@ -254,6 +281,10 @@ inline LowpFloatVec ffn_where_nonneg(const LowpFloatVec& z, const LowpFloatVec& 
 }
 inline LowpFloatVec ffn_unless_zero(const LowpFloatVec& p, const LowpFloatVec& v) {
   return LowpFloatVec(ffn_unless_zero(p.v, v.v));
+}
+inline LowpFloatVec ffn_where_zero(const LowpFloatVec& p, const LowpFloatVec& a,
+                                   const LowpFloatVec& b) {
+  return LowpFloatVec(ffn_where_zero(p.v, a.v, b.v));
 }
 inline LowpFloatVec ffn_where_pos(const LowpFloatVec& x, const LowpFloatVec& a,
                                   const LowpFloatVec& b) {

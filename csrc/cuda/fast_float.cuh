@@ -48,6 +48,7 @@ __device__ __forceinline__ FastFloat ffn_exp(FastFloat x) {
   return x.v < -80.0f ? ::expf(x.v) : __expf(x.v);
 }
 __device__ __forceinline__ FastFloat ffn_abs(FastFloat x) { return ::fabsf(x.v); }
+__device__ __forceinline__ bool ffn_any_above(FastFloat a, float c) { return a.v > c; }
 // (Only the second derivatives call it: not a hot path, so the accurate tanhf.)
 __device__ __forceinline__ FastFloat ffn_tanh(FastFloat x) { return ::tanhf(x.v); }
 __device__ __forceinline__ FastFloat ffn_where(bool c, FastFloat a, FastFloat b) {

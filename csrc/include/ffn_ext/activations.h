@@ -55,6 +55,9 @@ FFN_HD V ffn_where_nonneg(V z, V a, V b) { return ffn_where(z >= V(0), a, b); }
 // infinite x (see the rules at the top).
 template <class V>
 FFN_HD V ffn_unless_zero(V p, V v) { return ffn_where(p == V(0), V(0), v); }
+// p == 0 ? a : b.
+template <class V>
+FFN_HD V ffn_where_zero(V p, V a, V b) { return ffn_where(p == V(0), a, b); }
 // x > 0 ? a : b (b for NaN), and x itself where it is NaN, else 0 (ReLU's selections).
 template <class V>
 FFN_HD V ffn_where_pos(V x, V a, V b) { return ffn_where(x > V(0), a, b); }
@@ -67,6 +70,10 @@ FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
 // f' = Phi + x phi cancels near its root (x = -0.75, by a factor of ~300) and keeps ffn_erfc.
 template <class V>
 FFN_HD V ffn_erfc_value(V x) { return ffn_erfc(x); }
+
+// Whether a > c (c a constant), in any lane of a vector: a branch that skips work no lane needs.
+FFN_HD bool ffn_any_above(float a, float c) { return a > c; }
+FFN_HD bool ffn_any_above(double a, double c) { return a > c; }
 
 FFN_HD float ffn_abs(float x) { return ::fabsf(x); }
 FFN_HD double ffn_abs(double x) { return ::fabs(x); }
@@ -216,7 +223,7 @@ struct SwishMath {
   // for a NaN x (an unconditional 0 had turned NaN into finite gradients).
   template <class V>
   FFN_HD static V bx(V x, V beta) {
-    return ffn_where(beta == V(0), ffn_nan_or_zero(x), beta * x);
+    return ffn_where_zero(beta, ffn_nan_or_zero(x), beta * x);
   }
 
   // ---- SiLU: s and s- from e = exp(-|x|) ----
@@ -287,13 +294,22 @@ struct SwishMath {
   FFN_HD static V dx_scaled(const Scaled<V>& p) {
     return p.s + ffn_unless_zero(p.m, (p.bx * p.m) * p.m);
   }
-  // x m for the beta-derivatives, whose x^2 and x^3 keep a normal value beyond 174.7 where beta is
-  // tiny and x huge (to |beta x| = 353 in float): formed as ((x q) q) r from q = exp(-|beta x| / 4),
-  // normal to 349 (an exp more, in the kernels of a beta's gradient alone).
+  // x m for the beta-derivatives (x^2 s s- = (x m)^2). m = h r keeps every bit while h is normal,
+  // |beta x| < kFar (a binade short of 174.7 in float): every element of ordinary data. The x^2 and
+  // x^3 of these derivatives keep a normal value beyond it where beta is tiny and x huge (to
+  // |beta x| = 353 in float); such lanes form x m as ((x q) q) r from q = exp(-|beta x| / 4),
+  // normal to 349. That exp is computed only where a vector (or thread) holds such a lane: always
+  // computing it had cost 26% of the CPU's fp32 swish_backward.Tensor with beta's gradient
+  // (1M elements, 2 threads, 2026-11-27). Each lane's form depends on its own |beta x| alone, so
+  // its bits do not depend on its neighbours.
+  static constexpr T kFar = std::is_same_v<T, float> ? T(173) : T(1415);
   template <class V>
   FFN_HD static V x_root_ssn(V x, const Scaled<V>& p) {
-    const V q = ffn_exp_nonpos(V(T(-0.25)) * ffn_abs(p.bx));
-    return ffn_unless_zero(q, ((x * q) * q) * p.r);
+    const V xm = x * p.m;
+    const V a = ffn_abs(p.bx);
+    if (!ffn_any_above(a, kFar)) return xm;
+    const V q = ffn_exp_nonpos(V(T(-0.25)) * a);
+    return ffn_where(a > V(kFar), ffn_unless_zero(q, ((x * q) * q) * p.r), xm);
   }
   template <class V>
   FFN_HD static V dbeta_scaled(V x, const Scaled<V>& p) {
