@@ -372,12 +372,17 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
 }
 
 // An op-math output (OpmathOut All or PerChannel) summed in double instead of stored: the loop
-// hands it each result vector in order, with the index of its first element and how many of its
-// lanes are elements (the rest are masked off). PerChannel adds element i to dst[i]; All adds the
-// vectors lane by lane into double lanes, and finish() adds those, in order, to *dst. The order
-// depends only on the range the loop is given, so a sum is the same whatever the number of threads;
-// and the fp16/bf16 loop hands over the same float vectors, in the same order, as the float loop
-// does for float operands of the same values, so their sums are equal too.
+// hands it the result vectors in order, two at a time (add2: elements [at, at + 2W), the second
+// vector's first; the last pair may be partial), with how many of each one's lanes are elements
+// (the rest are masked off). PerChannel adds element i to dst[i]. All adds each pair in op-math
+// precision, lane by lane, and that into double lanes; finish() adds those, in order, to *dst. The
+// pair's float addition rounds once (an error of at most 2^-24 of |a| + |b|, below the few ulp
+// each term carries from its own products) and halves the conversions to double: they had cost
+// 19% of the fp32 swish_backward.Tensor with beta's gradient (1 thread, 2026-11-27; pairing
+// recovered 12%). The order depends only on the range the loop is given, so a sum is the same
+// whatever the number of threads; and the fp16/bf16 loop hands over the same pairs of float
+// vectors (a storage vector's two halves) as the float loop does for float operands of the same
+// values, so their sums are equal too.
 template <OpmathOut kSum, typename opmath_t>
 struct OpmathSum {
   using Vec = at::vec::Vectorized<opmath_t>;
@@ -386,6 +391,18 @@ struct OpmathSum {
   double* dst = nullptr;
   Vd lo = Vd(0.0), hi = Vd(0.0);  // All: lanes [0, H) and, for float, [H, W)
 
+  void add2(Vec a, Vec b, int64_t at, int na = W, int nb = W) {
+    if constexpr (kSum == OpmathOut::All) {
+      if (na < W) a = Vec::set(Vec(opmath_t(0)), a, na);
+      if (nb < W) b = Vec::set(Vec(opmath_t(0)), b, nb);
+      add(a + b, at);
+    } else {
+      add(a, at, na);
+      if (nb > 0) add(b, at + W, nb);
+    }
+  }
+
+ private:
   void add(Vec v, int64_t at, int n = W) {
     if (n < W) v = Vec::set(Vec(opmath_t(0)), v, n);
     if constexpr (std::is_same_v<opmath_t, double>) {
@@ -412,6 +429,8 @@ struct OpmathSum {
       }
     }
   }
+
+ public:
   void finish() {
     if constexpr (kSum == OpmathOut::All) {
       double l[2 * H];
@@ -484,36 +503,45 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       f(b, ob);
       for (int k = 0; k < NOUT; ++k) {
         if (summed(k)) {
-          sum[k].add(oa[k], i);
-          sum[k].add(ob[k], i + W);
+          sum[k].add2(oa[k], ob[k], i);
         } else {
           oa[k].store(out[k] + i);
           ob[k].store(out[k] + i + W);
         }
       }
     }
-    for (; i + W <= end; i += W) {
-      Vec a[NIN], o[NOUT];
+    // Fewer than 2W elements are left: a whole vector (first of the last pair, held back for the
+    // sums) and then the last, partial vector, zero lanes beyond end (see above flat_loop).
+    const int64_t pair_at = i;
+    Vec first[NOUT];
+    int n_first = 0;
+    if (i + W <= end) {
+      Vec a[NIN];
       for (int k = 0; k < NIN; ++k) a[k] = load(k, i);
-      f(a, o);
+      f(a, first);
       for (int k = 0; k < NOUT; ++k) {
-        if (summed(k))
-          sum[k].add(o[k], i);
-        else
-          o[k].store(out[k] + i);
+        if (!summed(k)) first[k].store(out[k] + i);
       }
+      n_first = W;
+      i += W;
     }
-    if (i < end) {  // the last, partial vector: zero lanes beyond end (see below)
-      const int n = static_cast<int>(end - i);
-      Vec a[NIN], o[NOUT];
+    const int n = static_cast<int>(end - i);
+    Vec o[NOUT];
+    for (int k = 0; k < NOUT; ++k) o[k] = Vec(opmath_t(0));
+    if (n > 0) {
+      Vec a[NIN];
       for (int k = 0; k < NIN; ++k) a[k] = kOneValue && is_one[k] ? Vec(value[k]) : Vec::loadu(in[k] + i, n);
       f(a, o);
       for (int k = 0; k < NOUT; ++k) {
-        if (summed(k))
-          sum[k].add(o[k], i, n);
-        else
-          o[k].store(out[k] + i, n);
+        if (!summed(k)) o[k].store(out[k] + i, n);
       }
+    }
+    for (int k = 0; k < NOUT; ++k) {
+      if (!summed(k) || n_first + n == 0) continue;
+      if (n_first)
+        sum[k].add2(first[k], o[k], pair_at, n_first, n);
+      else  // a pair of the partial vector and none
+        sum[k].add2(o[k], o[k], pair_at, n, 0);
     }
   } else {
     // fp16 / bf16: load one storage vector, widen to two float vectors (computed in as
@@ -545,8 +573,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       f(hi, ohi);
       for (int k = 0; k < NOUT; ++k) {
         if (summed(k)) {
-          sum[k].add(olo[k].v, i);
-          sum[k].add(ohi[k].v, i + H);
+          sum[k].add2(olo[k].v, ohi[k].v, i);
         } else if (out_opmath(k)) {
           float* p = static_cast<float*>(out_v[k]) + i;
           olo[k].v.store(p);
@@ -565,8 +592,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
       scalar_t part[W];
       for (int k = 0; k < NOUT; ++k) {
         if (summed(k)) {
-          sum[k].add(olo[k].v, i, std::min(n, H));
-          if (n > H) sum[k].add(ohi[k].v, i + H, n - H);
+          sum[k].add2(olo[k].v, ohi[k].v, i, std::min(n, H), std::max(n - H, 0));
         } else if (out_opmath(k)) {
           float* p = static_cast<float*>(out_v[k]) + i;
           olo[k].v.store(p, std::min(n, H));
