@@ -42,7 +42,8 @@ struct KernelDesc {
 };
 
 // What an engine's loop does with a kernel's op-math output (a tensor beta's gradient, always the
-// last output): Store it per element, or sum it in double into the one value its pointer names
+// last output): Store it per element, or sum it in double (All adds each pair of vectors in op-math
+// precision first: OpmathSum, csrc/cpu/activation_cpu_impl.h) into the one value its pointer names
 // (All: a 0-dim or one-element beta) or into element j of the array it names, j the element's
 // index along the last dimension (PerChannel: a beta of shape [d]). Only the CPU loop sums (see
 // ActivationOps::beta_gradient); the CUDA engine stores.
