@@ -458,6 +458,44 @@ def test_swish_tensor_beta_gradient_sums(dtype, kind, device):
                 assert torch.equal(one[op], got[op]), (name, op, threads)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+def test_swish_tensor_beta_gradient_sums_near_float_max(dtype, device):
+    """Terms of beta's gradient near FLT_MAX whose total is exactly 0, or finite in a float64 beta,
+    give that total in every layout. With beta = 0 and x = 2 each term g x^2 s s- is g itself.
+    Found in review: the CPU loop's pairs of vectors, added in float, overflowed (NaN for the
+    cancelling sum, inf for the other), and so did the float sum of the stored path."""
+    rows, d = 4, 32
+    big = torch.tensor(3e38, dtype=dtype).item()
+    layouts = {
+        "flat": lambda t: t.contiguous(),
+        "rows": lambda t: torch.cat([t, t[:, :8]], 1)[:, :d],  # a slice of a wider buffer
+        "strided": lambda t: t.t().contiguous().t(),  # transposed: the stored path
+    }
+    # 0-dim beta: + in the first two rows, - in the others (every pair of vectors one sign);
+    # per channel: each channel's four terms are +, +, -, -.
+    sign = torch.tensor([1.0, 1.0, -1.0, -1.0])[:, None].expand(rows, d)
+    cases = [("scalar", big * sign, 0.0), ("scalar", torch.full((rows, d), big), rows * d * big)]
+    cases += [("per_channel", big * sign, 0.0)]
+    for kind, g0, total in cases:
+        for beta_dtype in (torch.float32, torch.float64):
+            shape = () if kind == "scalar" else (d,)
+            beta = torch.zeros(shape, dtype=beta_dtype, device=device)
+            want = torch.full(shape, total, dtype=torch.float64).to(beta_dtype)  # inf in float32
+            for name, lay in layouts.items():
+                x = lay(torch.full((rows, d), 2.0, dtype=dtype, device=device))
+                g = lay(g0.to(dtype).to(device))
+                _, got = ops.swish_backward.Tensor(g, x, beta, True)
+                assert got.dtype == beta_dtype
+                if torch.isinf(want).any():
+                    assert torch.equal(got.cpu(), want), (kind, beta_dtype, name, got)
+                else:
+                    torch.testing.assert_close(got.cpu(), want, rtol=1e-12, atol=0.0,
+                                               msg=f"{kind} {beta_dtype} {name}")
+    b = torch.zeros((), dtype=torch.float64, device=device, requires_grad=True)
+    x = torch.full((rows, d), 2.0, dtype=dtype, device=device)
+    ffn_ext.swish(x, b).backward((big * sign).to(dtype).to(device))
+    assert b.grad.item() == 0.0
+
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_one_value_operands_read_as_dense(dtype, device):
     """An operand that is one value expanded (stride 0 everywhere: the gradient of y.sum() or

@@ -377,7 +377,8 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
 // (the rest are masked off). PerChannel adds element i to dst[i]. All adds each pair in op-math
 // precision, lane by lane, and that into double lanes; finish() adds those, in order, to *dst. The
 // pair's float addition rounds once (an error of at most 2^-24 of |a| + |b|, below the few ulp
-// each term carries from its own products) and halves the conversions to double: they had cost
+// each term carries from its own products; a pair whose float sum is not finite is added term by
+// term in double, see add2) and halves the conversions to double: they had cost
 // 19% of the fp32 swish_backward.Tensor with beta's gradient (1 thread, 2026-11-27; pairing
 // recovered 12%). The order depends only on the range the loop is given, so a sum is the same
 // whatever the number of threads; and the fp16/bf16 loop hands over the same pairs of float
@@ -395,7 +396,16 @@ struct OpmathSum {
     if constexpr (kSum == OpmathOut::All) {
       if (na < W) a = Vec::set(Vec(opmath_t(0)), a, na);
       if (nb < W) b = Vec::set(Vec(opmath_t(0)), b, nb);
-      add(a + b, at);
+      const Vec s = a + b;
+      // s - s is 0 exactly in the lanes where s is finite. A pair whose sum is not (two finite
+      // terms whose float sum overflows, found in review: 2 x 3e38 gave inf, and a cancelling
+      // sum NaN; or a term that is itself inf or NaN) is added term by term in double instead.
+      if ((s - s).zero_mask() == (1 << W) - 1) {
+        add(s, at);
+      } else {
+        add(a, at);
+        add(b, at);
+      }
     } else {
       add(a, at, na);
       if (nb > 0) add(b, at + W, nb);

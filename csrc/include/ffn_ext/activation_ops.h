@@ -91,9 +91,11 @@ struct ActivationOps {
   // Runs kernel d, whose last output is beta's gradient per element (an op-math operand), and
   // returns beta's gradient (in beta's shape and dtype): that output summed over the elements that
   // share each beta. Engine::run_summed sums it inside the loop, without storing it, where the
-  // engine can (the CPU's vector loops); elsewhere it is stored per element and summed here. The
-  // per-element buffer is op-math, twice the size of bf16 x, and on the 2-core VM its page faults
-  // could cost more than the kernel (1 429 against 297 us at 1M fp32, 2026-11-27).
+  // engine can (the CPU's vector loops); elsewhere it is stored per element and summed here, in
+  // double as the loop does (a float sum overflowed where the terms are near FLT_MAX and their
+  // total is not, found in review). The per-element buffer is op-math, twice the size of bf16 x,
+  // and on the 2-core VM its page faults could cost more than the kernel (1 429 against 297 us at
+  // 1M fp32, 2026-11-27).
   static at::Tensor beta_gradient(const KernelDesc& d, std::vector<at::Tensor> outs,
                                   c10::ArrayRef<at::Tensor> ins, const at::Tensor& x,
                                   const at::Tensor& beta) {
@@ -103,11 +105,11 @@ struct ActivationOps {
     outs.push_back(per_elem);
     Engine::run(d, outs, ins);
     if (beta.dim() == 0) {
-      r = per_elem.sum();
+      r = per_elem.sum(at::kDouble);
     } else {
       std::vector<int64_t> dims;
       for (int64_t i = 0; i + 1 < per_elem.dim(); ++i) dims.push_back(i);
-      r = dims.empty() ? per_elem.clone() : per_elem.sum(dims);
+      r = dims.empty() ? per_elem.clone() : per_elem.sum(dims, /*keepdim=*/false, at::kDouble);
     }
     return r.to(beta.scalar_type());
   }
