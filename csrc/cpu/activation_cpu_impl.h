@@ -172,12 +172,17 @@ inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
 #endif
 template <class T>
 inline Vectorized<T> ffn_abs(const Vectorized<T>& x) { return x.abs(); }
-// (a comparison's lanes are all ones or all zeros; zero_mask has a bit for each zero lane)
+// Whether every lane of v is zero (zero_mask has a bit for each zero lane).
 template <class T>
-inline bool ffn_any_above(const Vectorized<T>& a, T c) {
+inline bool ffn_all_lanes_zero(const Vectorized<T>& v) {
   constexpr int W = Vectorized<T>::size();
   static_assert(W < 32, "zero_mask returns an int");
-  return (a > Vectorized<T>(c)).zero_mask() != (1 << W) - 1;
+  return v.zero_mask() == (1 << W) - 1;
+}
+// (a comparison's lanes are all ones or all zeros)
+template <class T>
+inline bool ffn_any_above(const Vectorized<T>& a, T c) {
+  return !ffn_all_lanes_zero(a > Vectorized<T>(c));
 }
 template <class T>
 inline Vectorized<T> ffn_erfc(const Vectorized<T>& x) { return x.erfc(); }
@@ -400,7 +405,7 @@ struct OpmathSum {
       // s - s is 0 exactly in the lanes where s is finite. A pair whose sum is not (two finite
       // terms whose float sum overflows, found in review: 2 x 3e38 gave inf, and a cancelling
       // sum NaN; or a term that is itself inf or NaN) is added term by term in double instead.
-      if ((s - s).zero_mask() == (1 << W) - 1) {
+      if (at::vec::ffn_all_lanes_zero(s - s)) {
         add(s, at);
       } else {
         add(a, at);
