@@ -47,6 +47,9 @@ __device__ __forceinline__ bool operator>=(FastFloat a, FastFloat b) { return a.
 __device__ __forceinline__ FastFloat ffn_exp(FastFloat x) {
   return x.v < -80.0f ? ::expf(x.v) : __expf(x.v);
 }
+__device__ __forceinline__ FastFloat ffn_mul_rounded(FastFloat a, FastFloat b) {
+  return __fmul_rn(a.v, b.v);
+}
 __device__ __forceinline__ FastFloat ffn_abs(FastFloat x) { return ::fabsf(x.v); }
 __device__ __forceinline__ bool ffn_any_above(FastFloat a, float c) { return a.v > c; }
 // (Only the second derivatives call it: not a hot path, so the accurate tanhf.)

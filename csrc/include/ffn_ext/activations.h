@@ -43,6 +43,27 @@ FFN_HD double ffn_tanh(double x) { return ::tanh(x); }
 FFN_HD float ffn_where(bool c, float a, float b) { return c ? a : b; }
 FFN_HD double ffn_where(bool c, double a, double b) { return c ? a : b; }
 
+// a * b rounded on its own, where a sum of products must round each product as separate ATen
+// ops do: nvcc fuses a * b + c into one FMA by default (the CPU build compiles with
+// -ffp-contract=off), which keeps the product unrounded, so that a product that overflows beside
+// an infinite term gives +-inf where autograd's inf - inf gives NaN.
+FFN_HD float ffn_mul_rounded(float a, float b) {
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+FFN_HD double ffn_mul_rounded(double a, double b) {
+#ifdef __CUDA_ARCH__
+  return __dmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+template <class V>
+FFN_HD V ffn_mul_rounded(V a, V b) { return a * b; }  // CPU vectors: never contracted
+
 // The ones below have generic forms in terms of those above (the CPU vector code overrides them
 // with cheaper instruction sequences):
 // e^x for x <= 0 (or NaN), where no overflow handling is needed;

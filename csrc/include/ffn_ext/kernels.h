@@ -161,8 +161,10 @@ struct GateBwd2K {
     if constexpr (kZeroD2<A>) {
       // d_g has no f'' term (it is 0 whatever ggg and u are); their NaN still gives NaN, and so
       // does dy's where the selection drops ggu dy.
+      // Both products rounded, as autograd's are: d_dy is NaN where one of them overflows beside
+      // an infinite other of the opposite sign, on the GPU as on the CPU.
       const V sg = a.bwd(ggg, g);  // ggg f'(g)
-      out[0] = sg * u + ggu * f;
+      out[0] = ffn_mul_rounded(sg, u) + ffn_mul_rounded(ggu, f);
       out[1] = a.bwd(ggu * dy, g) + ffn_nan_or_zero(ggg) + ffn_nan_or_zero(u) + ffn_nan_or_zero(dy);
       out[2] = sg * dy;
     } else {
