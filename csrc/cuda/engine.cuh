@@ -60,8 +60,24 @@ struct Launch {
 constexpr int kThreads = kMaxThreads;  // strided_kernel's block
 constexpr int kMaxDims = 25;  // TensorIterator's coalesced dimensions, as in ATen's OffsetCalculator
 
+// Blocks of kMaxThreads threads that a multiprocessor must be able to hold at once, which caps a
+// row kernel's registers at 80 (65536 / (3 * 256), in ptxas's steps of 8). These kernels are bound
+// by memory, and the warps resident keep its loads in flight. Without a bound ptxas took what its
+// schedule wanted, and changes in the maths moved kernels across the line: SwiGLU's bf16 backward
+// took 80 registers on 02dc7d2 and 94 on 5ada78e (2 blocks a multiprocessor), and SiLU gating's
+// forward + backward ran at 0.96 of copy bandwidth on an H100 (2026-11-26) and at 0.60 on an H200
+// (torch 2.11, 2026-11-27; 8192 x 14336 bf16). Bounded, the bf16 gating backward kernels of GELU,
+// tanh-GELU, SiLU and GLU spill 24-76 bytes a thread (sm_90; fp32's 8-12), which L1 holds; not yet
+// measured on a GPU. Not bounded: the second-order kernels (six operands and more, up to 166
+// registers, not a hot path) and float64 (two registers a value: exact GELU's gating backward
+// spilled 272 bytes).
+template <typename scalar_t, typename F>
+constexpr int row_min_blocks() {
+  return sizeof(scalar_t) <= 4 && F::NIN + F::NOUT <= 5 ? 3 : 1;
+}
+
 template <typename scalar_t, typename W, int VEC, typename F>
-__global__ void __launch_bounds__(kMaxThreads)
+__global__ void __launch_bounds__(kMaxThreads, row_min_blocks<scalar_t, F>())
     row_kernel(RowArgs args, RowGeometry g, int64_t rows, int64_t d, F f) {
   row_thread<scalar_t, at::opmath_type<scalar_t>, W, VEC>(args, g, rows, d, blockIdx.x, blockIdx.y,
                                                           threadIdx.x, f);

@@ -186,6 +186,15 @@ struct GeluTanh {
     const V up = V(kK) * (V(T(1)) + V(T(3) * kC) * x * x);
     return s + ffn_unless_zero(ssn, V(T(2)) * (x * ssn) * up);
   }
+  template <class V>
+  FFN_HD void f_d1(V x, V& f, V& d1) const {  // f and d1 from one sigmoid_pair (as Silu's)
+    V s, sn;
+    sigmoid_pair(two_u(x), s, sn);
+    f = ffn_unless_zero(s, x * s);
+    const V ssn = s * sn;
+    const V up = V(kK) * (V(T(1)) + V(T(3) * kC) * x * x);
+    d1 = s + ffn_unless_zero(ssn, V(T(2)) * (x * ssn) * up);
+  }
   // f'' in float is evaluated in double: its inner factor cancels by up to ~2.5x near |x| = 2, and
   // sigma's argument carries its rounding error times |2u| ~ 4 into s s-, which together reached
   // 8-9 ulp there (1.09x the fp32 error bound of REFERENCE.md, found by test_each_cpu_loop on
@@ -352,29 +361,41 @@ struct SwishMath {
   }
 };
 
-// Swish with a fixed beta (a number). beta = 1 is SiLU: `unit` takes SiLU's forms (see SwishMath),
-// which also skip forming beta x (a multiply and the beta == 0 guard, ~8% of the bf16 SwiGLU loop
-// on the CPU). GCC 12 does not hoist the test out of the CPU loop (the functor is behind a
-// reference that the stores might alias): it is a load and a predicted branch per 32 elements;
-// hoisting it (a local copy of the functor) measured no change (bf16 SwiGLU 639 vs 646 us per 1M,
-// 1 thread, 2026-11-26).
+// SiLU, Swish with beta = 1: SiLU's forms (see SwishMath), which also skip forming beta x (a
+// multiply and the beta == 0 guard, ~8% of the bf16 SwiGLU loop on the CPU). A type of its own, not
+// a flag of Swish: the flag compiled Swish's h forms into every SiLU kernel too, behind a test in
+// each element's code (SwiGLU's bf16 backward row kernel: 5632 sm_90 instructions; 2856 as Silu
+// alone, 1928 with f_d1 below), and into the CPU loop as a load and a branch per vector.
+template <class T>
+struct Silu {
+  template <class V>
+  FFN_HD V f(V x) const { return SwishMath<T>::f_of(x, x); }
+  template <class V>
+  FFN_HD V d1(V x) const { return SwishMath<T>::dx(SwishMath<T>::parts_of(x)); }
+  // f and f' from one exp and one division (the gating backward needs both; see kSharesFD1). The
+  // same values as f and d1: sigmoid_pair's s is sigmoid's, operation for operation.
+  template <class V>
+  FFN_HD void f_d1(V x, V& f, V& d1) const {
+    const auto p = SwishMath<T>::parts_of(x);
+    f = ffn_unless_zero(p.s, x * p.s);
+    d1 = SwishMath<T>::dx(p);
+  }
+  template <class V>
+  FFN_HD V d2(V x) const { return SwishMath<T>::q(SwishMath<T>::parts_of(x)); }
+  template <class V>
+  FFN_HD V bwd(V g, V x) const { return g * d1(x); }
+};
+
+// Swish with a fixed beta (a number) other than 1 (kernels.h's with_kernel gives beta = 1 to Silu).
 template <class T>
 struct Swish {
   T beta;
-  bool unit;  // beta == 1
   template <class V>
-  FFN_HD V f(V x) const {
-    if (unit) return SwishMath<T>::f_of(x, x);
-    return SwishMath<T>::f_of_h(x, SwishMath<T>::bx(x, V(beta)));
-  }
+  FFN_HD V f(V x) const { return SwishMath<T>::f_of_h(x, SwishMath<T>::bx(x, V(beta))); }
   template <class V>
-  FFN_HD V d1(V x) const {
-    if (unit) return SwishMath<T>::dx(SwishMath<T>::parts_of(x));
-    return SwishMath<T>::dx_scaled(SwishMath<T>::scaled(x, V(beta)));
-  }
+  FFN_HD V d1(V x) const { return SwishMath<T>::dx_scaled(SwishMath<T>::scaled(x, V(beta))); }
   template <class V>
   FFN_HD V d2(V x) const {
-    if (unit) return SwishMath<T>::q(SwishMath<T>::parts_of(x));
     return SwishMath<T>::kq_scaled(V(beta), SwishMath<T>::scaled(x, V(beta)));
   }
   template <class V>
@@ -392,6 +413,12 @@ struct Sigmoid {
     V s, sn;
     sigmoid_pair(x, s, sn);
     return s * sn;
+  }
+  template <class V>
+  FFN_HD void f_d1(V x, V& f, V& d1) const {  // f and d1 from one sigmoid_pair (as Silu's)
+    V sn;
+    sigmoid_pair(x, f, sn);
+    d1 = f * sn;
   }
   template <class V>
   FFN_HD V d2(V x) const {
