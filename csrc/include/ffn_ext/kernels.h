@@ -127,7 +127,8 @@ struct GateFwdK {
 };
 
 // Activations whose f and f' share their exp and division (a member f_d1 gives both, the same
-// values as f and d1): the gating backward, which needs both, takes them from it. Computed apart,
+// values as f and d1, but for exact GELU's f in fp16/bf16: see GeluErf::f_d1): the gating
+// backward, which needs both, takes them from it. Computed apart,
 // SiLU's took two exps and two divisions an element on the GPU: nvcc did not merge them (sm_90
 // SASS of the bf16 kernel: 198 MUFU instructions, the forward's 99; 99 with f_d1). GCC did on the
 // CPU (the same times either way; results bitwise the same).
@@ -139,6 +140,8 @@ template <class T>
 inline constexpr bool kSharesFD1<Sigmoid<T>> = true;
 template <class T>
 inline constexpr bool kSharesFD1<GeluTanh<T>> = true;
+template <class T>
+inline constexpr bool kSharesFD1<GeluErf<T>> = true;
 
 template <class A>
 struct GateBwdK {
