@@ -372,8 +372,9 @@ def test_swish_tensor_beta_vector_loops(kind, device):
     kernel on the same values with the 16-bit outputs rounded once (both compute in float), and
     their beta gradients (float, per element, then summed) equal to float32's. On the GPU that
     equality holds with FFN_EXT_CUDA_EXACT_LOWP=1 alone: by default fp16/bf16 compute with
-    FastFloat's hardware exp and division (csrc/cuda/fast_float.cuh), so there they are checked
-    against the float64 formulas instead, as test_swish_tensor_beta checks them."""
+    FastFloat's hardware exp and division (csrc/cuda/fast_float.cuh), so there each 16-bit output
+    is checked within one of its ulps of the float32 kernel's, and beta's gradients against the
+    float64 sums (_check_swish_tensor_outputs)."""
     same_as_fp32 = device == "cpu" or os.environ.get("FFN_EXT_CUDA_EXACT_LOWP", "") not in ("", "0")
     for d in list(range(1, 71)) + [1000]:
         for shape in ((3, d), (d,)):

@@ -127,11 +127,10 @@ struct GateFwdK {
 };
 
 // Activations whose f and f' share their exp and division (a member f_d1 gives both, the same
-// values as f and d1, but for exact GELU's f in fp16/bf16: see GeluErf::f_d1): the gating
-// backward, which needs both, takes them from it. Computed apart,
-// SiLU's took two exps and two divisions an element on the GPU: nvcc did not merge them (sm_90
-// SASS of the bf16 kernel: 198 MUFU instructions, the forward's 99; 99 with f_d1). GCC did on the
-// CPU (the same times either way; results bitwise the same).
+// values as f and d1 but for exact GELU's f in fp16/bf16: see GeluErf::f_d1): the gating backward,
+// which needs both, takes them from it. Computed apart, SiLU's took two exps and two divisions an
+// element on the GPU, where nvcc did not merge them (sm_90 SASS of the bf16 kernel: 198 MUFU
+// instructions, the forward's 99; 99 with f_d1). GCC did merge them (CPU times the same).
 template <class A>
 inline constexpr bool kSharesFD1 = false;
 template <class T>
@@ -184,9 +183,9 @@ struct GateBwd2K {
     const V f = a.f(g);
     if constexpr (kZeroD2<A>) {
       // d_g has no f'' term (it is 0 whatever ggg and u are); their NaN still gives NaN, and so
-      // does dy's where the selection drops ggu dy.
-      // Both products rounded, as autograd's are: d_dy is NaN where one of them overflows beside
-      // an infinite other of the opposite sign, on the GPU as on the CPU.
+      // does dy's where the selection drops ggu dy. d_dy's two products are rounded apart, as
+      // autograd's are: NaN where one overflows beside an infinite other of the opposite sign, on
+      // the GPU (whose FMA would keep one unrounded) as on the CPU.
       const V sg = a.bwd(ggg, g);  // ggg f'(g)
       out[0] = ffn_mul_rounded(sg, u) + ffn_mul_rounded(ggu, f);
       out[1] = a.bwd(ggu * dy, g) + ffn_nan_or_zero(ggg) + ffn_nan_or_zero(u) + ffn_nan_or_zero(dy);
