@@ -412,8 +412,8 @@ def _check_swish_tensor_outputs(outs, ref, x, G, GGB, B, kind):
     the float64 formulas); beta's two gradients are within 1e-5 of the sum of their float64 terms'
     magnitudes (as test_swish_tensor_beta_gradient_sums)."""
     x64 = x.double().cpu()
-    xb, bb = G * G * R.swish_dxb(x64, B), G * GGB * R.swish_dbb(x64, B)
-    sums = {2: (G * R.swish_dbeta(x64, B), None), 5: (xb + bb, xb.abs() + bb.abs())}
+    terms = _beta_grad_terms(x64, B, G, G, GGB)
+    sums = {2: terms["backward"], 5: terms["double_backward"]}
     for k, (got, want) in enumerate(zip(outs, ref)):
         got64, want64 = got.double().cpu(), want.double().cpu()
         if k not in sums:
@@ -421,12 +421,26 @@ def _check_swish_tensor_outputs(outs, ref, x, G, GGB, B, kind):
             assert ((got64 - want64).abs() <= ulp(want64, got.dtype)).all(), (k, got, want)
             continue
         t, mag = sums[k]
-        mag = t.abs() if mag is None else mag
-        if kind == "scalar":
-            t, mag = t.sum(), mag.sum()
-        elif t.dim() == 2:
-            t, mag = t.sum(0), mag.sum(0)
-        assert ((got64 - t).abs() <= 1e-5 * mag + 1e-300).all(), (k, got, t)
+        want, tol = _beta_total(t, kind), 1e-5 * _beta_total(mag.abs(), kind) + 1e-300
+        assert ((got64 - want).abs() <= tol).all(), (k, got, want)
+
+
+def _beta_grad_terms(x64, b64, g64, gx64, ggb64):
+    """float64 per-element terms of beta's gradient, and the magnitudes their sums are measured
+    against, of swish_backward.Tensor (grad g) and swish_double_backward.Tensor (grad g,
+    grad_grad_x gx, grad_grad_beta ggb): the double backward's are sums of two products."""
+    xb, bb = gx64 * R.swish_dxb(x64, b64), ggb64 * R.swish_dbb(x64, b64)
+    return {"backward": (g64 * R.swish_dbeta(x64, b64),) * 2,
+            "double_backward": (g64 * (xb + bb), g64.abs() * (xb.abs() + bb.abs()))}
+
+
+def _beta_total(t, kind):
+    """t summed over the elements that share a beta: all of them for a 0-dim beta, else all but the
+    last dimension (none for a 1-D x: t.sum(()) would sum every dimension)."""
+    if kind == "scalar":
+        return t.sum()
+    dims = tuple(range(t.dim() - 1))
+    return t.sum(dims) if dims else t
 
 
 @pytest.mark.parametrize("kind", BETA_KINDS + ["per_channel_one_value"])
@@ -458,13 +472,7 @@ def test_swish_tensor_beta_gradient_sums(dtype, kind, device):
             ggb = torch.randn((), dtype=beta.dtype, device=device).expand(beta.shape)
         x64, g64, gx64 = (t.double().cpu() for t in (x, g, ggx))
         b64, ggb64 = beta.double().cpu(), ggb.double().cpu()
-        dims = None if kind == "scalar" else tuple(range(x.dim() - 1))  # () for 1-D: no sum
-        # the terms and their magnitudes (the double backward's are sums of two products)
-        xb, bb = gx64 * R.swish_dxb(x64, b64), ggb64 * R.swish_dbb(x64, b64)
-        terms = {
-            "backward": (g64 * R.swish_dbeta(x64, b64),) * 2,
-            "double_backward": (g64 * (xb + bb), g64.abs() * (xb.abs() + bb.abs())),
-        }
+        terms = _beta_grad_terms(x64, b64, g64, gx64, ggb64)
 
         def grads():
             _, b1 = ops.swish_backward.Tensor(g, x, beta, True)
@@ -472,11 +480,8 @@ def test_swish_tensor_beta_gradient_sums(dtype, kind, device):
             return {"backward": b1, "double_backward": b2}
 
         got = grads()
-        def total(t):  # (t.sum(()) would sum every dimension)
-            return t.sum() if dims is None else t.sum(dims) if dims else t
-
         for op, (t, mag) in terms.items():
-            want, tol = total(t), rel * total(mag.abs()) + 1e-300
+            want, tol = _beta_total(t, kind), rel * _beta_total(mag.abs(), kind) + 1e-300
             assert got[op].shape == beta.shape and got[op].dtype == beta.dtype
             err = (got[op].double().cpu() - want).abs()
             assert (err <= tol).all(), (name, op, got[op], want)

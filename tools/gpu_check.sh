@@ -17,8 +17,9 @@
 # it finished; set BENCH_TIMEOUT / BENCH_ONLY for a session given to benchmarks alone.
 # Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise), the error-path tests alone
 # (serially, with a native backtrace if one crashes), the CUDA test cases (pytest-xdist), the
-# fp16/bf16 cases again with FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel
-# and gating tests, racecheck on the gating tests, the benchmark suite (benchmarks/run_all.py,
+# fp16/bf16 cases and the vector-loops test (bitwise equal to fp32 there) again with
+# FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel and gating tests, racecheck on
+# the gating tests, the benchmark suite (benchmarks/run_all.py,
 # against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the kernels of
 # swiglu at decode sizes beside eager's (benchmarks/profile_projection.py), swiglu chunk by chunk
 # of tokens at prefill sizes (benchmarks/explore_chunked_swiglu.py, an experiment), and (compare,
