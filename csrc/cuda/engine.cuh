@@ -76,8 +76,11 @@ constexpr int row_min_blocks() {
   return sizeof(scalar_t) <= 4 && F::NIN + F::NOUT <= 5 ? 3 : 1;
 }
 
-template <typename scalar_t, typename W, int VEC, typename F>
-__global__ void __launch_bounds__(kMaxThreads, row_min_blocks<scalar_t, F>())
+// MIN_BLOCKS is a parameter so that benchmarks/explore_launch_bounds.cu can launch this very kernel
+// with other bounds beside the engine's (which always takes the default).
+template <typename scalar_t, typename W, int VEC, typename F,
+          int MIN_BLOCKS = row_min_blocks<scalar_t, F>()>
+__global__ void __launch_bounds__(kMaxThreads, MIN_BLOCKS)
     row_kernel(RowArgs args, RowGeometry g, int64_t rows, int64_t d, F f) {
   row_thread<scalar_t, at::opmath_type<scalar_t>, W, VEC>(args, g, rows, d, blockIdx.x, blockIdx.y,
                                                           threadIdx.x, f);
