@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One or two calls on a GPU machine (the device tool): build, test, sanitize, benchmark; logs under
 # $OUT. STEPS picks the steps (default: all of them, in this order):
-#   build errors tests exact sanitize bench profile explore [compare]
+#   build errors tests exact sanitize bench bounds profile explore [compare]
 # Times on an H100 machine (16 cores, torch 2.11, 2026-11-26): build 177 s with the CUDA kernels in
 # one file (now one per dtype: less), error-path tests 6 s, the CUDA tests 242 s with 16 workers
 # (about 3 100 cases then, about 3 350 on 2026-11-27: the limit is 330 s, build + errors + tests
@@ -11,7 +11,7 @@
 # 600 s, so a session runs two calls back to back, the second while the machine is still warm (it
 # keeps what the first installed for 30 s; a fresh machine would need the build again):
 #   STEPS="build errors tests" bash tools/gpu_check.sh                         (timeout_s 600)
-#   STEPS="exact sanitize bench profile explore" bash tools/gpu_check.sh (timeout_s 480)
+#   STEPS="exact sanitize bench bounds profile explore" bash tools/gpu_check.sh (timeout_s 480)
 # A task's device time is 15 minutes, machine start included. The benchmark suite runs the
 # families the open issues need first (gating, projection, block, then activation) and keeps what
 # it finished; set BENCH_TIMEOUT / BENCH_ONLY for a session given to benchmarks alone.
@@ -20,8 +20,11 @@
 # fp16/bf16 cases and the vector-loops test (bitwise equal to fp32 there) again with
 # FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel and gating tests, racecheck on
 # the gating tests, the benchmark suite (benchmarks/run_all.py,
-# against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the kernels of
-# swiglu at decode sizes beside eager's (benchmarks/profile_projection.py), swiglu chunk by chunk
+# against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the row kernels
+# under other launch bounds (benchmarks/explore_launch_bounds.py, an experiment with a build of its
+# own: 23 kernels, 90 s to build on this project's 2-core VM), the kernels of swiglu at decode sizes
+# beside eager's, and its time after an L2 flush split into waiting, kernels and gaps
+# (benchmarks/profile_projection.py), swiglu chunk by chunk
 # of tokens at prefill sizes (benchmarks/explore_chunked_swiglu.py, an experiment), and (compare,
 # only when named) a comparison of the fp16/bf16 maths and of the grid geometry in one session
 # (three processes, each with its own copy anchor: compare their of_copy ratios).
@@ -35,7 +38,7 @@ mkdir -p "$OUT" "$LOG"
 pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { cur="$*"; echo "=== $* ($(date +%T))"; }
-STEPS=${STEPS:-build errors tests exact sanitize bench profile explore}
+STEPS=${STEPS:-build errors tests exact sanitize bench bounds profile explore}
 failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
@@ -125,11 +128,19 @@ if want bench; then
   pack
 fi
 
+if want bounds; then
+  step "row kernels under other launch bounds (benchmarks/explore_launch_bounds.py: its own build, then 8192 x 14336)"
+  timeout ${BOUNDS_TIMEOUT:-150} python3 "$SRC/benchmarks/explore_launch_bounds.py" --out-dir "$LOG/bounds" \
+    > "$LOG/bounds.log" 2>&1
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| (gate|act)_" "$LOG"/bounds/bounds-*.md | head -30
+  pack
+fi
+
 if want profile; then
-  step "kernels of swiglu vs eager at M = 1, 8, 64 (benchmarks/profile_projection.py)"
-  timeout ${PROFILE_TIMEOUT:-60} python3 "$SRC/benchmarks/profile_projection.py" --device cuda \
+  step "kernels of swiglu vs eager at M = 1, 8, 64, 512 (benchmarks/profile_projection.py)"
+  timeout ${PROFILE_TIMEOUT:-90} python3 "$SRC/benchmarks/profile_projection.py" --device cuda \
     --out "$LOG/profile_projection.txt" > "$LOG/profile_projection.log" 2>&1
-  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^M=" "$LOG/profile_projection.txt" | head -24
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^M=" "$LOG/profile_projection.txt" | head -40
   pack
 fi
 
