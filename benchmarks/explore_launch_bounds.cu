@@ -2,9 +2,8 @@
 // engine's own row kernel (csrc/cuda/engine.cuh: row_kernel, row_geometry, the functors of
 // kernels.h, FastFloat for fp16/bf16) instantiated with several __launch_bounds__ minimums of
 // resident blocks, so that one GPU session compares them without rebuilding the extension. Each
-// variant is registered under "kind/activation/dtype/min_blocks" (kind: gate_fwd, gate_bwd,
-// act_fwd, act_bwd) and launched on 2-D operands with unit inner stride and 16-byte packs, as the
-// engine launches the packed and two-tensor gating layouts.
+// variant is registered under "gate_bwd/activation/dtype/min_blocks" and launched on 2-D operands
+// with unit inner stride and 16-byte packs, as the engine launches the packed gating layout.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/extension.h>
@@ -81,12 +80,12 @@ void add(const char* kind, const char* act, const char* dtype) {
 }
 
 // The functors are built for op-math float, as with_kernel<float> builds them for fp32, fp16 and
-// bf16 tensors. Minimum 1: no bound (ptxas takes the registers its schedule wants: 96-111 for these
+// bf16 tensors. Minimum 1: no bound (ptxas takes the registers its schedule wants: 92-102 for these
 // backward kernels in fp16/bf16, 2 blocks a multiprocessor); 3: the engine's bound at dd226f2
-// (row_min_blocks: at most 80 registers, with 0-72 bytes spilled); 4 (64 registers) for SiLU. A
+// (row_min_blocks: at most 80 registers, with 0-44 bytes spilled); 4 (64 registers) for SiLU. A
 // minimum of 2 gave the same registers as none for every kernel here (sm_90, nvcc 13.0), so it is
-// not built. The kernels whose registers the bound does not change are left out (SiLU's gating
-// forward and activation backward: 70-76 registers either way).
+// not built. Kernels that fit 80 registers unbounded are left out (the forwards, the activations'
+// backward: 56-79 registers at e57e7bf).
 template <typename scalar_t>
 void add_gating_backward(const char* dt) {
   add<scalar_t, GateBwdK<GeluErf<float>>, 1, 3>("gate_bwd", "gelu", dt);
@@ -101,8 +100,6 @@ void register_all() {
   using BF16 = c10::BFloat16;
   add<BF16, GateBwdK<Silu<float>>, 1, 3, 4>("gate_bwd", "silu", "bf16");
   add_gating_backward<BF16>("bf16");
-  add<BF16, GateFwdK<GeluErf<float>>, 1, 3>("gate_fwd", "gelu", "bf16");
-  add<BF16, BwdK<GeluErf<float>>, 1, 3>("act_bwd", "gelu", "bf16");
   add<c10::Half, GateBwdK<Silu<float>>, 1, 3>("gate_bwd", "silu", "fp16");
   add<float, GateBwdK<Silu<float>>, 1, 3>("gate_bwd", "silu", "fp32");
   add<float, GateBwdK<GeluErf<float>>, 1, 3>("gate_bwd", "gelu", "fp32");

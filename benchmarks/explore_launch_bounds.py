@@ -4,27 +4,27 @@ forward + backward at 0.60 of the byte floor on an H200, 2026-11-27, on a build 
 kernel had grown from 80 to 94 registers, 3 to 2 blocks of 256 threads a multiprocessor).
 
     python benchmarks/explore_launch_bounds.py                      # 8192 x 14336, CUDA only
-    python benchmarks/explore_launch_bounds.py --shape 4096x11008 --kinds gate_bwd
+    python benchmarks/explore_launch_bounds.py --shape 4096x11008
 
 The engine's row kernel (the same template, functors and geometry: explore_launch_bounds.cu) is
 compiled here with the minimums 1 (none: ptxas takes the registers its schedule wants), 3 (the
 engine's bound at dd226f2 for kernels of at most 5 operands in fp32/fp16/bf16) and, for SiLU, 4,
 and timed beside ffn_ext's own kernel and a device copy of the same bytes, in the same run (CUDA
-events, L2 flushed before each call, median). Operands are the packed gating layout (gate and up
-the halves of [rows, 2d], row stride 2d; the packed gradient likewise) or, for act_bwd, dense
-[rows, d].
+events, L2 flushed before each call, median), on the packed layout of the gating backward (gate and
+up the halves of [rows, 2d], row stride 2d; the packed gradient likewise). Only the backward kernels
+are built: the forwards and the activations' kernels fit 80 registers without a bound.
 
 Columns: regs and spill_bytes (cudaFuncGetAttributes), blocks_per_sm (256-thread blocks resident,
 cudaOccupancyMaxActiveBlocksPerMultiprocessor), of_copy (the copy's time for the same bytes / the
 variant's), vs_ffn_ext (ffn_ext's time / the variant's: about 1 for the engine's own bound) and
 same (outputs bitwise equal to ffn_ext's).
 
-Prediction (sm_90 ptxas at dd226f2): the bf16 SiLU backward reaches >= 0.85 of copy bandwidth with
-or without the bound. It ran at 0.60 with 5632 instructions and 2 blocks, and now has 1928; ReGLU's
-backward ran at 0.957 with 2 blocks (102 registers) on 5ada78e, so 2 blocks do not by themselves
-hold a kernel back. The bound (3 blocks, 24-72 bytes spilled, which L1 holds) then moves these
-kernels by a few percent either way; 4 blocks (64 registers, 64 bytes spilled) is slower. If no
-bound is at least as fast for a class of kernel, row_min_blocks should return 1 for it.
+Prediction (sm_90 ptxas at e57e7bf): the bf16 SiLU backward reaches >= 0.85 of copy bandwidth with
+or without the bound. It ran at 0.60 with 5632 instructions and 2 blocks (5ada78e), and now has 1608;
+ReGLU's backward ran at 0.957 with 2 blocks (102 registers) on 5ada78e, so 2 blocks do not by
+themselves hold a kernel back. The bound (3 blocks, 20-44 bytes spilled, which L1 holds) then moves
+these kernels by a few percent either way; 4 blocks (64 registers, 64 bytes spilled) is slower. If
+no bound is at least as fast for a class of kernel, row_min_blocks should return 1 for it.
 Results: benchmarks/results/bounds-cuda-<date>.{json,md}.
 """
 
@@ -40,8 +40,8 @@ from common import DTYPES, Timer, environment, print_row, save  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# Elements read and written per output element of d, by kind (bytes = this x rows x d x size).
-TRAFFIC = {"gate_fwd": 3, "gate_bwd": 5, "act_bwd": 3}
+# Elements read and written by the gating backward per element of d: dy, gate, up, dgate, dup.
+TRAFFIC = 5
 
 
 def build(verbose=False):
@@ -66,34 +66,23 @@ def build(verbose=False):
     return torch.ops.ffn_ext_bounds
 
 
-def operands(kind, rows, d, dtype, dev):
-    """(outs, ins, a function giving ffn_ext's outputs in the same layout) for one kind of kernel."""
-    ops = torch.ops.ffn_ext
-    if kind in ("gate_fwd", "gate_bwd"):
-        h = torch.randn(rows, 2 * d, dtype=dtype, device=dev)
-        g, u = h[:, :d], h[:, d:]
-        if kind == "gate_fwd":
-            y = torch.empty(rows, d, dtype=dtype, device=dev)
-            return [y], [g, u], lambda act: [ops.act_and_mul_packed(h, act, 1.0)]
-        dy = torch.randn(rows, d, dtype=dtype, device=dev)
-        dh = torch.empty(rows, 2 * d, dtype=dtype, device=dev)
-
-        def packed_backward(act):
-            r = ops.act_and_mul_packed_backward(dy, h, act, 1.0)
-            return [r[:, :d], r[:, d:]]
-
-        return [dh[:, :d], dh[:, d:]], [dy, g, u], packed_backward
-    assert kind == "act_bwd", kind
-    x = torch.randn(rows, d, dtype=dtype, device=dev)
+def operands(rows, d, dtype, dev):
+    """(outs, ins, a function giving ffn_ext's outputs in the same layout): the packed gating
+    backward, dy [rows, d] and h = [gate | up] [rows, 2d] in, dh = [dgate | dup] [rows, 2d] out."""
+    h = torch.randn(rows, 2 * d, dtype=dtype, device=dev)
     dy = torch.randn(rows, d, dtype=dtype, device=dev)
-    fns = {"silu": lambda: ops.silu_backward(dy, x), "gelu": lambda: ops.gelu_backward(dy, x, "none")}
-    return [torch.empty_like(x)], [dy, x], lambda act: [fns[act]()]
+    dh = torch.empty(rows, 2 * d, dtype=dtype, device=dev)
+
+    def ours(act):
+        r = torch.ops.ffn_ext.act_and_mul_packed_backward(dy, h, act, 1.0)
+        return [r[:, :d], r[:, d:]]
+
+    return [dh[:, :d], dh[:, d:]], [dy, h[:, :d], h[:, d:]], ours
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--shape", default="8192x14336", help="rows x d")
-    ap.add_argument("--kinds", default="gate_bwd,gate_fwd,act_bwd")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--verbose-build", action="store_true", help="show nvcc and ptxas -v output")
     ap.add_argument("--build-only", action="store_true",
@@ -113,15 +102,14 @@ def main():
     groups = {}
     for key in mod.variants().split():
         kind, act, dname, minb = key.split("/")
-        if kind in a.kinds.split(","):
-            groups.setdefault((kind, act, dname), []).append((int(minb), key))
+        groups.setdefault((kind, act, dname), []).append((int(minb), key))
     out_rows = []
     for (kind, act, dname), variants in sorted(groups.items()):
         dtype = DTYPES[dname]
         es = torch.tensor([], dtype=dtype).element_size()
-        outs, ins, ours = operands(kind, rows, d, dtype, dev)
+        outs, ins, ours = operands(rows, d, dtype, dev)
         expect = ours(act)
-        src = torch.randn(rows * d * TRAFFIC[kind] // 2, dtype=dtype, device=dev)
+        src = torch.randn(rows * d * TRAFFIC // 2, dtype=dtype, device=dev)
         dst = torch.empty_like(src)
         same = {}
         for minb, key in variants:
@@ -139,7 +127,7 @@ def main():
                    "regs": regs, "spill_bytes": spill, "blocks_per_sm": blocks, "us": t * 1e6,
                    "ffn_ext_us": times["ffn_ext"] * 1e6, "copy_us": times["copy"] * 1e6,
                    "of_copy": times["copy"] / t, "vs_ffn_ext": times["ffn_ext"] / t, "same": same[minb],
-                   "GB/s": TRAFFIC[kind] * rows * d * es / t / 1e9}
+                   "GB/s": TRAFFIC * rows * d * es / t / 1e9}
             print_row(row)
             out_rows.append(row)
         del outs, ins, expect, src, dst

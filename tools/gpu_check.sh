@@ -22,7 +22,7 @@
 # the gating tests, the benchmark suite (benchmarks/run_all.py,
 # against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the row kernels
 # under other launch bounds (benchmarks/explore_launch_bounds.py, an experiment with a build of its
-# own: 23 kernels, 90 s to build on this project's 2-core VM), the kernels of swiglu at decode sizes
+# own: 19 kernels, 80-90 s to build on this project's 2-core VM), the kernels of swiglu at decode sizes
 # beside eager's, and its time after an L2 flush split into waiting, kernels and gaps
 # (benchmarks/profile_projection.py), swiglu chunk by chunk
 # of tokens at prefill sizes (benchmarks/explore_chunked_swiglu.py, an experiment), and (compare,
@@ -82,7 +82,7 @@ fi
 
 if want tests; then
   step "CUDA tests (xdist)"
-  timeout ${TEST_TIMEOUT:-330} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -n ${XDIST:-16} -rfE \
+  timeout ${TEST_TIMEOUT:-330} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -n ${XDIST:-16} -rfE --durations=25 \
     -k "${PYTEST_K:-cuda or build}" > "$LOG/tests.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^(FAILED|ERROR)|crashed|node down" "$LOG/tests.log" | head -20
   tail -1 "$LOG/tests.log"
