@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One or two calls on a GPU machine (the device tool): build, test, sanitize, benchmark; logs under
 # $OUT. STEPS picks the steps (default: all of them, in this order):
-#   build errors tests exact sanitize bench bounds profile explore [compare]
+#   build errors prebuild tests bench bounds profile explore exact sanitize [compare]
 # Times on an H100 machine (16 cores, torch 2.11, 2026-11-26): build 177 s with the CUDA kernels in
 # one file (now one per dtype: less), error-path tests 6 s, the CUDA tests 242 s with 16 workers
 # (about 3 100 cases then, about 3 350 on 2026-11-27: the limit is 330 s, build + errors + tests
@@ -10,24 +10,27 @@
 # memcheck 10 + 6 s, racecheck 22 s, the benchmark suite 99 s. All together they pass a call's
 # 600 s, so a session runs two calls back to back, the second while the machine is still warm (it
 # keeps what the first installed for 30 s; a fresh machine would need the build again):
-#   STEPS="build errors tests" bash tools/gpu_check.sh                         (timeout_s 600)
-#   STEPS="exact sanitize bench bounds profile explore" bash tools/gpu_check.sh (timeout_s 480)
+#   STEPS="build errors prebuild tests" bash tools/gpu_check.sh                (timeout_s 600)
+#   STEPS="bench bounds profile explore exact sanitize" bash tools/gpu_check.sh (timeout_s: what is left)
+# Steps run in the order above whatever the order in STEPS: what the open issues' figures need
+# first, the checks that an earlier session already passed last. prebuild compiles
+# explore_launch_bounds.py's kernels on one core while the tests run, so that bounds only runs.
 # A task's device time is 15 minutes, machine start included. The benchmark suite runs the
 # families the open issues need first (gating, projection, block, then activation) and keeps what
 # it finished; set BENCH_TIMEOUT / BENCH_ONLY for a session given to benchmarks alone.
 # Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise), the error-path tests alone
-# (serially, with a native backtrace if one crashes), the CUDA test cases (pytest-xdist), the
-# fp16/bf16 cases and the vector-loops test (bitwise equal to fp32 there) again with
-# FFN_EXT_CUDA_EXACT_LOWP=1, compute-sanitizer memcheck on the kernel and gating tests, racecheck on
-# the gating tests, the benchmark suite (benchmarks/run_all.py,
-# against Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), the row kernels
+# (serially, with a native backtrace if one crashes), prebuild (above), the CUDA test cases
+# (pytest-xdist; the 25 slowest listed), the benchmark suite (benchmarks/run_all.py, against
+# Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), bounds: the row kernels
 # under other launch bounds (benchmarks/explore_launch_bounds.py, an experiment with a build of its
-# own: 19 kernels, 80-90 s to build on this project's 2-core VM), the kernels of swiglu at decode sizes
-# beside eager's, and its time after an L2 flush split into waiting, kernels and gaps
-# (benchmarks/profile_projection.py), swiglu chunk by chunk
-# of tokens at prefill sizes (benchmarks/explore_chunked_swiglu.py, an experiment), and (compare,
-# only when named) a comparison of the fp16/bf16 maths and of the grid geometry in one session
-# (three processes, each with its own copy anchor: compare their of_copy ratios).
+# own: 19 kernels, 80-90 s to build on this project's 2-core VM), profile: the kernels of swiglu at
+# decode sizes beside eager's, and its time after an L2 flush split into waiting, kernels and gaps
+# (benchmarks/profile_projection.py), explore: swiglu chunk by chunk of tokens at prefill sizes
+# (benchmarks/explore_chunked_swiglu.py, an experiment), exact: the fp16/bf16 cases and the
+# vector-loops test (bitwise equal to fp32 there) again with FFN_EXT_CUDA_EXACT_LOWP=1, sanitize:
+# compute-sanitizer memcheck on the kernel and gating tests and racecheck on the gating tests, and
+# (compare, only when named) a comparison of the fp16/bf16 maths and of the grid geometry in one
+# session (three processes, each with its own copy anchor: compare their of_copy ratios).
 # The exit status is 1 when a step failed (they all run; the failed ones are named at the end).
 set -uo pipefail
 OUT=${OUT:-/tmp/ffn_out}
@@ -38,7 +41,7 @@ mkdir -p "$OUT" "$LOG"
 pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { cur="$*"; echo "=== $* ($(date +%T))"; }
-STEPS=${STEPS:-build errors tests exact sanitize bench bounds profile explore}
+STEPS=${STEPS:-build errors prebuild tests bench bounds profile explore exact sanitize}
 failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
@@ -80,6 +83,13 @@ if want errors; then
   pack
 fi
 
+if want prebuild; then  # one core, beside the tests: the bounds step of the next call finds it built
+  step "explore_launch_bounds.py's own build, in the background"
+  ( timeout ${PREBUILD_TIMEOUT:-300} python3 "$SRC/benchmarks/explore_launch_bounds.py" --build-only \
+      > "$LOG/bounds_build.log" 2>&1; echo "exit $?" >> "$LOG/bounds_build.log" ) &
+  prebuild_pid=$!
+fi
+
 if want tests; then
   step "CUDA tests (xdist)"
   timeout ${TEST_TIMEOUT:-330} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -n ${XDIST:-16} -rfE --durations=25 \
@@ -88,34 +98,8 @@ if want tests; then
   tail -1 "$LOG/tests.log"
   pack
 fi
-
-if want exact; then
-  step "fp16/bf16 CUDA tests with FFN_EXT_CUDA_EXACT_LOWP=1"
-  FFN_EXT_CUDA_EXACT_LOWP=1 timeout ${EXACT_TIMEOUT:-100} python3 -m pytest "$SRC/tests/test_maths.py" -q -p no:cacheprovider \
-    -n ${XDIST:-16} -rfE -k "cuda and ((float16 or bfloat16) and not more_than or vector_loops)" > "$LOG/tests_exact_lowp.log" 2>&1
-  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^(FAILED|ERROR)" "$LOG/tests_exact_lowp.log" | head -10; tail -1 "$LOG/tests_exact_lowp.log"
-  pack
-fi
-
-# sanitize SECONDS TOOL TEST_FILE LOG_NAME K_EXPRESSION: compute-sanitizer over some test cases.
-sanitize() {
-  timeout "$1" compute-sanitizer --tool "$2" --error-exitcode 1 python3 -m pytest "$SRC/tests/$3" -q -x \
-    -p no:cacheprovider -k "$5" > "$LOG/$4.log" 2>&1
-  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; tail -3 "$LOG/$4.log"
-}
-
-if want sanitize; then
-  step compute-sanitizer memcheck
-  sanitize ${SAN_TIMEOUT:-45} memcheck test_maths.py memcheck \
-    "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor) and (float32 or bfloat16)}"
-  pack
-  step "compute-sanitizer memcheck (gating: row kernel layouts and row counts)"
-  sanitize ${SAN_TIMEOUT:-45} memcheck test_gating.py memcheck_gating \
-    "cuda and ((two_tensors or packed_sizes or row_counts or sliced_semantics) and (float32 or bfloat16) or views or out_variant)"
-  pack
-  step "compute-sanitizer racecheck (gating)"
-  sanitize ${RACE_TIMEOUT:-45} racecheck test_gating.py racecheck "cuda and (two_tensors or packed) and (float32 or bfloat16)"
-  pack
+if [[ -n "${prebuild_pid:-}" ]]; then
+  wait "$prebuild_pid"; echo "prebuild: $(tail -1 "$LOG/bounds_build.log")"; pack
 fi
 
 if want bench; then
@@ -149,6 +133,35 @@ if want explore; then
   timeout ${EXPLORE_TIMEOUT:-60} python3 "$SRC/benchmarks/explore_chunked_swiglu.py" --device cuda --out-dir "$LOG/explore" \
     > "$LOG/explore.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| bf16" "$LOG"/explore/chunked-*.md | head -40
+  pack
+fi
+
+if want exact; then
+  step "fp16/bf16 CUDA tests with FFN_EXT_CUDA_EXACT_LOWP=1"
+  FFN_EXT_CUDA_EXACT_LOWP=1 timeout ${EXACT_TIMEOUT:-100} python3 -m pytest "$SRC/tests/test_maths.py" -q -p no:cacheprovider \
+    -n ${XDIST:-16} -rfE -k "cuda and ((float16 or bfloat16) and not more_than or vector_loops)" > "$LOG/tests_exact_lowp.log" 2>&1
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^(FAILED|ERROR)" "$LOG/tests_exact_lowp.log" | head -10; tail -1 "$LOG/tests_exact_lowp.log"
+  pack
+fi
+
+# sanitize SECONDS TOOL TEST_FILE LOG_NAME K_EXPRESSION: compute-sanitizer over some test cases.
+sanitize() {
+  timeout "$1" compute-sanitizer --tool "$2" --error-exitcode 1 python3 -m pytest "$SRC/tests/$3" -q -x \
+    -p no:cacheprovider -k "$5" > "$LOG/$4.log" 2>&1
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; tail -3 "$LOG/$4.log"
+}
+
+if want sanitize; then
+  step compute-sanitizer memcheck
+  sanitize ${SAN_TIMEOUT:-45} memcheck test_maths.py memcheck \
+    "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor) and (float32 or bfloat16)}"
+  pack
+  step "compute-sanitizer memcheck (gating: row kernel layouts and row counts)"
+  sanitize ${SAN_TIMEOUT:-45} memcheck test_gating.py memcheck_gating \
+    "cuda and ((two_tensors or packed_sizes or row_counts or sliced_semantics) and (float32 or bfloat16) or views or out_variant)"
+  pack
+  step "compute-sanitizer racecheck (gating)"
+  sanitize ${RACE_TIMEOUT:-45} racecheck test_gating.py racecheck "cuda and (two_tensors or packed) and (float32 or bfloat16)"
   pack
 fi
 
