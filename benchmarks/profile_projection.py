@@ -41,7 +41,7 @@ def kernel_table(fn, device, calls, top):
     if cuda:
         acts.append(torch.profiler.ProfilerActivity.CUDA)
         torch.cuda.synchronize()
-    with torch.profiler.profile(activities=acts) as prof:
+    with torch.profiler.profile(activities=_ACTS) as prof:
         for _ in range(calls):
             fn()
         if cuda:
@@ -63,23 +63,30 @@ def device_kernels(prof):
     return sorted(evs, key=lambda e: e[1])
 
 
-def cold_timeline(fn, flush, calls):
+_ACTS = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
+
+
+def flush_kernel_names(flush):
+    """The names of the device events that flush() makes (cold_timeline's call separators)."""
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=_ACTS) as prof:
+        flush()
+        torch.cuda.synchronize()
+    return {name for name, _, _ in device_kernels(prof)}
+
+
+def cold_timeline(fn, flush, flush_names, calls):
     """fn under the suite's timing condition (benchmarks/common.py Timer: L2 flushed, then one call,
     then a synchronization), as the profiler sees it. Per call: "wait", from the end of the flush to
     fn's first kernel (the GPU idle while the host is still on its way to the first launch; the
     suite's CUDA-event time counts it), "kernels", the sum of fn's kernel times with a cold L2, and
-    "gaps", the idle time between fn's kernels. Medians over the calls, in us."""
-    acts = [torch.profiler.ProfilerActivity.CPU, torch.profiler.ProfilerActivity.CUDA]
-    torch.cuda.synchronize()
-    with torch.profiler.profile(activities=acts) as prof:
-        flush()
-        torch.cuda.synchronize()
-    flush_names = {name for name, _, _ in device_kernels(prof)}
+    "gaps", the idle time between fn's kernels. Medians over the calls, in us. flush_names:
+    flush_kernel_names(flush)."""
     for _ in range(3):
         flush()
         fn()
         torch.cuda.synchronize()
-    with torch.profiler.profile(activities=acts) as prof:
+    with torch.profiler.profile(activities=_ACTS) as prof:
         for _ in range(calls):
             flush()
             fn()
@@ -116,6 +123,7 @@ def main():
     w1, w3 = m.w1, m.w3
     w13 = torch.cat([w1.detach(), w3.detach()])
     timer = Timer(dev, reps=20) if dev.type == "cuda" else None
+    flush_names = flush_kernel_names(timer.flush.zero_) if timer is not None else None
     lines = [f"profile_projection: device={dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), "
              f"torch={torch.__version__}, in={k}, d={d}, dtype={a.dtype}, calls={a.calls}"]
     for n in (int(t) for t in a.tokens.split(",")):
@@ -144,7 +152,7 @@ def main():
                     timed = timer.compare(fns)
                     for name, fn in fns.items():
                         try:
-                            t, seen = cold_timeline(fn, timer.flush.zero_, a.calls)
+                            t, seen = cold_timeline(fn, timer.flush.zero_, flush_names, a.calls)
                             lines.append(f"M={n} fwd {name} after an L2 flush: timed {timed[name] * 1e6:.1f} us (the "
                                          f"suite's method); wait for the first kernel {t['wait']:.1f} us, kernels "
                                          f"{t['kernels']:.1f} us, gaps between them {t['gaps']:.1f} us ({seen} calls)")
