@@ -14,12 +14,17 @@
 #include <ATen/cpu/vec/vec.h>
 #include <c10/core/ScalarType.h>
 #include <c10/util/Exception.h>
+#include <c10/util/bit_cast.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <xmmintrin.h>  // _mm_getcsr / _mm_setcsr (the tail guard below)
+#endif
 
 // Vectorized forms of the primitives that activations.h calls unqualified; argument-dependent
 // lookup finds them in Vectorized's own namespace.
@@ -190,15 +195,15 @@ inline Vectorized<T> ffn_erfc(const Vectorized<T>& x) { return x.erfc(); }
 // erfc(-z) = 2 - erfc(z). c: P's coefficients, highest degree first. P(t) - z^2 = log(erfc(z) / t)
 // is <= 0 up to the fit's error (0 at z = 0): exp_nonpos's range, which takes a positive argument
 // of 1e-5 as well. NaN: a >= 0 is false, and 2 - NaN = NaN.
-template <std::size_t N>
-inline Vectorized<float> ffn_erfc_fit(const Vectorized<float>& a, const float (&c)[N]) {
-  using V = Vectorized<float>;
-  const V z = a.abs();
-  const V t = V(1.0f) / (V(1.0f) + V(0.5f) * z);
-  V p(c[0]);
-  for (std::size_t k = 1; k < N; ++k) p = at::vec::fmadd(p, t, V(c[k]));  // unrolled (N: constant)
-  const V r = t * ffn_exp_nonpos(p - z * z);
-  return ffn_where_nonneg(a, r, V(2.0f) - r);
+template <class Vec, std::size_t N>
+inline Vec ffn_erfc_fit(const Vec& a, const float (&c)[N]) {
+  using S = typename Vec::value_type;  // float, or double for the tail guard's maths (below)
+  const Vec z = a.abs();
+  const Vec t = Vec(S(1)) / (Vec(S(1)) + Vec(S(0.5)) * z);
+  Vec p = Vec(S(c[0]));
+  for (std::size_t k = 1; k < N; ++k) p = at::vec::fmadd(p, t, Vec(S(c[k])));  // N: unrolled
+  const Vec r = t * ffn_exp_nonpos(p - z * z);
+  return ffn_where_nonneg(a, r, Vec(S(2)) - r);
 }
 // float erfc for the exact GELU: Sleef's erfcf8_u15 cost ~7x PyTorch's whole GELU (measured on
 // this project's 2-core AVX2 machine, 2026-11-22: 1526 us vs 206 us for 1 MB). This is the
@@ -209,12 +214,10 @@ inline Vectorized<float> ffn_erfc_fit(const Vectorized<float>& a, const float (&
 // bound by instruction count: vrcp14ps + a Newton step for the division, or four vectors per
 // iteration instead of two, measured no gain. fp64 keeps Sleef (the fit is a float fit). The GPU's
 // FastFloat (csrc/cuda/fast_float.cuh) evaluates the same coefficients.
-inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) {
-  static constexpr float c[] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f,
-                                0.27886807f,  -0.18628806f, 0.09678418f, 0.37409196f,
-                                1.00002368f,  -1.26551223f};
-  return ffn_erfc_fit(a, c);
-}
+inline constexpr float kErfcFit[] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f,
+                                     0.27886807f,  -0.18628806f, 0.09678418f, 0.37409196f,
+                                     1.00002368f,  -1.26551223f};
+inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) { return ffn_erfc_fit(a, kErfcFit); }
 // erfc for GELU's value on fp16 and bf16 tensors (LowpFloatVec below): a degree-5 fit, whose
 // fractional error is below 9.2e-6 over z in [0, 12]: 1/420 of a bf16 ulp and 1/53 of an fp16 ulp,
 // where the degree-9 fit's 1.2e-7 bought nothing after the rounding. (A Lawson minimax fit of
@@ -234,70 +237,87 @@ inline Vectorized<float> ffn_erfc_lowp(const Vectorized<float>& a) {
   return ffn_erfc_fit(a, c);
 }
 
-// LowpFloatVec: the float vector that the loop computes in for fp16 and bf16 tensors, as FastFloat
-// is on the GPU (csrc/cuda/fast_float.cuh). Their results are rounded to 11 or 8 significant bits,
-// so the accuracy of the float32 maths beyond that is paid for and thrown away. Every operation
-// forwards to Vectorized<float> except ffn_erfc_value (GELU's forward value), which takes the
-// shorter fit above. The derivatives keep the full fit: f' = Phi + x phi cancels by ~300x near
-// x = -0.75, which turned the short fit's 8.5e-6 into 4 fp16 ulp (test_gating, fp16 GEGLU
-// backward). fp32 tensors never use it.
-struct LowpFloatVec {
-  Vectorized<float> v;
-  LowpFloatVec() = default;
-  // Explicit, both: with an implicit conversion from Vectorized<float>, a forwarder below whose
-  // Vectorized overload is not yet declared would call itself (ffn_where did, found in review).
-  explicit LowpFloatVec(const Vectorized<float>& x) : v(x) {}
-  explicit LowpFloatVec(float c) : v(c) {}
+// FitVec<B, Kind>: a vector whose operations all forward to those of B (a Vectorized), except
+// erfc's, for which Kind names the fits. Two of them:
+//  * LowpFloatVec, the float vector that the loop computes in for fp16 and bf16 tensors, as
+//    FastFloat is on the GPU (csrc/cuda/fast_float.cuh). Their results are rounded to 11 or 8
+//    significant bits, so the accuracy of the float32 maths beyond that is paid for and thrown
+//    away: ffn_erfc_value (GELU's forward value) takes the shorter fit above. The derivatives keep
+//    the full fit: f' = Phi + x phi cancels by ~300x near x = -0.75, which turned the short fit's
+//    8.5e-6 into 4 fp16 ulp (test_gating, fp16 GEGLU backward). fp32 tensors never use it.
+//  * TailDoubleVec, the double vector of the tail guard's lanes (below flat_loop's helpers): both
+//    erfc functions take the full float fit, evaluated in double. Its 1.2e-7 is what the float
+//    maths has elsewhere; Sleef's double erfc (fp64 tensors) made a vector of GELU's tail cost
+//    ~420 cycles, 2.6x the fit's.
+template <class B, class Kind>
+struct FitVec {
+  B v;
+  FitVec() = default;
+  // Explicit, both: with an implicit conversion from B, a forwarder below whose Vectorized
+  // overload is not yet declared would call itself (ffn_where did, found in review).
+  explicit FitVec(const B& x) : v(x) {}
+  explicit FitVec(typename B::value_type c) : v(c) {}
 };
-#define FFN_LOWP_BINARY(op)                                                                  \
-  inline LowpFloatVec operator op(const LowpFloatVec& a, const LowpFloatVec& b) {           \
-    return LowpFloatVec(a.v op b.v);                                                         \
+struct LowpErfcFits {};
+struct FullErfcFit {};
+using LowpFloatVec = FitVec<Vectorized<float>, LowpErfcFits>;
+using TailDoubleVec = FitVec<Vectorized<double>, FullErfcFit>;
+#define FFN_FIT_BINARY(op)                                                                   \
+  template <class B, class K>                                                                \
+  inline FitVec<B, K> operator op(const FitVec<B, K>& a, const FitVec<B, K>& b) {            \
+    return FitVec<B, K>(a.v op b.v);                                                         \
   }
-FFN_LOWP_BINARY(+)
-FFN_LOWP_BINARY(-)
-FFN_LOWP_BINARY(*)
-FFN_LOWP_BINARY(/)
-FFN_LOWP_BINARY(==)
-FFN_LOWP_BINARY(!=)
-FFN_LOWP_BINARY(<)
-FFN_LOWP_BINARY(>)
-FFN_LOWP_BINARY(<=)
-FFN_LOWP_BINARY(>=)
-#undef FFN_LOWP_BINARY
-inline LowpFloatVec operator-(const LowpFloatVec& a) { return LowpFloatVec(a.v.neg()); }
-inline LowpFloatVec ffn_exp(const LowpFloatVec& x) { return LowpFloatVec(ffn_exp(x.v)); }
-inline LowpFloatVec ffn_exp_nonpos(const LowpFloatVec& x) {
-  return LowpFloatVec(ffn_exp_nonpos(x.v));
+FFN_FIT_BINARY(+)
+FFN_FIT_BINARY(-)
+FFN_FIT_BINARY(*)
+FFN_FIT_BINARY(/)
+FFN_FIT_BINARY(==)
+FFN_FIT_BINARY(!=)
+FFN_FIT_BINARY(<)
+FFN_FIT_BINARY(>)
+FFN_FIT_BINARY(<=)
+FFN_FIT_BINARY(>=)
+#undef FFN_FIT_BINARY
+#define FFN_FIT_UNARY(name, expr)                                                            \
+  template <class B, class K>                                                                \
+  inline FitVec<B, K> name(const FitVec<B, K>& x) {                                          \
+    return FitVec<B, K>(expr);                                                               \
+  }
+FFN_FIT_UNARY(operator-, x.v.neg())
+FFN_FIT_UNARY(ffn_exp, ffn_exp(x.v))
+FFN_FIT_UNARY(ffn_exp_nonpos, ffn_exp_nonpos(x.v))
+FFN_FIT_UNARY(ffn_tanh, ffn_tanh(x.v))
+FFN_FIT_UNARY(ffn_abs, x.v.abs())
+FFN_FIT_UNARY(ffn_nan_or_zero, ffn_nan_or_zero(x.v))
+#undef FFN_FIT_UNARY
+#define FFN_FIT_TERNARY(name, expr)                                                          \
+  template <class B, class K>                                                                \
+  inline FitVec<B, K> name(const FitVec<B, K>& x, const FitVec<B, K>& a,                     \
+                           const FitVec<B, K>& b) {                                          \
+    return FitVec<B, K>(expr);                                                               \
+  }
+// (blendv itself for ffn_where: the Vectorized form is declared only further down.)
+FFN_FIT_TERNARY(ffn_where, B::blendv(b.v, a.v, x.v))
+FFN_FIT_TERNARY(ffn_where_nonneg, ffn_where_nonneg(x.v, a.v, b.v))
+FFN_FIT_TERNARY(ffn_where_zero, ffn_where_zero(x.v, a.v, b.v))
+FFN_FIT_TERNARY(ffn_where_pos, ffn_where_pos(x.v, a.v, b.v))
+#undef FFN_FIT_TERNARY
+template <class B, class K>
+inline FitVec<B, K> ffn_unless_zero(const FitVec<B, K>& p, const FitVec<B, K>& v) {
+  return FitVec<B, K>(ffn_unless_zero(p.v, v.v));
+}
+template <class B, class K>
+inline bool ffn_any_above(const FitVec<B, K>& a, typename B::value_type c) {
+  return ffn_any_above(a.v, c);
 }
 inline LowpFloatVec ffn_erfc(const LowpFloatVec& x) { return LowpFloatVec(ffn_erfc(x.v)); }
-inline LowpFloatVec ffn_tanh(const LowpFloatVec& x) { return LowpFloatVec(ffn_tanh(x.v)); }
 inline LowpFloatVec ffn_erfc_value(const LowpFloatVec& x) {
   return LowpFloatVec(ffn_erfc_lowp(x.v));
 }
-inline LowpFloatVec ffn_abs(const LowpFloatVec& x) { return LowpFloatVec(x.v.abs()); }
-inline bool ffn_any_above(const LowpFloatVec& a, float c) { return ffn_any_above(a.v, c); }
-// (blendv itself: the Vectorized form of ffn_where is declared only further down.)
-inline LowpFloatVec ffn_where(const LowpFloatVec& m, const LowpFloatVec& a, const LowpFloatVec& b) {
-  return LowpFloatVec(Vectorized<float>::blendv(b.v, a.v, m.v));
+inline TailDoubleVec ffn_erfc(const TailDoubleVec& x) {
+  return TailDoubleVec(ffn_erfc_fit(x.v, kErfcFit));
 }
-inline LowpFloatVec ffn_where_nonneg(const LowpFloatVec& z, const LowpFloatVec& a,
-                                     const LowpFloatVec& b) {
-  return LowpFloatVec(ffn_where_nonneg(z.v, a.v, b.v));
-}
-inline LowpFloatVec ffn_unless_zero(const LowpFloatVec& p, const LowpFloatVec& v) {
-  return LowpFloatVec(ffn_unless_zero(p.v, v.v));
-}
-inline LowpFloatVec ffn_where_zero(const LowpFloatVec& p, const LowpFloatVec& a,
-                                   const LowpFloatVec& b) {
-  return LowpFloatVec(ffn_where_zero(p.v, a.v, b.v));
-}
-inline LowpFloatVec ffn_where_pos(const LowpFloatVec& x, const LowpFloatVec& a,
-                                  const LowpFloatVec& b) {
-  return LowpFloatVec(ffn_where_pos(x.v, a.v, b.v));
-}
-inline LowpFloatVec ffn_nan_or_zero(const LowpFloatVec& x) {
-  return LowpFloatVec(ffn_nan_or_zero(x.v));
-}
+inline TailDoubleVec ffn_erfc_value(const TailDoubleVec& x) { return ffn_erfc(x); }
 
 // fn evaluated in double precision lane by lane (two double vectors per float vector), then
 // rounded back to float; see ffn_in_double in activations.h.
@@ -320,9 +340,9 @@ template <class Fn>
 inline Vectorized<double> ffn_in_double(const Vectorized<double>& x, Fn fn) {
   return fn(x);
 }
-template <class Fn>
-inline LowpFloatVec ffn_in_double(const LowpFloatVec& x, Fn fn) {
-  return LowpFloatVec(ffn_in_double(x.v, fn));
+template <class Fn, class B, class K>
+inline FitVec<B, K> ffn_in_double(const FitVec<B, K>& x, Fn fn) {
+  return FitVec<B, K>(ffn_in_double(x.v, fn));
 }
 // v's lanes as doubles: lanes [0, W/2) and [W/2, W) of a float vector (W lanes).
 inline std::pair<Vectorized<double>, Vectorized<double>> ffn_to_double(const Vectorized<float>& v) {
@@ -458,6 +478,394 @@ struct OpmathSum {
   }
 };
 
+// ---- the underflow tail: lanes whose exp would leave float's normal range -----------------------
+// An x86 processor runs a float or double instruction whose operand or result is subnormal, or
+// whose result underflows to 0, in microcode unless MXCSR flushes them (FTZ/DAZ), which this
+// library must not do: subnormal results are results (REFERENCE.md, tests/test_maths.py). Each
+// such instruction cost ~250 cycles here, where a vector of SiLU takes ~25: inputs all in the tail
+// below made the fp32 and bf16 forwards and backwards 5-25x slower than on ordinary inputs (SiLU
+// 15-17x, Swish 20-25x, exact GELU 7-10x, tanh-GELU 6-7x, the gating ops alike; Xeon with AVX-512,
+// 2 threads, torch 2.14.1, 2026-11-27; torch.set_flush_denormal(True) restored the normal times,
+// which named the cause). PyTorch's own forms saturate before they get there (1 + erf(x) cancels
+// to 0, exp(-x) overflows to inf) and lose those results' accuracy instead.
+// The exp-based activations reach that range only past a fixed |x| (below). A vector holding such
+// a lane (a "tail" lane) runs the usual float maths with that lane's argument replaced by 0, and
+// the tail lanes again in double precision, where nothing in their maths is subnormal (flushing
+// the doubles changes no float result: a double below 2^-1022 times any product of float operands
+// still rounds to a float 0), then rounded once to float. So a lane's result depends on its own
+// operands alone, never on its neighbours, as the loop requires (flat_loop); the other lanes keep
+// their bits, and the tail lanes are the double maths rounded once: correctly rounded for the
+// sigmoid family, where the float maths had rounded subnormal intermediates several times
+// (tests/test_cpu_tail.py). The double functors are those of fp64 tensors (but exact GELU's erfc,
+// see TailDoubleVec). All-tail inputs now cost 2.7-4.4x ordinary ones (benchmarks/bench_tail.py,
+// same machine and date). Not on other processors (no such penalty) and not in the strided scalar
+// loop (activation_cpu.cpp), which is slow anyway.
+#if defined(__x86_64__) || defined(_M_X64)
+#define FFN_CPU_TAIL_GUARD 1
+#else
+#define FFN_CPU_TAIL_GUARD 0
+#endif
+
+// A tail lane is one where some exp argument of the activation's maths falls below -80 (results
+// from 1.8e-35, 1500 times float's smallest normal number, so that their products with the other
+// factors of the formulas, from ~1e-3 up, stay normal).
+//   SiLU, sigmoid: exp(-|x|), |x| > 80;  Swish: exp(-|beta x| / 2) and its square, |beta x| > 80;
+//   tanh-GELU: sigma(2u), |2u| > 80 from |x| > 9.67 (2u = 1.5958 (x + 0.044715 x^3)): 9.6;
+//   exact GELU: exp(-x^2 / 2) and the erfc fit's exp(P(t) - x^2 / 2) >= exp(-79.2), |x| <= 12.5.
+// ReLU and identity have no exp and no tail. (A NaN argument goes with the tail lanes: tail_lanes.)
+template <class A>
+struct ActTail {
+  static constexpr bool kHas = false;
+};
+template <class T>
+struct ActTail<Silu<T>> {
+  static constexpr bool kHas = true;
+  static float limit(const Silu<T>&) { return 80.0f; }
+};
+template <class T>
+struct ActTail<Sigmoid<T>> {
+  static constexpr bool kHas = true;
+  static float limit(const Sigmoid<T>&) { return 80.0f; }
+};
+template <class T>
+struct ActTail<Swish<T>> {
+  static constexpr bool kHas = true;
+  // beta = 0 (swish is x / 2) or NaN (every result NaN, no subnormal on the way): inf, no tail.
+  static float limit(const Swish<T>& s) {
+    const float l = 80.0f / std::fabs(static_cast<float>(s.beta));
+    return std::isnan(l) ? std::numeric_limits<float>::infinity() : l;
+  }
+};
+template <class T>
+struct ActTail<GeluTanh<T>> {
+  static constexpr bool kHas = true;
+  static float limit(const GeluTanh<T>&) { return 9.6f; }
+};
+template <class T>
+struct ActTail<GeluErf<T>> {
+  static constexpr bool kHas = true;
+  static float limit(const GeluErf<T>&) { return 12.5f; }
+};
+
+// The activation in double (Swish keeps the float beta that the float maths used).
+template <template <class> class A>
+A<double> to_double(const A<float>&) { return {}; }
+inline Swish<double> to_double(const Swish<float>& s) { return {static_cast<double>(s.beta)}; }
+
+// Per kernel: whether it has a tail, which input is the activation's argument (kArg, the one
+// replaced by 0), the limit on |arg(in)|, the same kernel in double, and whether the loop can scan
+// the argument operand ahead (kScan: it is an operand; a tensor beta's argument is beta x).
+template <class K>
+struct Tail {
+  static constexpr bool kHas = false, kScan = false;
+};
+template <template <class> class K, class A, int kArgIndex>
+struct ActKernelTail {
+  static constexpr bool kHas = ActTail<A>::kHas, kScan = kHas;
+  static constexpr int kArg = kArgIndex;
+  static float limit(const K<A>& k) { return ActTail<A>::limit(k.a); }
+  template <class V>
+  static V arg(const V* in) { return in[kArg]; }
+  static auto dbl(const K<A>& k) { return K<decltype(to_double(k.a))>{to_double(k.a)}; }
+};
+template <class A>
+struct Tail<FwdK<A>> : ActKernelTail<FwdK, A, 0> {};  // x
+template <class A>
+struct Tail<BwdK<A>> : ActKernelTail<BwdK, A, 1> {};  // g, x
+template <class A>
+struct Tail<Bwd2K<A>> : ActKernelTail<Bwd2K, A, 2> {};  // gg, g, x
+template <class A>
+struct Tail<GateFwdK<A>> : ActKernelTail<GateFwdK, A, 0> {};  // g, u
+template <class A>
+struct Tail<GateBwdK<A>> : ActKernelTail<GateBwdK, A, 1> {};  // dy, g, u
+template <class A>
+struct Tail<GateBwd2K<A>> : ActKernelTail<GateBwd2K, A, 3> {};  // gg_g, gg_u, dy, g, u
+// A tensor beta: the argument is beta x, from the operands x (kArg) and beta (kBeta).
+template <int kX, int kBeta>
+struct SwishTTail {
+  static constexpr bool kHas = true, kScan = false;  // no single operand to scan
+  static constexpr int kArg = kX;
+  template <class F>
+  static float limit(const F&) { return 80.0f; }
+  template <class V>
+  static V arg(const V* in) { return in[kX] * in[kBeta]; }
+};
+template <class T>
+struct Tail<SwishTFwdK<T>> : SwishTTail<0, 1> {  // x, beta
+  static SwishTFwdK<double> dbl(const SwishTFwdK<T>&) { return {}; }
+};
+template <class T, bool B>
+struct Tail<SwishTBwdK<T, B>> : SwishTTail<1, 2> {  // g, x, beta
+  static SwishTBwdK<double, B> dbl(const SwishTBwdK<T, B>&) { return {}; }
+};
+template <class T, bool B>
+struct Tail<SwishTBwd2K<T, B>> : SwishTTail<3, 4> {  // ggx, ggb, g, x, beta
+  static SwishTBwd2K<double, B> dbl(const SwishTBwd2K<T, B>&) { return {}; }
+};
+
+// The loop's float vectors: Vectorized<float> (float32) and LowpFloatVec (fp16/bf16).
+inline const at::vec::Vectorized<float>& float_vec(const at::vec::Vectorized<float>& v) {
+  return v;
+}
+inline const at::vec::Vectorized<float>& float_vec(const at::vec::LowpFloatVec& v) {
+  return v.v;
+}
+template <class V>
+inline V from_float_vec(const at::vec::Vectorized<float>& v) { return V(v); }
+
+// Whether kernel F gets the tail guard in a loop over vectors V (float maths only: fp64 tensors
+// reach double's subnormals only past |x| ~ 700, and the guard's own maths is double).
+template <class F, class V>
+inline constexpr bool kTailGuard =
+    FFN_CPU_TAIL_GUARD && Tail<F>::kHas &&
+    (std::is_same_v<V, at::vec::Vectorized<float>> || std::is_same_v<V, at::vec::LowpFloatVec>);
+
+// The limit on |arg| for kernel F (+inf where there is no guard: the loop never compares then).
+template <class F>
+inline float tail_limit(const F& f) {
+  if constexpr (Tail<F>::kHas) {
+    return Tail<F>::limit(f);
+  } else {
+    return std::numeric_limits<float>::infinity();
+  }
+}
+
+// The loop scans blocks of kTailBlock elements of the argument ahead (span_may_have_tail) and
+// runs the guard only in the blocks that may hold a tail lane; the others run the loop as it was,
+// instruction for instruction. Guarding every vector put its bounds check (4 instructions) on
+// every vector: 10-20% of the fp32 SiLU and GELU loops in L1 (64K elements, 1 thread). The scan
+// of 256 floats is 16 vrangeps and ~14 others (GCC unrolls it), ~1.9 instructions a vector against
+// the ~29 of SiLU's forward; its cost in time was within this VM's +-10% noise (1M elements, fp32
+// and bf16, SiLU, GELU, SwiGLU). 256: with 0.1% of the elements in the tail, 77% of the blocks
+// still hold none.
+constexpr int64_t kTailBlock = 256;
+template <class F, typename scalar_t>
+inline constexpr bool kTailScan = Tail<F>::kScan && !std::is_same_v<scalar_t, double>;
+
+// What the scan compares |x| with: limit itself for float; for fp16 / bf16 the bits of the largest
+// value of the type no greater than limit (|x| > limit is possible only where |x|'s bits are above
+// them, comparing bits as unsigned integers; NaN's are above too).
+struct TailScanBound {
+  float limit;
+  uint32_t bits;
+};
+template <typename scalar_t>
+inline TailScanBound tail_scan_bound(float limit) {
+  if constexpr (sizeof(scalar_t) == 2) {
+    const scalar_t h = static_cast<scalar_t>(limit);  // to nearest: one step down if above
+    return {limit, static_cast<uint32_t>(h.x) - (static_cast<float>(h) > limit ? 1u : 0u)};
+  } else {
+    return {limit, 0};
+  }
+}
+
+// Whether some element of p[0, n) may be a tail lane (false: certainly none; true may also mean a
+// NaN). float: the largest |x| (vrangeps, one instruction a vector) against the limit; fp16 and
+// bf16: the largest bits with the sign cleared (two a vector of 32).
+template <typename scalar_t>
+inline bool span_may_have_tail(const scalar_t* p, int64_t n, TailScanBound bound) {
+  static_assert(sizeof(scalar_t) == 4 || sizeof(scalar_t) == 2, "float, half or bfloat16");
+  constexpr bool k32 = sizeof(scalar_t) == 4;
+  int64_t j = 0;
+  bool above = false;
+#if defined(CPU_CAPABILITY_AVX512)
+  if constexpr (k32) {
+    // imm 0x0B: the larger absolute value, sign cleared. NaN either passes through (then the
+    // unordered comparison below says true) or is dropped (NaN lanes are never tail lanes).
+    __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
+    for (; j + 64 <= n; j += 64) {
+      m0 = _mm512_range_ps(m0, _mm512_loadu_ps(p + j), 0x0B);
+      m1 = _mm512_range_ps(m1, _mm512_loadu_ps(p + j + 16), 0x0B);
+      m2 = _mm512_range_ps(m2, _mm512_loadu_ps(p + j + 32), 0x0B);
+      m3 = _mm512_range_ps(m3, _mm512_loadu_ps(p + j + 48), 0x0B);
+    }
+    const __m512 m =
+        _mm512_range_ps(_mm512_range_ps(m0, m1, 0x0B), _mm512_range_ps(m2, m3, 0x0B), 0x0B);
+    above = _mm512_cmp_ps_mask(m, _mm512_set1_ps(bound.limit), _CMP_NLE_UQ) != 0;
+  } else {
+    const __m512i abs = _mm512_set1_epi16(0x7fff);
+    __m512i m0 = _mm512_setzero_si512(), m1 = m0;
+    for (; j + 64 <= n; j += 64) {
+      m0 = _mm512_max_epu16(m0, _mm512_and_si512(_mm512_loadu_si512(p + j), abs));
+      m1 = _mm512_max_epu16(m1, _mm512_and_si512(_mm512_loadu_si512(p + j + 32), abs));
+    }
+    above = _mm512_cmpgt_epu16_mask(_mm512_max_epu16(m0, m1),
+                                    _mm512_set1_epi16(static_cast<short>(bound.bits))) != 0;
+  }
+#elif defined(CPU_CAPABILITY_AVX2)
+  constexpr int64_t L = 32 / sizeof(scalar_t);
+  const __m256i abs = k32 ? _mm256_set1_epi32(0x7fffffff) : _mm256_set1_epi16(0x7fff);
+  const uint32_t bits = k32 ? c10::bit_cast<uint32_t>(bound.limit) : bound.bits;
+  auto max = [](__m256i a, __m256i b) {
+    return k32 ? _mm256_max_epu32(a, b) : _mm256_max_epu16(a, b);
+  };
+  auto load = [&](int64_t at) {
+    return _mm256_and_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + at)), abs);
+  };
+  __m256i m0 = _mm256_setzero_si256(), m1 = m0;
+  for (; j + 2 * L <= n; j += 2 * L) {
+    m0 = max(m0, load(j));
+    m1 = max(m1, load(j + L));
+  }
+  // (no unsigned comparison in AVX2: a lane is above t where max(lane, t) differs from t)
+  const __m256i t = k32 ? _mm256_set1_epi32(static_cast<int>(bits))
+                        : _mm256_set1_epi16(static_cast<short>(bits));
+  const __m256i mt = max(max(m0, m1), t);
+  above = _mm256_movemask_epi8(k32 ? _mm256_cmpeq_epi32(mt, t) : _mm256_cmpeq_epi16(mt, t)) != -1;
+#endif
+  for (; j < n && !above; ++j) {
+    if constexpr (k32) {
+      above = !(std::fabs(static_cast<float>(p[j])) <= bound.limit);
+    } else {
+      above = (p[j].x & 0x7fffu) > bound.bits;
+    }
+  }
+  return above;
+}
+
+// Bit i set: lane i of a is a tail lane: |a| > limit, or NaN. A NaN argument takes the double
+// maths too, so that its result's NaN bits (sign, payload) come from one copy of the maths wherever
+// the lane stands: the copies of f inlined into the loop's blocks are compiled apart, and one
+// multiplied its NaN operands in the other order (GEGLU's bf16 forward of -NaN gave +NaN in a row
+// of 256 and -NaN alone, tests/test_maths.py::test_gelu_lowp_every_input).
+inline unsigned tail_lanes(const at::vec::Vectorized<float>& a, float limit) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_cmp_ps_mask(_mm512_abs_ps(a), _mm512_set1_ps(limit), _CMP_NLE_UQ);
+#elif defined(CPU_CAPABILITY_AVX2)
+  const __m256 abs = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a);
+  const __m256 above = _mm256_cmp_ps(abs, _mm256_set1_ps(limit), _CMP_NLE_UQ);
+  return static_cast<unsigned>(_mm256_movemask_ps(above));
+#else
+  constexpr int W = at::vec::Vectorized<float>::size();
+  float v[W];
+  a.store(v);
+  unsigned bits = 0;
+  for (int i = 0; i < W; ++i) bits |= (std::fabs(v[i]) <= limit ? 0u : 1u) << i;
+  return bits;
+#endif
+}
+
+// Lanes of b where bit i of bits is set, of a elsewhere.
+inline at::vec::Vectorized<float> select_lanes(unsigned bits, const at::vec::Vectorized<float>& a,
+                                               const at::vec::Vectorized<float>& b) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_mask_blend_ps(static_cast<__mmask16>(bits), a, b);
+#else
+  constexpr int W = at::vec::Vectorized<float>::size();
+  float va[W], vb[W];
+  a.store(va);
+  b.store(vb);
+  for (int i = 0; i < W; ++i) {
+    if ((bits >> i) & 1u) va[i] = vb[i];
+  }
+  return at::vec::Vectorized<float>::loadu(va);
+#endif
+}
+
+#if FFN_CPU_TAIL_GUARD
+// Two double vectors (lanes [0, W/2) and [W/2, W)) rounded to one float vector, in the current
+// rounding and flushing mode.
+inline at::vec::Vectorized<float> ffn_from_double(const at::vec::Vectorized<double>& lo,
+                                                  const at::vec::Vectorized<double>& hi) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+#elif defined(CPU_CAPABILITY_AVX2)
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+#else
+  constexpr int W = at::vec::Vectorized<float>::size(), H = at::vec::Vectorized<double>::size();
+  double d[W];
+  float f[W];
+  lo.store(d);
+  hi.store(d + H);
+  for (int i = 0; i < W; ++i) f[i] = static_cast<float>(d[i]);
+  return at::vec::Vectorized<float>::loadu(f);
+#endif
+}
+
+// The caller's MXCSR, read at a loop call's first tail vector and written back after each one's
+// double maths. Read once: stmxcsr waits for every floating-point instruction in flight (its
+// exception flags), and reading it per vector took 2/3 of the tail path's time (1M x -1e4, SiLU).
+// The flags raised in between are not kept (nothing in PyTorch reads them).
+struct TailCsr {
+  unsigned value = 0;
+  bool read = false;
+  unsigned get() {
+    if (!read) {
+      value = _mm_getcsr();
+      read = true;
+    }
+    return value;
+  }
+};
+
+// A vector with tail lanes (bits): see above. Out of line, so that the common path stays as it
+// was.
+template <class F, class V>
+__attribute__((noinline, cold)) void tail_call(const F& f, TailCsr& mxcsr,
+                                               const V* in, V* out, unsigned bits) {
+  using Vf = at::vec::Vectorized<float>;
+  using Vd = at::vec::Vectorized<double>;
+  constexpr int NIN = F::NIN, NOUT = F::NOUT, W = Vf::size(), H = Vd::size();
+  static_assert(W == 2 * H, "a float vector holds twice as many lanes as a double vector");
+  const bool all = bits == (1u << W) - 1u;
+  // 1. The float maths, the tail lanes' argument at 0 (every formula is defined there).
+  if (!all) {
+    V safe[NIN];
+    for (int k = 0; k < NIN; ++k) safe[k] = in[k];
+    constexpr int arg = Tail<F>::kArg;
+    safe[arg] = from_float_vec<V>(select_lanes(bits, float_vec(in[arg]), Vf(0.0f)));
+    f(safe, out);
+  }
+  // 2. Every lane in double, widened before DAZ is set (a float subnormal operand is a normal
+  //    double and must stay one). The doubles go through memory and the barriers keep the double
+  //    arithmetic between the MXCSR writes: its loads after the first, its stores before the
+  //    second (a register value could otherwise move across them).
+  alignas(64) double xd[NIN][W], yd[NOUT][W];
+  for (int k = 0; k < NIN; ++k) {
+    const auto [lo, hi] = at::vec::ffn_to_double(float_vec(in[k]));
+    lo.store(xd[k]);
+    hi.store(xd[k] + H);
+  }
+  const auto g = Tail<F>::dbl(f);
+  const unsigned csr = mxcsr.get();
+  _mm_setcsr(csr | 0x8040u);  // FTZ (bit 15) and DAZ (bit 6)
+  asm volatile("" ::: "memory");
+  for (int h = 0; h < W; h += H) {
+    using Vt = at::vec::TailDoubleVec;
+    Vt a[NIN], o[NOUT];
+    for (int k = 0; k < NIN; ++k) a[k] = Vt(Vd::loadu(xd[k] + h));
+    g(a, o);
+    for (int k = 0; k < NOUT; ++k) o[k].v.store(yd[k] + h);
+  }
+  asm volatile("" ::: "memory");
+  _mm_setcsr(csr);
+  // 3. The tail lanes' results, rounded once to float in the caller's mode again (IEEE: into the
+  //    subnormals; or flushed, where the caller set torch.set_flush_denormal).
+  for (int k = 0; k < NOUT; ++k) {
+    const Vf y = ffn_from_double(Vd::loadu(yd[k]), Vd::loadu(yd[k] + H));
+    out[k] = from_float_vec<V>(all ? y : select_lanes(bits, float_vec(out[k]), y));
+  }
+}
+#endif
+
+// f(in, out), with the tail guard where F has one (limit: tail_limit(f), hoisted by the loop).
+#if FFN_CPU_TAIL_GUARD
+template <class F, class V>
+inline void call_guarded(const F& f, float limit, TailCsr& mxcsr, const V* in, V* out) {
+  if constexpr (kTailGuard<F, V>) {
+    const unsigned bits = tail_lanes(float_vec(Tail<F>::arg(in)), limit);
+    if (__builtin_expect(bits != 0, 0)) return tail_call(f, mxcsr, in, out, bits);
+  }
+  f(in, out);
+}
+#else
+struct TailCsr {};
+template <class F, class V>
+inline void call_guarded(const F& f, float, TailCsr&, const V* in, V* out) {
+  f(in, out);
+}
+#endif
+
 // Elements [begin, end) of a flat kernel: every operand is a dense array with the same layout, so
 // element i of each is at index i; it is stored as scalar_t, or in op-math precision where F says
 // so (a tensor beta and its gradient beside fp16/bf16; for float and double the two are one type).
@@ -499,6 +907,20 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
   }
   auto summed = [&](int k) { return kSums && out_opmath(k); };
 
+  const float limit = tail_limit(f);
+  TailCsr mxcsr;
+  auto fg = [&](const auto* x, auto* o) { call_guarded(f, limit, mxcsr, x, o); };
+  // Whether elements [a, b) of the activation's argument may hold a tail lane (a kernel without a
+  // single argument operand to scan, a tensor beta's, guards every vector).
+  const auto scan_bound = tail_scan_bound<scalar_t>(limit);
+  auto tail_scan = [&](int64_t a, int64_t b) {
+    if constexpr (kTailScan<F, scalar_t>) {
+      return span_may_have_tail(in[Tail<F>::kArg] + a, b - a, scan_bound);
+    } else {
+      return true;
+    }
+  };
+
   int64_t i = begin;
   if constexpr (std::is_same_v<scalar_t, opmath_t>) {
     using Vec = at::vec::Vectorized<scalar_t>;
@@ -508,14 +930,14 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
     };
     // Two independent vectors per iteration: the formulas are long dependency chains (a division,
     // a 10-term Horner fit, exp), and interleaving two of them keeps the FMA pipes busy.
-    for (; i + 2 * W <= end; i += 2 * W) {
+    auto pair = [&](auto&& call) {
       Vec a[NIN], b[NIN], oa[NOUT], ob[NOUT];
       for (int k = 0; k < NIN; ++k) {
         a[k] = load(k, i);
         b[k] = load(k, i + W);
       }
-      f(a, oa);
-      f(b, ob);
+      call(a, oa);
+      call(b, ob);
       for (int k = 0; k < NOUT; ++k) {
         if (summed(k)) {
           sum[k].add2(oa[k], ob[k], i);
@@ -524,6 +946,19 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
           ob[k].store(out[k] + i + W);
         }
       }
+    };
+    if constexpr (kTailGuard<F, Vec>) {
+      // In blocks: one whose argument holds no tail lane (tail_scan) runs f itself.
+      while (i + 2 * W <= end) {
+        const int64_t stop = i + std::min<int64_t>(kTailBlock, (end - i) / (2 * W) * (2 * W));
+        if (!tail_scan(i, stop)) {
+          for (; i < stop; i += 2 * W) pair(f);
+        } else {
+          for (; i < stop; i += 2 * W) pair(fg);
+        }
+      }
+    } else {
+      for (; i + 2 * W <= end; i += 2 * W) pair(f);
     }
     // Fewer than 2W elements are left: a whole vector (first of the last pair, held back for the
     // sums) and then the last, partial vector, zero lanes beyond end (see above flat_loop).
@@ -533,7 +968,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
     if (i + W <= end) {
       Vec a[NIN];
       for (int k = 0; k < NIN; ++k) a[k] = load(k, i);
-      f(a, first);
+      fg(a, first);
       for (int k = 0; k < NOUT; ++k) {
         if (!summed(k)) first[k].store(out[k] + i);
       }
@@ -546,7 +981,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
     if (n > 0) {
       Vec a[NIN];
       for (int k = 0; k < NIN; ++k) a[k] = kOneValue && is_one[k] ? Vec(value[k]) : Vec::loadu(in[k] + i, n);
-      f(a, o);
+      fg(a, o);
       for (int k = 0; k < NOUT; ++k) {
         if (!summed(k)) o[k].store(out[k] + i, n);
       }
@@ -581,11 +1016,11 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
         hi = Vl(b);
       }
     };
-    for (; i + W <= end; i += W) {
+    auto whole = [&](auto&& call) {
       Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
       for (int k = 0; k < NIN; ++k) load(k, i, W, lo[k], hi[k]);
-      f(lo, olo);
-      f(hi, ohi);
+      call(lo, olo);
+      call(hi, ohi);
       for (int k = 0; k < NOUT; ++k) {
         if (summed(k)) {
           sum[k].add2(olo[k].v, ohi[k].v, i);
@@ -597,13 +1032,25 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
           store_from_float(olo[k].v, ohi[k].v, out[k] + i);
         }
       }
+    };
+    if constexpr (kTailGuard<F, Vl>) {  // in blocks, as in the float loop
+      while (i + W <= end) {
+        const int64_t stop = i + std::min<int64_t>(kTailBlock, (end - i) / W * W);
+        if (!tail_scan(i, stop)) {
+          for (; i < stop; i += W) whole(f);
+        } else {
+          for (; i < stop; i += W) whole(fg);
+        }
+      }
+    } else {
+      for (; i + W <= end; i += W) whole(f);
     }
     if (i < end) {  // the last, partial vector, as above
       const int n = static_cast<int>(end - i);
       Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
       for (int k = 0; k < NIN; ++k) load(k, i, n, lo[k], hi[k]);
-      f(lo, olo);
-      f(hi, ohi);
+      fg(lo, olo);
+      fg(hi, ohi);
       scalar_t part[W];
       for (int k = 0; k < NOUT; ++k) {
         if (summed(k)) {
