@@ -124,6 +124,8 @@ _MIXED = {
     "silu_double_backward": lambda x, g: ops.silu_double_backward(g, g, x),
     "swish_0.3": lambda x, g: ops.swish(x, 0.3),
     "swish_tensor": lambda x, g: ops.swish(x, torch.full_like(x, 0.7, dtype=torch.float32)),
+    "swish_scalar_tensor": lambda x, g: ops.swish(x, torch.tensor(0.7)),  # x scanned: 80 / 0.7
+    "swish_scalar_tensor_backward": lambda x, g: ops.swish_backward.Tensor(g, x, torch.tensor(-1.3), False)[0],
     "geglu": lambda x, g: ops.act_and_mul(x, g, "gelu", 1.0),
     "swiglu_backward": lambda x, g: torch.stack(ops.act_and_mul_backward(g, x, g, "silu", 1.0)),
 }
@@ -179,3 +181,22 @@ def test_tail_guard_restores_the_floating_point_mode():
     finally:
         torch.set_flush_denormal(False)
     assert (tiny * 3).item() != 0
+
+
+@pytest.mark.parametrize("name", ["gelu", "geglu", "silu", "swiglu_backward"])
+@pytest.mark.parametrize("dtype", [F32, BF16], ids=str)
+def test_nan_bits_do_not_depend_on_position(name, dtype):
+    """A NaN argument among ordinary values only (a block whose scan finds nothing else) gives the
+    bits it gives alone: NaN takes the tail's maths wherever it stands, so the block must not be
+    judged free of tail lanes (vrangeps, which the scan first used, drops a NaN operand)."""
+    fn = _MIXED[name]
+    gen = torch.Generator().manual_seed(13)
+    x = (3 * torch.randn(4096, generator=gen)).to(dtype)
+    g = (1 + torch.rand(4096, generator=gen)).to(dtype)
+    at = [5, 700, 2049, 4095]
+    nan = torch.tensor([float("nan"), -float("nan")] * 2).to(dtype)
+    x[at] = nan
+    bits = torch.int32 if dtype == F32 else torch.int16
+    both = fn(x, g)[..., at].contiguous().view(bits)
+    alone = torch.stack([fn(x[i:i + 1].clone(), g[i:i + 1].clone()) for i in at], -1).view(bits)
+    assert torch.equal(both, alone.view(both.shape)), (both, alone)

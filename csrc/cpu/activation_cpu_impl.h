@@ -483,8 +483,8 @@ struct OpmathSum {
 // whose result underflows to 0, in microcode unless MXCSR flushes them (FTZ/DAZ), which this
 // library must not do: subnormal results are results (REFERENCE.md, tests/test_maths.py). Each
 // such instruction cost ~250 cycles here, where a vector of SiLU takes ~25: inputs all in the tail
-// below made the fp32 and bf16 forwards and backwards 5-25x slower than on ordinary inputs (SiLU
-// 15-17x, Swish 20-25x, exact GELU 7-10x, tanh-GELU 6-7x, the gating ops alike; Xeon with AVX-512,
+// below made the fp32 and bf16 forwards and backwards 5-27x slower than on ordinary inputs (SiLU
+// 12-18x, Swish 18-27x, exact GELU 6-10x, tanh-GELU 5-7x, the gating ops alike; Xeon with AVX-512,
 // 2 threads, torch 2.14.1, 2026-11-27; torch.set_flush_denormal(True) restored the normal times,
 // which named the cause). PyTorch's own forms saturate before they get there (1 + erf(x) cancels
 // to 0, exp(-x) overflows to inf) and lose those results' accuracy instead.
@@ -497,8 +497,8 @@ struct OpmathSum {
 // their bits, and the tail lanes are the double maths rounded once: correctly rounded for the
 // sigmoid family, where the float maths had rounded subnormal intermediates several times
 // (tests/test_cpu_tail.py). The double functors are those of fp64 tensors (but exact GELU's erfc,
-// see TailDoubleVec). All-tail inputs now cost 2.7-4.4x ordinary ones (benchmarks/bench_tail.py,
-// same machine and date). Not on other processors (no such penalty) and not in the strided scalar
+// see TailDoubleVec). All-tail inputs now cost 3.3-4.9x ordinary ones (benchmarks/bench_tail.py,
+// same machine and date; its report also has 0.1% outliers, where this costs what it saves). Not on other processors (no such penalty) and not in the strided scalar
 // loop (activation_cpu.cpp), which is slow anyway.
 #if defined(__x86_64__) || defined(_M_X64)
 #define FFN_CPU_TAIL_GUARD 1
@@ -558,10 +558,12 @@ inline Swish<double> to_double(const Swish<float>& s) { return {static_cast<doub
 template <class K>
 struct Tail {
   static constexpr bool kHas = false, kScan = false;
+  static constexpr int kBetaArg = -1;
 };
 template <template <class> class K, class A, int kArgIndex>
 struct ActKernelTail {
   static constexpr bool kHas = ActTail<A>::kHas, kScan = kHas;
+  static constexpr int kBetaArg = -1;
   static constexpr int kArg = kArgIndex;
   static float limit(const K<A>& k) { return ActTail<A>::limit(k.a); }
   template <class V>
@@ -583,8 +585,8 @@ struct Tail<GateBwd2K<A>> : ActKernelTail<GateBwd2K, A, 3> {};  // gg_g, gg_u, d
 // A tensor beta: the argument is beta x, from the operands x (kArg) and beta (kBeta).
 template <int kX, int kBeta>
 struct SwishTTail {
-  static constexpr bool kHas = true, kScan = false;  // no single operand to scan
-  static constexpr int kArg = kX;
+  static constexpr bool kHas = true, kScan = false;  // beta x is no operand (but see flat_loop)
+  static constexpr int kArg = kX, kBetaArg = kBeta;
   template <class F>
   static float limit(const F&) { return 80.0f; }
   template <class V>
@@ -634,68 +636,53 @@ inline float tail_limit(const F& f) {
 // runs the guard only in the blocks that may hold a tail lane; the others run the loop as it was,
 // instruction for instruction. Guarding every vector put its bounds check (4 instructions) on
 // every vector: 10-20% of the fp32 SiLU and GELU loops in L1 (64K elements, 1 thread). The scan
-// of 256 floats is 16 vrangeps and ~14 others (GCC unrolls it), ~1.9 instructions a vector against
-// the ~29 of SiLU's forward; its cost in time was within this VM's +-10% noise (1M elements, fp32
-// and bf16, SiLU, GELU, SwiGLU). 256: with 0.1% of the elements in the tail, 77% of the blocks
-// still hold none.
+// takes ~2.5 instructions a vector of 16 floats (~1.3 for fp16 / bf16) against the ~29 of SiLU's
+// forward; its cost in time was within this VM's +-10% noise (1M elements, fp32 and bf16, SiLU,
+// GELU, SwiGLU). 256: with 0.1% of the elements in the tail, 77% of the blocks still hold none.
 constexpr int64_t kTailBlock = 256;
 template <class F, typename scalar_t>
 inline constexpr bool kTailScan = Tail<F>::kScan && !std::is_same_v<scalar_t, double>;
 
-// What the scan compares |x| with: limit itself for float; for fp16 / bf16 the bits of the largest
-// value of the type no greater than limit (|x| > limit is possible only where |x|'s bits are above
-// them, comparing bits as unsigned integers; NaN's are above too).
-struct TailScanBound {
-  float limit;
-  uint32_t bits;
-};
+// The bits of the largest scalar_t no greater than limit (> 0, or +inf): |x| > limit is possible
+// only where |x|'s bits (the sign cleared) are above them as unsigned integers, NaN's too.
 template <typename scalar_t>
-inline TailScanBound tail_scan_bound(float limit) {
+inline uint32_t tail_scan_bits(float limit) {
   if constexpr (sizeof(scalar_t) == 2) {
     const scalar_t h = static_cast<scalar_t>(limit);  // to nearest: one step down if above
-    return {limit, static_cast<uint32_t>(h.x) - (static_cast<float>(h) > limit ? 1u : 0u)};
+    return static_cast<uint32_t>(h.x) - (static_cast<float>(h) > limit ? 1u : 0u);
   } else {
-    return {limit, 0};
+    return c10::bit_cast<uint32_t>(limit);  // (double: unused, no guard)
   }
 }
 
-// Whether some element of p[0, n) may be a tail lane (false: certainly none; true may also mean a
-// NaN). float: the largest |x| (vrangeps, one instruction a vector) against the limit; fp16 and
-// bf16: the largest bits with the sign cleared (two a vector of 32).
+// Whether some element of p[0, n) may be a tail lane, NaN included (false: certainly none): the
+// largest |x| as bits (the sign cleared), compared as unsigned integers with the bound's, two
+// instructions a vector. (vrangeps would take one for float, but it drops a NaN operand, and a
+// block holding a NaN must take the guard: tail_lanes.)
 template <typename scalar_t>
-inline bool span_may_have_tail(const scalar_t* p, int64_t n, TailScanBound bound) {
+inline bool span_may_have_tail(const scalar_t* p, int64_t n, uint32_t bits) {
   static_assert(sizeof(scalar_t) == 4 || sizeof(scalar_t) == 2, "float, half or bfloat16");
   constexpr bool k32 = sizeof(scalar_t) == 4;
   int64_t j = 0;
   bool above = false;
 #if defined(CPU_CAPABILITY_AVX512)
-  if constexpr (k32) {
-    // imm 0x0B: the larger absolute value, sign cleared. NaN either passes through (then the
-    // unordered comparison below says true) or is dropped (NaN lanes are never tail lanes).
-    __m512 m0 = _mm512_setzero_ps(), m1 = m0, m2 = m0, m3 = m0;
-    for (; j + 64 <= n; j += 64) {
-      m0 = _mm512_range_ps(m0, _mm512_loadu_ps(p + j), 0x0B);
-      m1 = _mm512_range_ps(m1, _mm512_loadu_ps(p + j + 16), 0x0B);
-      m2 = _mm512_range_ps(m2, _mm512_loadu_ps(p + j + 32), 0x0B);
-      m3 = _mm512_range_ps(m3, _mm512_loadu_ps(p + j + 48), 0x0B);
-    }
-    const __m512 m =
-        _mm512_range_ps(_mm512_range_ps(m0, m1, 0x0B), _mm512_range_ps(m2, m3, 0x0B), 0x0B);
-    above = _mm512_cmp_ps_mask(m, _mm512_set1_ps(bound.limit), _CMP_NLE_UQ) != 0;
-  } else {
-    const __m512i abs = _mm512_set1_epi16(0x7fff);
-    __m512i m0 = _mm512_setzero_si512(), m1 = m0;
-    for (; j + 64 <= n; j += 64) {
-      m0 = _mm512_max_epu16(m0, _mm512_and_si512(_mm512_loadu_si512(p + j), abs));
-      m1 = _mm512_max_epu16(m1, _mm512_and_si512(_mm512_loadu_si512(p + j + 32), abs));
-    }
-    above = _mm512_cmpgt_epu16_mask(_mm512_max_epu16(m0, m1),
-                                    _mm512_set1_epi16(static_cast<short>(bound.bits))) != 0;
+  constexpr int64_t L = 64 / sizeof(scalar_t);
+  const __m512i abs = k32 ? _mm512_set1_epi32(0x7fffffff) : _mm512_set1_epi16(0x7fff);
+  auto max = [](__m512i a, __m512i b) {
+    return k32 ? _mm512_max_epu32(a, b) : _mm512_max_epu16(a, b);
+  };
+  auto load = [&](int64_t at) { return _mm512_and_si512(_mm512_loadu_si512(p + at), abs); };
+  __m512i m0 = _mm512_setzero_si512(), m1 = m0;
+  for (; j + 2 * L <= n; j += 2 * L) {
+    m0 = max(m0, load(j));
+    m1 = max(m1, load(j + L));
   }
+  m0 = max(m0, m1);
+  above = k32 ? _mm512_cmpgt_epu32_mask(m0, _mm512_set1_epi32(static_cast<int>(bits))) != 0
+              : _mm512_cmpgt_epu16_mask(m0, _mm512_set1_epi16(static_cast<short>(bits))) != 0;
 #elif defined(CPU_CAPABILITY_AVX2)
   constexpr int64_t L = 32 / sizeof(scalar_t);
   const __m256i abs = k32 ? _mm256_set1_epi32(0x7fffffff) : _mm256_set1_epi16(0x7fff);
-  const uint32_t bits = k32 ? c10::bit_cast<uint32_t>(bound.limit) : bound.bits;
   auto max = [](__m256i a, __m256i b) {
     return k32 ? _mm256_max_epu32(a, b) : _mm256_max_epu16(a, b);
   };
@@ -713,13 +700,9 @@ inline bool span_may_have_tail(const scalar_t* p, int64_t n, TailScanBound bound
   const __m256i mt = max(max(m0, m1), t);
   above = _mm256_movemask_epi8(k32 ? _mm256_cmpeq_epi32(mt, t) : _mm256_cmpeq_epi16(mt, t)) != -1;
 #endif
-  for (; j < n && !above; ++j) {
-    if constexpr (k32) {
-      above = !(std::fabs(static_cast<float>(p[j])) <= bound.limit);
-    } else {
-      above = (p[j].x & 0x7fffu) > bound.bits;
-    }
-  }
+  using U = std::conditional_t<k32, uint32_t, uint16_t>;
+  constexpr U kAbs = k32 ? U(0x7fffffffu) : U(0x7fffu);
+  for (; j < n && !above; ++j) above = (c10::bit_cast<U>(p[j]) & kAbs) > bits;
   return above;
 }
 
@@ -840,10 +823,25 @@ __attribute__((noinline, cold)) void tail_call(const F& f, TailCsr& mxcsr,
   asm volatile("" ::: "memory");
   _mm_setcsr(csr);
   // 3. The tail lanes' results, rounded once to float in the caller's mode again (IEEE: into the
-  //    subnormals; or flushed, where the caller set torch.set_flush_denormal).
+  //    subnormals; or flushed, where the caller set torch.set_flush_denormal). A NaN result of a
+  //    NaN argument is that argument, quieted: which NaN operand a NaN result carries depends on
+  //    the order in which a compiled copy of the maths took its operands, and the two halves of
+  //    the double maths differed there (-NaN gave +NaN in lanes 8-15 of GELU's, -NaN in 0-7).
+  alignas(64) float xa[W];
+  float_vec(Tail<F>::arg(in)).store(xa);
+  bool nan_arg = false;
+  for (int i = 0; i < W; ++i) nan_arg |= std::isnan(xa[i]);
   for (int k = 0; k < NOUT; ++k) {
     const Vf y = ffn_from_double(Vd::loadu(yd[k]), Vd::loadu(yd[k] + H));
     out[k] = from_float_vec<V>(all ? y : select_lanes(bits, float_vec(out[k]), y));
+    if (!nan_arg) continue;
+    alignas(64) float yk[W];
+    float_vec(out[k]).store(yk);
+    for (int i = 0; i < W; ++i) {
+      if (std::isnan(xa[i]) && std::isnan(yk[i]))
+        yk[i] = c10::bit_cast<float>(c10::bit_cast<uint32_t>(xa[i]) | 0x00400000u);
+    }
+    out[k] = from_float_vec<V>(Vf::loadu(yk));
   }
 }
 #endif
@@ -910,12 +908,24 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
   const float limit = tail_limit(f);
   TailCsr mxcsr;
   auto fg = [&](const auto* x, auto* o) { call_guarded(f, limit, mxcsr, x, o); };
-  // Whether elements [a, b) of the activation's argument may hold a tail lane (a kernel without a
-  // single argument operand to scan, a tensor beta's, guards every vector).
-  const auto scan_bound = tail_scan_bound<scalar_t>(limit);
+  // Whether elements [a, b) of the activation's argument may hold a tail lane. A tensor beta's
+  // argument is beta x: where beta is one finite value b, x is scanned against 80 / |b| (shrunk by
+  // 2^-20, since x b is rounded; at most FLT_MAX, so that an infinite x is always found); a beta
+  // per element or per channel, or an infinite or NaN one, leaves every vector guarded.
+  bool scan = kTailScan<F, scalar_t>;
+  uint32_t scan_bits = tail_scan_bits<scalar_t>(limit);
+  if constexpr (Tail<F>::kBetaArg >= 0 && !std::is_same_v<scalar_t, double>) {
+    constexpr int kb = Tail<F>::kBetaArg;
+    const float b = std::fabs(static_cast<float>(value[kb]));
+    if (is_one[kb] && std::isfinite(b)) {
+      const float x_limit = std::min(80.0f / b * (1.0f - 0x1p-20f), std::numeric_limits<float>::max());
+      scan = true;
+      scan_bits = tail_scan_bits<scalar_t>(x_limit);
+    }
+  }
   auto tail_scan = [&](int64_t a, int64_t b) {
-    if constexpr (kTailScan<F, scalar_t>) {
-      return span_may_have_tail(in[Tail<F>::kArg] + a, b - a, scan_bound);
+    if constexpr (!std::is_same_v<scalar_t, double>) {
+      return !scan || span_may_have_tail(in[Tail<F>::kArg] + a, b - a, scan_bits);
     } else {
       return true;
     }
