@@ -2,7 +2,7 @@
 activation argument lies where an exp of the maths leaves float's normal range (|x| > 80 for SiLU,
 80 / |beta| for Swish, 12.5 for exact GELU, 9.6 for tanh-GELU) are computed in double precision
 and rounded once, so that no float operation meets a subnormal number (x86 runs those in
-microcode, ~250 cycles each: up to 18x slower calls). These tests hold what that must not change
+microcode, ~250 cycles each: calls 5-27x slower). These tests hold what that must not change
 and what it improves: the other lanes' bits, a lane's independence of its neighbours, the
 caller's floating-point mode, and the accuracy of the tail lanes themselves."""
 

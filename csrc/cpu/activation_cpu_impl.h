@@ -498,8 +498,9 @@ struct OpmathSum {
 // sigmoid family, where the float maths had rounded subnormal intermediates several times
 // (tests/test_cpu_tail.py). The double functors are those of fp64 tensors (but exact GELU's erfc,
 // see TailDoubleVec). All-tail inputs now cost 3.3-4.9x ordinary ones (benchmarks/bench_tail.py,
-// same machine and date; its report also has 0.1% outliers, where this costs what it saves). Not on other processors (no such penalty) and not in the strided scalar
-// loop (activation_cpu.cpp), which is slow anyway.
+// same machine and date; its report also has 0.1% outliers, where this costs about what it
+// saves). Not on other processors (no such penalty) and not in the strided scalar loop
+// (activation_cpu.cpp), which is slow anyway.
 #if defined(__x86_64__) || defined(_M_X64)
 #define FFN_CPU_TAIL_GUARD 1
 #else
@@ -918,7 +919,8 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
     constexpr int kb = Tail<F>::kBetaArg;
     const float b = std::fabs(static_cast<float>(value[kb]));
     if (is_one[kb] && std::isfinite(b)) {
-      const float x_limit = std::min(80.0f / b * (1.0f - 0x1p-20f), std::numeric_limits<float>::max());
+      const float x_limit =
+          std::min(80.0f / b * (1.0f - 0x1p-20f), std::numeric_limits<float>::max());
       scan = true;
       scan_bits = tail_scan_bits<scalar_t>(x_limit);
     }
