@@ -41,7 +41,7 @@ def kernel_table(fn, device, calls, top):
     if cuda:
         acts.append(torch.profiler.ProfilerActivity.CUDA)
         torch.cuda.synchronize()
-    with torch.profiler.profile(activities=_ACTS) as prof:
+    with torch.profiler.profile(activities=acts) as prof:
         for _ in range(calls):
             fn()
         if cuda:

@@ -507,46 +507,37 @@ struct OpmathSum {
 #define FFN_CPU_TAIL_GUARD 0
 #endif
 
-// A tail lane is one where some exp argument of the activation's maths falls below -80 (results
-// from 1.8e-35, 1500 times float's smallest normal number, so that their products with the other
-// factors of the formulas, from ~1e-3 up, stay normal).
+// A tail lane is one where some exp argument of the activation's maths falls below -kTailExpArg
+// (results from 1.8e-35, 1500 times float's smallest normal number, so that their products with
+// the other factors of the formulas, from ~1e-3 up, stay normal).
 //   SiLU, sigmoid: exp(-|x|), |x| > 80;  Swish: exp(-|beta x| / 2) and its square, |beta x| > 80;
 //   tanh-GELU: sigma(2u), |2u| > 80 from |x| > 9.67 (2u = 1.5958 (x + 0.044715 x^3)): 9.6;
 //   exact GELU: exp(-x^2 / 2) and the erfc fit's exp(P(t) - x^2 / 2) >= exp(-79.2), |x| <= 12.5.
-// ReLU and identity have no exp and no tail. (A NaN argument goes with the tail lanes: tail_lanes.)
+// ReLU and identity have no exp and no tail (kTailLimit 0). (A NaN argument goes with the tail
+// lanes: tail_lanes.)
+constexpr float kTailExpArg = 80.0f;
 template <class A>
-struct ActTail {
-  static constexpr bool kHas = false;
-};
+inline constexpr float kTailLimit = 0.0f;
 template <class T>
-struct ActTail<Silu<T>> {
-  static constexpr bool kHas = true;
-  static float limit(const Silu<T>&) { return 80.0f; }
-};
+inline constexpr float kTailLimit<Silu<T>> = kTailExpArg;
 template <class T>
-struct ActTail<Sigmoid<T>> {
-  static constexpr bool kHas = true;
-  static float limit(const Sigmoid<T>&) { return 80.0f; }
-};
+inline constexpr float kTailLimit<Sigmoid<T>> = kTailExpArg;
 template <class T>
-struct ActTail<Swish<T>> {
-  static constexpr bool kHas = true;
-  // beta = 0 (swish is x / 2) or NaN (every result NaN, no subnormal on the way): inf, no tail.
-  static float limit(const Swish<T>& s) {
-    const float l = 80.0f / std::fabs(static_cast<float>(s.beta));
-    return std::isnan(l) ? std::numeric_limits<float>::infinity() : l;
-  }
-};
+inline constexpr float kTailLimit<Swish<T>> = kTailExpArg;  // on |beta x|: see tail_limit_of
 template <class T>
-struct ActTail<GeluTanh<T>> {
-  static constexpr bool kHas = true;
-  static float limit(const GeluTanh<T>&) { return 9.6f; }
-};
+inline constexpr float kTailLimit<GeluTanh<T>> = 9.6f;
 template <class T>
-struct ActTail<GeluErf<T>> {
-  static constexpr bool kHas = true;
-  static float limit(const GeluErf<T>&) { return 12.5f; }
-};
+inline constexpr float kTailLimit<GeluErf<T>> = 12.5f;
+// The limit on |x| for activation a.
+template <class A>
+inline float tail_limit_of(const A&) { return kTailLimit<A>; }
+// Swish: on |x|, kTailExpArg / |beta|; beta = 0 (swish is x / 2) or NaN (every result NaN, no
+// subnormal on the way): inf, no tail.
+template <class T>
+inline float tail_limit_of(const Swish<T>& s) {
+  const float l = kTailExpArg / std::fabs(static_cast<float>(s.beta));
+  return std::isnan(l) ? std::numeric_limits<float>::infinity() : l;
+}
 
 // The activation in double (Swish keeps the float beta that the float maths used).
 template <template <class> class A>
@@ -563,10 +554,10 @@ struct Tail {
 };
 template <template <class> class K, class A, int kArgIndex>
 struct ActKernelTail {
-  static constexpr bool kHas = ActTail<A>::kHas, kScan = kHas;
+  static constexpr bool kHas = kTailLimit<A> > 0.0f, kScan = kHas;
   static constexpr int kBetaArg = -1;
   static constexpr int kArg = kArgIndex;
-  static float limit(const K<A>& k) { return ActTail<A>::limit(k.a); }
+  static float limit(const K<A>& k) { return tail_limit_of(k.a); }
   template <class V>
   static V arg(const V* in) { return in[kArg]; }
   static auto dbl(const K<A>& k) { return K<decltype(to_double(k.a))>{to_double(k.a)}; }
@@ -589,7 +580,7 @@ struct SwishTTail {
   static constexpr bool kHas = true, kScan = false;  // beta x is no operand (but see flat_loop)
   static constexpr int kArg = kX, kBetaArg = kBeta;
   template <class F>
-  static float limit(const F&) { return 80.0f; }
+  static float limit(const F&) { return kTailExpArg; }
   template <class V>
   static V arg(const V* in) { return in[kX] * in[kBeta]; }
 };
@@ -920,7 +911,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
     const float b = std::fabs(static_cast<float>(value[kb]));
     if (is_one[kb] && std::isfinite(b)) {
       const float x_limit =
-          std::min(80.0f / b * (1.0f - 0x1p-20f), std::numeric_limits<float>::max());
+          std::min(kTailExpArg / b * (1.0f - 0x1p-20f), std::numeric_limits<float>::max());
       scan = true;
       scan_bits = tail_scan_bits<scalar_t>(x_limit);
     }
@@ -934,6 +925,23 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
   };
 
   int64_t i = begin;
+  // The main loop over whole steps (a pair of float vectors, or one fp16/bf16 storage vector):
+  // body(call) runs the step at i with `call` as the maths. Under the tail guard, in blocks of
+  // kTailBlock: one whose argument holds no tail lane (tail_scan) runs f itself.
+  auto main_loop = [&](auto guarded, int64_t step, auto&& body) {
+    if constexpr (decltype(guarded)::value) {
+      while (i + step <= end) {
+        const int64_t stop = i + std::min<int64_t>(kTailBlock, (end - i) / step * step);
+        if (!tail_scan(i, stop)) {
+          for (; i < stop; i += step) body(f);
+        } else {
+          for (; i < stop; i += step) body(fg);
+        }
+      }
+    } else {
+      for (; i + step <= end; i += step) body(f);
+    }
+  };
   if constexpr (std::is_same_v<scalar_t, opmath_t>) {
     using Vec = at::vec::Vectorized<scalar_t>;
     constexpr int64_t W = Vec::size();
@@ -959,19 +967,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
         }
       }
     };
-    if constexpr (kTailGuard<F, Vec>) {
-      // In blocks: one whose argument holds no tail lane (tail_scan) runs f itself.
-      while (i + 2 * W <= end) {
-        const int64_t stop = i + std::min<int64_t>(kTailBlock, (end - i) / (2 * W) * (2 * W));
-        if (!tail_scan(i, stop)) {
-          for (; i < stop; i += 2 * W) pair(f);
-        } else {
-          for (; i < stop; i += 2 * W) pair(fg);
-        }
-      }
-    } else {
-      for (; i + 2 * W <= end; i += 2 * W) pair(f);
-    }
+    main_loop(std::bool_constant<kTailGuard<F, Vec>>{}, 2 * W, pair);
     // Fewer than 2W elements are left: a whole vector (first of the last pair, held back for the
     // sums) and then the last, partial vector, zero lanes beyond end (see above flat_loop).
     const int64_t pair_at = i;
@@ -1045,18 +1041,7 @@ void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t 
         }
       }
     };
-    if constexpr (kTailGuard<F, Vl>) {  // in blocks, as in the float loop
-      while (i + W <= end) {
-        const int64_t stop = i + std::min<int64_t>(kTailBlock, (end - i) / W * W);
-        if (!tail_scan(i, stop)) {
-          for (; i < stop; i += W) whole(f);
-        } else {
-          for (; i < stop; i += W) whole(fg);
-        }
-      }
-    } else {
-      for (; i + W <= end; i += W) whole(f);
-    }
+    main_loop(std::bool_constant<kTailGuard<F, Vl>>{}, W, whole);
     if (i < end) {  // the last, partial vector, as above
       const int n = static_cast<int>(end - i);
       Vl lo[NIN], hi[NIN], olo[NOUT], ohi[NOUT];
