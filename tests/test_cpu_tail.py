@@ -134,8 +134,8 @@ _MIXED = {
 @pytest.mark.parametrize("name", list(_MIXED))
 @pytest.mark.parametrize("dtype", [F32, BF16], ids=str)
 def test_results_do_not_depend_on_tail_neighbours(name, dtype):
-    """A lane's bits are the same whether its vector holds tail lanes or not, whether it is a tail
-    lane or not, and NaN too: ordinary values interleaved with tail values (and NaNs, which take
+    """A lane's bits (a NaN's too) are the same whether its vector holds tail lanes or not, whether
+    it is a tail lane or not, and NaN too: ordinary values interleaved with tail values (and NaNs, which take
     the tail's maths) give, lane by lane, what each group gives alone."""
     fn = _MIXED[name]
     gen = torch.Generator().manual_seed(11)
@@ -155,12 +155,30 @@ def test_results_do_not_depend_on_tail_neighbours(name, dtype):
     alone_normal = fn(normal[: idx_normal.numel()].clone(), g[idx_normal].clone())
     alone_far = fn(far[: idx_far.numel()].clone(), g[idx_far].clone())
     for a, b in ((both[..., idx_normal].contiguous(), alone_normal), (both[..., idx_far].contiguous(), alone_far)):
-        if dtype == BF16:  # NaN's payload aside: a vector holding a subnormal result is stored by
-            # the portable rounding rather than vcvtne2ps2bf16 (store_from_float), which differ there
-            assert torch.equal(a.isnan(), b.isnan())
-            a, b = a.nan_to_num(0.0), b.nan_to_num(0.0)
+        # NaN bits too: in bf16, a vector holding a subnormal result is rounded on its bits rather
+        # than by vcvtne2ps2bf16, with the instruction's NaN (store_from_float; until 2026-11-27
+        # the portable rounding's 0xffff)
         bits = torch.int32 if dtype == F32 else torch.int16
         assert torch.equal(a.view(bits), b.view(bits))
+
+
+def test_bf16_nan_results_do_not_depend_on_subnormal_neighbours():
+    """A NaN result of non-NaN operands (GLU's gate gradient at gate = up = -inf: inf * 0) has the
+    same bf16 bits whether or not a lane of its vector has a subnormal float result (gate = -100
+    there): on processors with AVX512_BF16 such a vector is rounded on its bits, which until
+    2026-11-27 made every NaN 0xffff there and the instruction's 0xffc0 elsewhere."""
+    n, at = 64, 5
+    dy = torch.full((n,), 0.98046875, dtype=BF16)
+    g = torch.ones(n, dtype=BF16)
+    u = torch.ones(n, dtype=BF16)
+    g[at] = u[at] = -float("inf")
+    alone = ops.act_and_mul_backward(dy, g, u, "sigmoid", 1.0)[0][at].view(torch.int16)
+    for near in (at + 1, at + 20):  # the same float vector, the other half of the bf16 vector
+        g2 = g.clone()
+        g2[near] = -100.0
+        got = ops.act_and_mul_backward(dy, g2, u, "sigmoid", 1.0)[0]
+        assert got[near].item() == 0.0  # float result 3.6e-44, subnormal, rounds to a bf16 zero
+        assert torch.isnan(got[at]) and got[at].view(torch.int16) == alone, (near, hex(got[at].view(torch.int16)))
 
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="the guard runs on x86 only")
