@@ -187,9 +187,9 @@ def test_named_packed_ops(device):
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_views_without_copies(dtype, device):
     """Operands made by chunk, split, narrow and transpose, and packed h sliced from a wider
-    buffer, are taken as they are (row or strided path; the strided path evaluates with the scalar
-    libm, so it agrees with the vector loop within the rule, not bit for bit): right values, and
-    no memory allocated beyond the result, forward and backward (a copy of an operand would show)."""
+    buffer, are taken as they are (row or strided path; on the CPU the strided path gathers small
+    tiles on the stack, which memory_of does not see): right values, and no memory allocated beyond
+    the result, forward and backward (a copy of an operand would show)."""
     m, d = 64, 256
     h = 3 * torch.randn(m, 2 * d, dtype=dtype, device=device)
     wide = 3 * torch.randn(m, 2 * d + 40, dtype=dtype, device=device)

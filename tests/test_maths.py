@@ -305,6 +305,93 @@ def test_results_do_not_depend_on_position(dtype, device):
             assert torch.equal(ffn_ext.act_and_mul_packed(h[r:r + 1], act), batch[r:r + 1]), (act, r)
 
 
+def _same_values(a, b):
+    """Same shape, NaN at the same places and the same bits everywhere else (so -0.0 is not 0.0).
+    A NaN's sign and payload are not compared: IEEE 754 leaves them open, and the compiled copies
+    of the float64 maths (no tail guard there) propagate different NaN operands."""
+    assert a.shape == b.shape and a.dtype == b.dtype
+    ints = {2: torch.int16, 4: torch.int32, 8: torch.int64}[a.element_size()]
+    nan = torch.isnan(a)
+    if not torch.equal(nan, torch.isnan(b)):
+        return False
+    return torch.equal(a.contiguous().view(ints)[~nan], b.contiguous().view(ints)[~nan])
+
+
+def _same_as_dense(fn, args, device):
+    """fn(*args) against fn of the same tensors made contiguous: the same values (_same_values) on
+    the CPU, whose every layout runs the dense vector loop; on CUDA, where the strided kernel is
+    another kernel with rounding of its own, PyTorch's default closeness."""
+    got = fn(*args)
+    want = fn(*(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args))
+    got, want = (t if isinstance(t, tuple) else (t,) for t in (got, want))
+    for a, b in zip(got, want):
+        if device == "cpu":
+            assert _same_values(a, b), fn
+        else:
+            torch.testing.assert_close(a, b, equal_nan=True)
+
+
+def _strided_views(shape, dtype, device, values):
+    """The operand layouts that neither the flat nor the row loop takes, each holding `values`'
+    elements (float64, shape `shape`): every other element of a wider buffer (interleaved halves
+    such as h[..., ::2], h[..., 1::2]), every third element, a transposed operand (strides (1, r),
+    beside dense ones it is neither flat nor rows), and rows of 3 elements of a wider buffer cut
+    from a column slice."""
+    r, c = shape
+    v = values.to(dtype).to(device)
+    step2 = torch.empty(r, 2 * c, dtype=dtype, device=device)
+    step2[:, 1::2] = v
+    step3 = torch.empty(r, 3 * c + 1, dtype=dtype, device=device)
+    step3[:, 2:3 * c + 2:3] = v
+    return {"step 2": step2[:, 1::2], "step 3": step3[:, 2:3 * c + 2:3], "transposed": v.t().contiguous().t()}
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_strided_layouts_give_dense_bits(dtype, device):
+    """Operands laid out so that only the strided path takes them (interleaved, step 3, one
+    transposed beside dense ones) give, bit for bit (NaNs as NaNs, _same_values), the results of
+    the same operands made dense,
+    in every kernel family (activation forward, backward, double backward; gating forward,
+    backward, double backward; a per-channel tensor beta), inputs in the activations' underflow
+    tails, infinities and NaNs included: on the CPU the strided path gathers them into the vector
+    loop of the dense layouts (until 2026-11-27 it ran a scalar loop of libm maths, which rounded
+    differently and met x86's subnormal assists). Shapes cross the path's tiles (rows of up to 256
+    elements, several short rows, squares of 16 for the transposed operand) and its tasks of 16384
+    elements. On CUDA, another kernel: PyTorch's default closeness."""
+
+    def values(shape, scale=3.0):
+        x = scale * torch.randn(shape, dtype=torch.float64)
+        flat = x.view(-1)
+        special = torch.tensor([-100.0, 100.0, -13.0, 11.0, -95.0, math.inf, -math.inf, math.nan, 0.0, -0.0],
+                               dtype=torch.float64)
+        flat[torch.randperm(flat.numel())[:special.numel() * 7]] = special.repeat(7)
+        return x
+
+    def same(fn, *args):
+        _same_as_dense(fn, args, device)
+
+    for shape in ((37, 301), (500, 7), (2, 20000)):
+        xs = _strided_views(shape, dtype, device, values(shape))
+        dense = {k: v.contiguous() for k, v in _strided_views(shape, dtype, device, values(shape, 1.0)).items()}
+        for name, x in xs.items():
+            other = dense[name]  # a second operand, dense (or, for "transposed", row-major)
+            for op in OPS.values():
+                fwd, bwd, bwd2 = op[:3]
+                same(fwd, x)
+                same(bwd, other, x)
+                if bwd2 is not None:
+                    same(bwd2, other, other, x)
+            for act in ("sigmoid", "gelu", "gelu_tanh", "silu", "swish", "relu", "identity"):
+                beta = 1.7 if act == "swish" else 1.0
+                same(lambda g, u: ffn_ext.act_and_mul(g, u, act, beta), x, other)
+                same(lambda dy, g, u: ops.act_and_mul_backward(dy, g, u, act, beta), other, x, x)
+                same(lambda a, b, dy, g, u: ops.act_and_mul_double_backward(a, b, dy, g, u, act, beta),
+                     other, x, other, x, other)
+            beta = torch.linspace(-2, 2, shape[-1], dtype=torch.float32, device=device)
+            same(lambda x: ffn_ext.swish(x, beta), x)
+            same(lambda dy, x: ops.swish_backward(dy, x, beta, False)[0], other, x)
+
+
 def test_infinities_are_limits(device):
     x = torch.tensor([-math.inf, math.inf], device=device)
     assert ffn_ext.gelu(x).tolist() == [0.0, math.inf]
@@ -548,14 +635,7 @@ def test_one_value_operands_read_as_dense(dtype, device):
         return torch.tensor(v, dtype=like.dtype, device=device).expand(like.shape)
 
     def same(fn, *args):
-        got = fn(*args)
-        want = fn(*(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args))
-        got, want = (t if isinstance(t, tuple) else (t,) for t in (got, want))
-        for a, b in zip(got, want):
-            if device == "cpu":
-                assert torch.equal(a, b), fn
-            else:  # CUDA's strided kernel serves them: another kernel, rounding of its own
-                torch.testing.assert_close(a, b)
+        _same_as_dense(fn, args, device)
 
     for shape in ((40000,), (3, 70), (2, 20000)):
         x = (3 * torch.randn(shape, dtype=torch.float64)).to(dtype).to(device)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One or two calls on a GPU machine (the device tool): build, test, sanitize, benchmark; logs under
 # $OUT. STEPS picks the steps (default: all of them, in this order):
-#   build errors prebuild tests bench bounds profile explore exact sanitize [compare]
+#   build errors prebuild tests bench bounds profile explore layouts exact sanitize [compare]
 # Times on an H100 machine (16 cores, torch 2.11, 2026-11-26): build 177 s with the CUDA kernels in
 # one file (now one per dtype: less), error-path tests 6 s, the CUDA tests 242 s with 16 workers
 # (about 3 100 cases then, about 3 350 on 2026-11-27: the limit is 330 s, build + errors + tests
@@ -11,7 +11,7 @@
 # 600 s, so a session runs two calls back to back, the second while the machine is still warm (it
 # keeps what the first installed for 30 s; a fresh machine would need the build again):
 #   STEPS="build errors prebuild tests" bash tools/gpu_check.sh                (timeout_s 600)
-#   STEPS="bench bounds profile explore exact sanitize" bash tools/gpu_check.sh (timeout_s: what is left)
+#   STEPS="bench bounds profile explore layouts exact sanitize" bash tools/gpu_check.sh (timeout_s: what is left)
 # Steps run in the order above whatever the order in STEPS: what the open issues' figures need
 # first, the checks that an earlier session already passed last. prebuild compiles
 # explore_launch_bounds.py's kernels on one core while the tests run, so that bounds only runs.
@@ -26,8 +26,10 @@
 # own: 19 kernels, 80-90 s to build on this project's 2-core VM), profile: the kernels of swiglu at
 # decode sizes beside eager's, and its time after an L2 flush split into waiting, kernels and gaps
 # (benchmarks/profile_projection.py), explore: swiglu chunk by chunk of tokens at prefill sizes
-# (benchmarks/explore_chunked_swiglu.py, an experiment), exact: the fp16/bf16 cases and the
-# vector-loops test (bitwise equal to fp32 there) again with FFN_EXT_CUDA_EXACT_LOWP=1, sanitize:
+# (benchmarks/explore_chunked_swiglu.py, an experiment), layouts: SwiGLU gating on each operand
+# layout, the interleaved and mixed ones on the strided kernel (benchmarks/bench_layouts.py),
+# exact: the fp16/bf16 cases and the vector-loops test (bitwise equal to fp32 there) again with
+# FFN_EXT_CUDA_EXACT_LOWP=1, sanitize:
 # compute-sanitizer memcheck on the kernel and gating tests and racecheck on the gating tests, and
 # (compare, only when named) a comparison of the fp16/bf16 maths and of the grid geometry in one
 # session (three processes, each with its own copy anchor: compare their of_copy ratios).
@@ -41,7 +43,7 @@ mkdir -p "$OUT" "$LOG"
 pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { cur="$*"; echo "=== $* ($(date +%T))"; }
-STEPS=${STEPS:-build errors prebuild tests bench bounds profile explore exact sanitize}
+STEPS=${STEPS:-build errors prebuild tests bench bounds profile explore layouts exact sanitize}
 failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
@@ -133,6 +135,14 @@ if want explore; then
   timeout ${EXPLORE_TIMEOUT:-60} python3 "$SRC/benchmarks/explore_chunked_swiglu.py" --device cuda --out-dir "$LOG/explore" \
     > "$LOG/explore.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| bf16" "$LOG"/explore/chunked-*.md | head -40
+  pack
+fi
+
+if want layouts; then
+  step "gating on each operand layout (benchmarks/bench_layouts.py, 8192 x 14336, no compile)"
+  timeout ${LAYOUTS_TIMEOUT:-60} python3 "$SRC/benchmarks/bench_layouts.py" --device cuda --no-compile --dtypes bf16,fp32 \
+    --out-dir "$LOG/layouts" > "$LOG/layouts.log" 2>&1
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| [a-z_]+ \|" "$LOG"/layouts/layouts-*.md | head -30
   pack
 fi
 

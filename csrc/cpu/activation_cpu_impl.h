@@ -513,8 +513,8 @@ struct OpmathSum {
 // (tests/test_cpu_tail.py). The double functors are those of fp64 tensors (but exact GELU's erfc,
 // see TailDoubleVec). All-tail inputs now cost 3.3-4.9x ordinary ones (benchmarks/bench_tail.py,
 // same machine and date; its report also has 0.1% outliers, where this costs about what it
-// saves). Not on other processors (no such penalty) and not in the strided scalar loop
-// (activation_cpu.cpp), which is slow anyway.
+// saves). Not on other processors (no such penalty). The strided layouts get it too: their path
+// gathers tiles of them for this loop (activation_cpu.cpp, strided_runs).
 #if defined(__x86_64__) || defined(_M_X64)
 #define FFN_CPU_TAIL_GUARD 1
 #else
@@ -882,8 +882,7 @@ inline void call_guarded(const F& f, float, TailCsr&, const V* in, V* out) {
 // wherever it stands, so a result does not depend on the length of the tensor or on where a slice
 // starts (the scalar float maths, ::erfcf and ::expf, round differently from the vector fits: 115
 // of the fp16 exact-GELU results did, found in review). Layouts that take the strided path
-// (TensorIterator, csrc/cpu/activation_cpu.cpp) run the scalar maths and can differ from these in
-// the last bit of fp32 and, rarely, of fp16/bf16.
+// (csrc/cpu/activation_cpu.cpp, strided_runs) run this loop on gathered tiles: same bits.
 template <typename scalar_t, bool kOneValue, OpmathOut kSum, typename F>
 void flat_loop(const F& f, const void* const* in_v, void* const* out_v, int64_t begin,
                int64_t end, unsigned one) {
