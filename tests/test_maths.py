@@ -349,15 +349,15 @@ def _strided_views(shape, dtype, device, values):
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_strided_layouts_give_dense_bits(dtype, device):
     """Operands laid out so that only the strided path takes them (interleaved, step 3, one
-    transposed beside dense ones) give, bit for bit (NaNs as NaNs, _same_values), the results of
-    the same operands made dense,
-    in every kernel family (activation forward, backward, double backward; gating forward,
-    backward, double backward; a per-channel tensor beta), inputs in the activations' underflow
-    tails, infinities and NaNs included: on the CPU the strided path gathers them into the vector
-    loop of the dense layouts (until 2026-11-27 it ran a scalar loop of libm maths, which rounded
-    differently and met x86's subnormal assists). Shapes cross the path's tiles (rows of up to 256
-    elements, several short rows, squares of 16 for the transposed operand) and its tasks of 16384
-    elements. On CUDA, another kernel: PyTorch's default closeness."""
+    transposed beside dense ones) give, bit for bit (NaNs as NaNs: _same_values), the results of
+    the same operands made dense, in every kernel family (activation forward, backward, double
+    backward; gating forward, backward, double backward; a per-channel tensor beta), with inputs in
+    the activations' underflow tails, infinities and NaNs, beside dense operands or one value
+    expanded: on the CPU the strided path gathers tiles of them for the vector loop of the dense
+    layouts (until 2026-11-27 it ran a scalar loop of libm maths, which rounded differently and
+    met x86's subnormal assists). Shapes cross the path's tiles (rows of up to 256 elements,
+    several short rows, squares of 16 for the transposed operand) and its tasks of 16384 elements.
+    On CUDA, another kernel: PyTorch's default closeness."""
 
     def values(shape, scale=3.0):
         x = scale * torch.randn(shape, dtype=torch.float64)
@@ -375,10 +375,12 @@ def test_strided_layouts_give_dense_bits(dtype, device):
         dense = {k: v.contiguous() for k, v in _strided_views(shape, dtype, device, values(shape, 1.0)).items()}
         for name, x in xs.items():
             other = dense[name]  # a second operand, dense (or, for "transposed", row-major)
+            one = torch.tensor(0.37, dtype=dtype, device=device).expand(x.shape)  # d(y.sum()) * 0.37
             for op in OPS.values():
                 fwd, bwd, bwd2 = op[:3]
                 same(fwd, x)
                 same(bwd, other, x)
+                same(bwd, one, x)
                 if bwd2 is not None:
                     same(bwd2, other, other, x)
             for act in ("sigmoid", "gelu", "gelu_tanh", "silu", "swish", "relu", "identity"):
