@@ -101,15 +101,7 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x; idx < n;
        idx += int64_t(gridDim.x) * kThreads) {
     int64_t off[NT];
-#pragma unroll
-    for (int k = 0; k < NT; ++k) off[k] = 0;
-    int64_t rem = idx;
-    for (int d = 0; d < args.ndim; ++d) {
-      const int64_t c = rem % args.sizes[d];
-      rem /= args.sizes[d];
-#pragma unroll
-      for (int k = 0; k < NT; ++k) off[k] += c * args.strides[d][k];
-    }
+    strided_offsets<NT>(idx, args.ndim, args.sizes, args.strides, off);
     W x[NIN], y[NOUT];
 #pragma unroll
     for (int k = 0; k < NIN; ++k) {

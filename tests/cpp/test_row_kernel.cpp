@@ -231,6 +231,41 @@ void pack_element_every_pattern() {
   (why.empty() ? passed : failed) += 1;
 }
 
+// strided_offsets (the strided kernel's addressing) against the offsets summed over every
+// dimension's index, for layouts of 0 to 6 dimensions (sizes of 1 among them, strides of either
+// sign's magnitude order and 0), every element of small ones and a sample of large ones.
+void strided_offsets_every_element() {
+  constexpr int NT = 3;
+  std::string why;
+  uint64_t seed = 12345;
+  auto next = [&] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull, seed >> 33; };
+  for (int trial = 0; trial < 400 && why.empty(); ++trial) {
+    const int ndim = trial % 7;
+    int64_t sizes[8] = {}, strides[8][kMaxOperands] = {}, n = 1;
+    for (int d = 0; d < ndim; ++d) {
+      sizes[d] = trial < 300 ? 1 + int64_t(next() % 5) : 1 + int64_t(next() % 70000);
+      n *= sizes[d];
+      for (int k = 0; k < NT; ++k) strides[d][k] = int64_t(next() % 4 == 0 ? 0 : next() % 100000);
+    }
+    const int64_t step = n <= 5000 ? 1 : n / 4999 + 1;
+    for (int64_t idx = 0; idx < n && why.empty(); idx += step) {
+      int64_t off[NT], want[NT] = {}, rem = idx;
+      strided_offsets<NT>(idx, ndim, sizes, strides, off);
+      for (int d = 0; d < ndim; ++d) {
+        for (int k = 0; k < NT; ++k) want[k] += (rem % sizes[d]) * strides[d][k];
+        rem /= sizes[d];
+      }
+      for (int k = 0; k < NT && why.empty(); ++k)
+        if (off[k] != want[k])
+          why = "trial " + std::to_string(trial) + " (ndim " + std::to_string(ndim) + "), element " +
+                std::to_string(idx) + ", operand " + std::to_string(k);
+    }
+  }
+  std::printf("%s strided_offsets, layouts of 0 to 6 dimensions%s%s\n", why.empty() ? "PASS" : "FAIL",
+              why.empty() ? "" : ": ", why.c_str());
+  (why.empty() ? passed : failed) += 1;
+}
+
 }  // namespace
 
 int main() {
@@ -242,6 +277,7 @@ int main() {
   pack_element_every_pattern<8>();
   pack_element_every_pattern<4>();
   pack_element_every_pattern<2>();
+  strided_offsets_every_element();
   // more rows than a grid's y extent takes: blocks loop over the rows
   run_case<float, 2, 1>("fp32 rows past gridDim.y", Case{70000, 1, {0, 0, 1}, {1, 2, 2}});
   std::printf("%d passed, %d failed\n", passed, failed);
