@@ -134,9 +134,9 @@ _MIXED = {
 @pytest.mark.parametrize("name", list(_MIXED))
 @pytest.mark.parametrize("dtype", [F32, BF16], ids=str)
 def test_results_do_not_depend_on_tail_neighbours(name, dtype):
-    """A lane's bits (a NaN's too) are the same whether its vector holds tail lanes or not, whether
-    it is a tail lane or not, and NaN too: ordinary values interleaved with tail values (and NaNs, which take
-    the tail's maths) give, lane by lane, what each group gives alone."""
+    """A lane's bits (a NaN's too) are the same whether its vector holds tail lanes or not and
+    whether it is a tail lane or not: ordinary values interleaved with tail values (and NaNs, which
+    take the tail's maths) give, lane by lane, what each group gives alone."""
     fn = _MIXED[name]
     gen = torch.Generator().manual_seed(11)
     n = 3000

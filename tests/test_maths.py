@@ -332,11 +332,11 @@ def _same_as_dense(fn, args, device):
 
 
 def _strided_views(shape, dtype, device, values):
-    """The operand layouts that neither the flat nor the row loop takes, each holding `values`'
-    elements (float64, shape `shape`): every other element of a wider buffer (interleaved halves
-    such as h[..., ::2], h[..., 1::2]), every third element, a transposed operand (strides (1, r),
-    beside dense ones it is neither flat nor rows), and rows of 3 elements of a wider buffer cut
-    from a column slice."""
+    """Operand layouts that neither the flat nor the row loop takes, each holding `values`'
+    elements (float64, shape `shape`): every other element of a wider buffer (one of the
+    interleaved halves h[..., ::2], h[..., 1::2]: coalesces to one dimension), every third element
+    of rows of odd stride (two dimensions), and a transposed operand (strides (1, r): beside dense
+    ones it is neither flat nor rows)."""
     r, c = shape
     v = values.to(dtype).to(device)
     step2 = torch.empty(r, 2 * c, dtype=dtype, device=device)
