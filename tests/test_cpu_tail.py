@@ -155,9 +155,9 @@ def test_results_do_not_depend_on_tail_neighbours(name, dtype):
     alone_normal = fn(normal[: idx_normal.numel()].clone(), g[idx_normal].clone())
     alone_far = fn(far[: idx_far.numel()].clone(), g[idx_far].clone())
     for a, b in ((both[..., idx_normal].contiguous(), alone_normal), (both[..., idx_far].contiguous(), alone_far)):
-        # NaN bits too: in bf16, a vector holding a subnormal result is rounded on its bits rather
-        # than by vcvtne2ps2bf16, with the instruction's NaN (store_from_float; until 2026-11-27
-        # the portable rounding's 0xffff)
+        # NaN bits too: in bf16, only a vector's subnormal results take the portable rounding,
+        # every other lane vcvtne2ps2bf16's (store_from_float; until 2026-11-27 the whole vector
+        # took the portable rounding, whose NaN is 0xffff)
         bits = torch.int32 if dtype == F32 else torch.int16
         assert torch.equal(a.view(bits), b.view(bits))
 
@@ -165,8 +165,9 @@ def test_results_do_not_depend_on_tail_neighbours(name, dtype):
 def test_bf16_nan_results_do_not_depend_on_subnormal_neighbours():
     """A NaN result of non-NaN operands (GLU's gate gradient at gate = up = -inf: inf * 0) has the
     same bf16 bits whether or not a lane of its vector has a subnormal float result (gate = -100
-    there): on processors with AVX512_BF16 such a vector is rounded on its bits, which until
-    2026-11-27 made every NaN 0xffff there and the instruction's 0xffc0 elsewhere."""
+    there): on processors with AVX512_BF16 only the subnormal lanes take the portable rounding;
+    until 2026-11-27 the whole vector did, which made every NaN in it 0xffff where the instruction
+    gives 0xffc0."""
     n, at = 64, 5
     dy = torch.full((n,), 0.98046875, dtype=BF16)
     g = torch.ones(n, dtype=BF16)

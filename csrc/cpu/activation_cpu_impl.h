@@ -384,25 +384,17 @@ inline void store_from_float(const at::vec::Vectorized<float>& lo,
   if constexpr (std::is_same_v<scalar_t, c10::BFloat16>) {
     // vcvtne2ps2bf16 rounds to nearest even, as the portable conversion does, but it ignores
     // MXCSR and flushes subnormal floats to zero (and bf16 has float's exponent range, so those are
-    // bf16 subnormals, not zeros). A vector holding one (fpclass 0x20: denormal) is rounded on its
-    // bits instead (what the portable conversion does too), a NaN made the instruction's NaN (the
-    // upper half, quieted) rather than the portable 0xffff: so an element's bits, NaNs included,
-    // do not depend on whether a neighbour's result is subnormal.
-    const __mmask16 sub = _mm512_fpclass_ps_mask(lo, 0x20) | _mm512_fpclass_ps_mask(hi, 0x20);
+    // bf16 subnormals, not zeros). Those lanes (fpclass 0x20: denormal) take the portable
+    // conversion's; every other lane keeps the instruction's, NaNs included (the portable one makes
+    // every NaN 0xffff), so an element's bits do not depend on its neighbours' results.
+    const __m512i fast = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+    const __mmask32 sub = static_cast<__mmask32>(_mm512_fpclass_ps_mask(lo, 0x20)) |
+                          (static_cast<__mmask32>(_mm512_fpclass_ps_mask(hi, 0x20)) << 16);
     if (__builtin_expect(sub == 0, 1)) {
-      _mm512_storeu_si512(p, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+      _mm512_storeu_si512(p, fast);
     } else {
-      auto round = [](__m512 v) {
-        const __m512i u = _mm512_castps_si512(v);
-        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-        const __m512i r =
-            _mm512_srli_epi32(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), 16);
-        const __m512i quiet = _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-        return _mm512_cvtepi32_epi16(
-            _mm512_mask_mov_epi32(r, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), quiet));
-      };
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), round(lo));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p) + 1, round(hi));
+      const __m512i portable = at::vec::convert_from_float<scalar_t>(lo, hi);
+      _mm512_storeu_si512(p, _mm512_mask_mov_epi16(fast, sub, portable));
     }
     return;
   }
