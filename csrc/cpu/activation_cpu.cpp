@@ -324,22 +324,21 @@ void strided_runs(const Launch& l, at::TensorIterator& iter) {
         const void* in[8];
         void* out[8];
         bool direct[8];
+        char* at[8];
         for (int64_t j0 = 0; j0 < n1; j0 += tj) {
           const int64_t b = std::min(tj, n1 - j0);
           for (int64_t i0 = 0; i0 < n0; i0 += ti) {
             const int64_t a = std::min(ti, n0 - i0);
             for (int k = 0; k < nt; ++k) {
-              char* at = data[k] + i0 * strides[k] + j0 * outer[k];
+              at[k] = data[k] + i0 * strides[k] + j0 * outer[k];
               direct[k] = strides[k] == es[k] && (b == 1 || (a == n0 && outer[k] == n0 * es[k]));
-              if (!direct[k] && k >= no) tile_copy<true>(buf[k], at, strides[k], outer[k], a, b, es[k]);
-              void* ptr = direct[k] ? static_cast<void*>(at) : buf[k];
+              if (!direct[k] && k >= no) tile_copy<true>(buf[k], at[k], strides[k], outer[k], a, b, es[k]);
+              void* ptr = direct[k] ? static_cast<void*>(at[k]) : buf[k];
               if (k < no) out[k] = ptr; else in[k - no] = ptr;
             }
             l.fn(l.d, l.dtype, in, out, 0, a * b, 0, OpmathOut::Store);
             for (int k = 0; k < no; ++k) {
-              if (!direct[k])
-                tile_copy<false>(buf[k], data[k] + i0 * strides[k] + j0 * outer[k], strides[k],
-                                 outer[k], a, b, es[k]);
+              if (!direct[k]) tile_copy<false>(buf[k], at[k], strides[k], outer[k], a, b, es[k]);
             }
           }
         }
