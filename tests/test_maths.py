@@ -355,8 +355,9 @@ def test_strided_layouts_give_dense_bits(dtype, device):
     the activations' underflow tails, infinities and NaNs, beside dense operands or one value
     expanded: on the CPU the strided path gathers tiles of them for the vector loop of the dense
     layouts (until 2026-11-27 it ran a scalar loop of libm maths, which rounded differently and
-    met x86's subnormal assists). Shapes cross the path's tiles (rows of up to 256 elements,
-    several short rows, squares of 16 for the transposed operand) and its tasks of 16384 elements.
+    met x86's subnormal assists). Shapes cross the path's tiles (rows of up to 2 KB, several short
+    rows, blocks of up to 32 x 32 for a transposed operand, gathered or scattered by register
+    transposes) and its tasks of 16384 elements.
     On CUDA, another kernel: PyTorch's default closeness."""
 
     def values(shape, scale=3.0):
@@ -387,6 +388,8 @@ def test_strided_layouts_give_dense_bits(dtype, device):
                 beta = 1.7 if act == "swish" else 1.0
                 same(lambda g, u: ffn_ext.act_and_mul(g, u, act, beta), x, other)
                 same(lambda dy, g, u: ops.act_and_mul_backward(dy, g, u, act, beta), other, x, x)
+                # dgate takes x's layout and dup the dense one's: an output scattered across tiles
+                same(lambda dy, g, u: ops.act_and_mul_backward(dy, g, u, act, beta), other, x, other)
                 same(lambda a, b, dy, g, u: ops.act_and_mul_double_backward(a, b, dy, g, u, act, beta),
                      other, x, other, x, other)
             beta = torch.linspace(-2, 2, shape[-1], dtype=torch.float32, device=device)

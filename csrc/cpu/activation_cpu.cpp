@@ -39,14 +39,22 @@ void flat_range_avx512bf16(const KernelDesc& d, c10::ScalarType dtype, const voi
 bool has_avx2_build();
 bool has_avx512_build();
 bool has_avx512bf16_build();
+void transpose_tile_avx2(const void* src, int64_t lds, void* dst, int64_t ldd, int64_t m, int64_t n,
+                         int64_t es);
+void transpose_tile_avx512(const void* src, int64_t lds, void* dst, int64_t ldd, int64_t m,
+                           int64_t n, int64_t es);
 
 namespace {
 
 using FlatFn = void (*)(const KernelDesc&, c10::ScalarType, const void* const*, void* const*,
                         int64_t, int64_t, unsigned, OpmathOut);
 
+// transpose_tile (activation_cpu_impl.h) of one instruction set.
+using TransposeFn = void (*)(const void*, int64_t, void*, int64_t, int64_t, int64_t, int64_t);
+
 struct Loop {
   FlatFn fn;
+  TransposeFn transpose;
   const char* name;
 };
 
@@ -67,15 +75,15 @@ bool use_native_bf16() {
 const std::pair<Loop, Loop>& loops() {
   static const std::pair<Loop, Loop> chosen = [] {
     const std::string cap = at::get_cpu_capability();  // honours ATEN_CPU_CAPABILITY
-    Loop main{&base::flat_range, "default"};
+    Loop main{&base::flat_range, &base::transpose_tile, "default"};
     if (cap == "AVX512" && has_avx512_build()) {
-      main = {&flat_range_avx512, "avx512"};
+      main = {&flat_range_avx512, &transpose_tile_avx512, "avx512"};
     } else if ((cap == "AVX2" || cap == "AVX512") && has_avx2_build()) {
-      main = {&flat_range_avx2, "avx2"};
+      main = {&flat_range_avx2, &transpose_tile_avx2, "avx2"};
     }
     Loop bf16 = main;
     if (main.fn == &flat_range_avx512 && has_avx512bf16_build() && use_native_bf16())
-      bf16 = {&flat_range_avx512bf16, "avx512_bf16"};
+      bf16 = {&flat_range_avx512bf16, main.transpose, "avx512_bf16"};
     return std::make_pair(main, bf16);
   }();
   return chosen;
@@ -239,17 +247,24 @@ class Span {
   const char* copies_[8] = {};
 };
 
-// Elements per call of the vector loop on the strided path. Its buffers (up to 8 operands of
-// kStridedRun elements of up to 8 bytes: 16 KB) live on the stack and stay in L1.
-constexpr int64_t kStridedRun = 256;
-// The side of the square tiles a block is walked in when an operand runs along the outer
-// dimension (kTileSide^2 = kStridedRun).
-constexpr int64_t kTileSide = 16;
+// Bytes of each operand's buffer on the strided path. A tile holds kTileBytes / (the largest
+// element size of the launch) elements: 256 doubles, 512 floats, 1024 halves; its buffers (up to 8
+// operands, 16 KB) live on the stack and stay in L1.
+constexpr int64_t kTileBytes = 2048;
+// The largest side of a tile that an operand runs across (transpose_tile's bound for 2-byte
+// elements): 32 x 32 halves, 32 x 16 floats, 32 x 8 doubles. Against 16 x 32 floats, 32 x 16 took
+// 0.84x and 1.02x the time of SwiGLU gating's forward with a transposed gate (1024 x 2048 and
+// 2048 x 1024), and 0.75x and 0.97x that of its backward with transposed gate and up (2-core
+// AVX-512 Xeon, 2026-11-27); 64 x 8 and 8 x 64 took 1.24x and 1.65x (1024 x 2048).
+constexpr int64_t kAcrossSide = 32;
+// How many tiles ahead the lines of an operand that runs across a tile are prefetched. 1, 2 and 4
+// measured within 15% of each other; none took 1.0-1.3x the time of 2 (SwiGLU gating's forward with
+// a transposed gate, 1024 x 2048 and 2048 x 1024, fp32 and bf16; 2-core AVX-512 Xeon, 2026-11-27).
+constexpr int64_t kPrefetchTiles = 2;
 
 // A tile of a x b elements of sizeof(T) bytes (element (i, j) at `at` + i si + j sj) into a dense
 // buffer (element (i, j) at j a + i; kGather) or back, in the order that follows the memory: along
-// i where |si| <= |sj| (a run with si = sizeof(T) is one memcpy), else along j (a transposed
-// operand beside dense ones).
+// i where |si| <= |sj| (a run with si = sizeof(T) is one memcpy), else along j.
 template <typename T, bool kGather>
 void tile_copy(char* buf, char* at, int64_t si, int64_t sj, int64_t a, int64_t b) {
   T* d = reinterpret_cast<T*>(buf);
@@ -285,8 +300,24 @@ void tile_copy(char* buf, char* at, int64_t si, int64_t sj, int64_t a, int64_t b
   }
 }
 
+// Whether an operand of strides (si, sj) runs along the outer dimension j of a tile: contiguous
+// along j, where the tile's buffer is along i (a transposed view beside dense ones).
+bool runs_across(int64_t si, int64_t sj, int64_t es) {
+  return sj == es && std::abs(si) > es && si % es == 0;
+}
+
+// tile_copy for elements of es bytes. An operand that runs across the tile is transposed in
+// registers (transpose_tile of the chosen instruction set, `tr`).
 template <bool kGather>
-void tile_copy(char* buf, char* at, int64_t si, int64_t sj, int64_t a, int64_t b, int64_t es) {
+void tile_copy(TransposeFn tr, char* buf, char* at, int64_t si, int64_t sj, int64_t a, int64_t b,
+               int64_t es) {
+  if (b > 1 && runs_across(si, sj, es)) {
+    if constexpr (kGather)
+      tr(at, si / es, buf, a, a, b, es);
+    else
+      tr(buf, a, at, si / es, b, a, es);
+    return;
+  }
   switch (es) {
     case 2: return tile_copy<uint16_t, kGather>(buf, at, si, sj, a, b);
     case 4: return tile_copy<uint32_t, kGather>(buf, at, si, sj, a, b);
@@ -297,30 +328,40 @@ void tile_copy(char* buf, char* at, int64_t si, int64_t sj, int64_t a, int64_t b
 
 // Any other layout (strided slices such as h[..., ::2] beside h[..., 1::2], a transposed operand
 // beside dense ones, broadcasts): TensorIterator's 2-d blocks (coalesced dimensions, byte strides,
-// in parallel), each walked in tiles of at most kStridedRun elements that go through the vector
-// loop of the dense layouts: whole runs of the inner dimension (rows of up to kStridedRun, or as
-// many short rows as fit), or squares of kTileSide where an operand's stride is smaller along the
-// outer dimension than along the inner one, so that each operand reads whole cache lines. An
+// in parallel), each walked in tiles that go through the vector loop of the dense layouts. An
 // operand that is dense over a tile is passed as it is; any other is gathered into a dense buffer
 // first (an input) or scattered from one after (an output). So every layout gets the vector maths,
-// the results of a dense call bit for bit, and the tail guard with them. Until 2026-11-27 a scalar
-// loop served these layouts (libm's scalar maths, no tail guard): SwiGLU gating on the interleaved
-// halves h[:, ::2], h[:, 1::2] of a 1024 x 4096 buffer ran at 0.46-0.73x PyTorch eager (fp32,
-// bf16), now 2.3-3.3x; benchmarks/results/layouts-cpu-2026-11-27.md.
+// the results of a dense call bit for bit, and the tail guard with them. The tiles:
+//  * where every operand is strided along the inner dimension i at most as much as along the outer
+//    one j: whole runs of i (rows of up to a tile's elements, or as many short rows as fit);
+//  * where an operand runs along j (a transposed view beside dense ones): kAcrossSide elements
+//    along i and the rest of a tile along j, so that every operand reads whole cache lines. The
+//    operand that runs across is transposed in registers (transpose_tile), and its lines
+//    kPrefetchTiles tiles ahead are prefetched: each tile reads one line from each of its rows (a
+//    page apart in a large view), which no hardware prefetcher follows. Against the scalar gather
+//    of 16 x 16 tiles before, 2026-11-27: benchmarks/results/layouts-cpu-2026-11-27-transposed.md.
+// Until 2026-11-27 a scalar loop served these layouts (libm's scalar maths, no tail guard):
+// SwiGLU gating on the interleaved halves h[:, ::2], h[:, 1::2] of a 1024 x 4096 buffer ran at
+// 0.46-0.73x PyTorch eager (fp32, bf16), now 2.3-3.3x; benchmarks/results/layouts-cpu-2026-11-27.md.
 void strided_runs(const Launch& l, at::TensorIterator& iter) {
   const int no = static_cast<int>(l.no), nt = static_cast<int>(l.no + l.ni);
   TORCH_INTERNAL_ASSERT(iter.ntensors() == nt && nt <= 8 && l.sum == OpmathOut::Store);
-  int64_t es[8];
-  for (int k = 0; k < nt; ++k) es[k] = k < no ? l.out_es[k] : l.in_es[k - no];
+  int64_t es[8], max_es = 1;
+  for (int k = 0; k < nt; ++k) {
+    es[k] = k < no ? l.out_es[k] : l.in_es[k - no];
+    max_es = std::max(max_es, es[k]);
+  }
+  const int64_t cap = kTileBytes / max_es;  // elements per tile
+  const TransposeFn tr = loops().first.transpose;
   iter.for_each(
       [&](char** data, const int64_t* strides, int64_t n0, int64_t n1) {
         const int64_t* outer = strides + nt;
         bool across = false;  // some operand runs along the outer dimension
         for (int k = 0; k < nt && n1 > 1; ++k)
           across |= outer[k] != 0 && std::abs(outer[k]) < std::abs(strides[k]);
-        const int64_t ti = std::min(n0, across ? kTileSide : kStridedRun);
-        const int64_t tj = std::min(n1, kStridedRun / ti);
-        alignas(64) char buf[8][kStridedRun * 8];
+        const int64_t ti = std::min(n0, across ? kAcrossSide : cap);
+        const int64_t tj = std::min(n1, across ? std::min(kAcrossSide, cap / ti) : cap / ti);
+        alignas(64) char buf[8][kTileBytes];
         const void* in[8];
         void* out[8];
         bool direct[8];
@@ -329,16 +370,27 @@ void strided_runs(const Launch& l, at::TensorIterator& iter) {
           const int64_t b = std::min(tj, n1 - j0);
           for (int64_t i0 = 0; i0 < n0; i0 += ti) {
             const int64_t a = std::min(ti, n0 - i0);
+            if (across && i0 + kPrefetchTiles * ti < n0) {
+              const int64_t pi = i0 + kPrefetchTiles * ti, pa = std::min(ti, n0 - pi);
+              for (int k = 0; k < nt; ++k) {
+                if (!runs_across(strides[k], outer[k], es[k])) continue;
+                const char* q = data[k] + pi * strides[k] + j0 * outer[k];
+                for (int64_t i = 0; i < pa; ++i)
+                  for (int64_t off = 0; off < b * es[k]; off += 64)
+                    __builtin_prefetch(q + i * strides[k] + off);
+              }
+            }
             for (int k = 0; k < nt; ++k) {
               at[k] = data[k] + i0 * strides[k] + j0 * outer[k];
               direct[k] = strides[k] == es[k] && (b == 1 || (a == n0 && outer[k] == n0 * es[k]));
-              if (!direct[k] && k >= no) tile_copy<true>(buf[k], at[k], strides[k], outer[k], a, b, es[k]);
+              if (!direct[k] && k >= no)
+                tile_copy<true>(tr, buf[k], at[k], strides[k], outer[k], a, b, es[k]);
               void* ptr = direct[k] ? static_cast<void*>(at[k]) : buf[k];
               if (k < no) out[k] = ptr; else in[k - no] = ptr;
             }
             l.fn(l.d, l.dtype, in, out, 0, a * b, 0, OpmathOut::Store);
             for (int k = 0; k < no; ++k) {
-              if (!direct[k]) tile_copy<false>(buf[k], at[k], strides[k], outer[k], a, b, es[k]);
+              if (!direct[k]) tile_copy<false>(tr, buf[k], at[k], strides[k], outer[k], a, b, es[k]);
             }
           }
         }

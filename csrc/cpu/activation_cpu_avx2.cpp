@@ -21,4 +21,5 @@
 #endif
 #define FFN_CPU_ENTRY flat_range_avx2
 #define FFN_CPU_HAS has_avx2_build
+#define FFN_CPU_TRANSPOSE transpose_tile_avx2
 #include "activation_cpu_entry.h"

@@ -16,4 +16,5 @@
 #endif
 #define FFN_CPU_ENTRY flat_range_avx512
 #define FFN_CPU_HAS has_avx512_build
+#define FFN_CPU_TRANSPOSE transpose_tile_avx512
 #include "activation_cpu_entry.h"
