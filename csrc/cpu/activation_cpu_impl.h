@@ -1131,13 +1131,13 @@ inline void transpose_tile(const void* src, int64_t lds, void* dst, int64_t ldd,
                             int64_t n, int64_t es) {
   switch (es) {
     case 2: {
-      using U = uint16_t;
 #if defined(CPU_CAPABILITY_AVX512)
       TORCH_INTERNAL_ASSERT(m <= 32 && n <= 32);
       using B = c10::BFloat16;  // bits only
       return at::vec::transpose_mxn<B>(static_cast<const B*>(src), lds, static_cast<B*>(dst), ldd,
                                        static_cast<int>(m), static_cast<int>(n));
 #else
+      using U = uint16_t;
       return transpose_elements(static_cast<const U*>(src), lds, static_cast<U*>(dst), ldd, m, n);
 #endif
     }
