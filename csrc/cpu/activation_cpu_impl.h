@@ -78,13 +78,22 @@ inline Vectorized<float> ffn_exp_reduced(const Vectorized<float>& xc, const Vect
   return at::vec::fmadd(p, r * r, r + V(1.0f));
 }
 #if defined(CPU_CAPABILITY_AVX512)
+// p 2^n for an integral n in [-150, 150] (or NaN), rounded once.
+inline Vectorized<float> ffn_scale_pow2(const Vectorized<float>& p, const Vectorized<float>& n) {
+  return _mm512_scalef_ps(p, n);
+}
 // AVX-512: vscalefps multiplies by 2^n with one rounding, into the subnormals or to 0 and inf, so
 // neither the split scaling nor the range fix-ups of the AVX2 form are needed. xc: x clamped to
 // [-150, 150] (or NaN).
 inline Vectorized<float> ffn_exp_clamped(const Vectorized<float>& xc) {
   using V = Vectorized<float>;
   const V n = (xc * V(1.44269504088896341f)).round();
-  return _mm512_scalef_ps(ffn_exp_reduced(xc, n), n);
+  return ffn_scale_pow2(ffn_exp_reduced(xc, n), n);
+}
+// max(lo, y), and y itself where y is NaN or where both are zeros (vmaxps returns its second
+// operand then): so -0 and NaN pass through max(0, y).
+inline Vectorized<float> ffn_max_keep(const Vectorized<float>& lo, const Vectorized<float>& y) {
+  return _mm512_max_ps(lo, y);
 }
 // at::vec's AVX-512 clamp is max then min with the operand last, which keeps NaN.
 inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
@@ -144,19 +153,23 @@ inline bool ffn_any_above(const Vectorized<double>& a, double c) {
   return _mm512_cmp_pd_mask(a, _mm512_set1_pd(c), _CMP_GT_OQ) != 0;
 }
 #else
-// 2^n is applied in two halves, each a normal float, so the product rounds once. xc: x clamped to
-// [-104, 88.72283] (or NaN, which flows through the polynomial; its n is garbage).
-inline Vectorized<float> ffn_exp_clamped(const Vectorized<float>& xc) {
+// p 2^n for an integral n in [-150, 150], rounded once: 2^n is applied in two halves, each a
+// normal float, so the product rounds once (n NaN: garbage, but p is NaN then too).
+inline Vectorized<float> ffn_scale_pow2(const Vectorized<float>& p, const Vectorized<float>& n) {
   using V = Vectorized<float>;
   using VI = Vectorized<int32_t>;
-  const V n = (xc * V(1.44269504088896341f)).round();
-  const V p = ffn_exp_reduced(xc, n);
   const VI ni = at::vec::convert_to_int_of_same_size(n);
   const VI n1 = ni >> VI(1);  // arithmetic shift: floor(n / 2)
   const VI n2 = ni - n1;
   const V s1 = at::vec::cast<float>((n1 + VI(127)) << VI(23));
   const V s2 = at::vec::cast<float>((n2 + VI(127)) << VI(23));
   return p * s1 * s2;
+}
+// xc: x clamped to [-104, 88.72283] (or NaN, which flows through the polynomial; its n is garbage).
+inline Vectorized<float> ffn_exp_clamped(const Vectorized<float>& xc) {
+  using V = Vectorized<float>;
+  const V n = (xc * V(1.44269504088896341f)).round();
+  return ffn_scale_pow2(ffn_exp_reduced(xc, n), n);
 }
 inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
   using V = Vectorized<float>;
@@ -172,6 +185,15 @@ inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
 // either is NaN.
 inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
   return ffn_exp_clamped(_mm256_max_ps(_mm256_set1_ps(-104.0f), x));
+}
+// max(lo, y), and y itself where y is NaN or where both are zeros (as the AVX-512 form).
+inline Vectorized<float> ffn_max_keep(const Vectorized<float>& lo, const Vectorized<float>& y) {
+  return _mm256_max_ps(lo, y);
+}
+#else
+// max(lo, y), and y itself where y is NaN or where both are zeros (as the AVX-512 form).
+inline Vectorized<float> ffn_max_keep(const Vectorized<float>& lo, const Vectorized<float>& y) {
+  return Vectorized<float>::blendv(y, lo, y < lo);
 }
 #endif
 #endif
@@ -209,42 +231,23 @@ inline Vec ffn_erfc_fit(const Vec& a, const float (&c)[N]) {
 // this project's 2-core AVX2 machine, 2026-11-22: 1526 us vs 206 us for 1 MB). This is the
 // Chebyshev fit of Numerical Recipes' erfcc, with fractional error below 1.2e-7 over the whole
 // range, so it keeps erfc's relative accuracy in the tail where 1 + erf cancels. One division, one
-// exp and nine FMAs: the exact GELU costs ~1.5x PyTorch's, whose erf (Abramowitz-Stegun 7.1.26) is
-// accurate only absolutely (AVX-512, 2026-11-26: 737 vs 490 us per 1M fp32, 1 thread). The loop is
-// bound by instruction count: vrcp14ps + a Newton step for the division, or four vectors per
-// iteration instead of two, measured no gain. fp64 keeps Sleef (the fit is a float fit). The GPU's
-// FastFloat (csrc/cuda/fast_float.cuh) evaluates the same coefficients.
+// exp and nine FMAs. The exact GELU's derivatives take it; its value takes ffn_gelu_erf_value
+// (below), which is cheaper. The loop is bound by instruction count: vrcp14ps + a Newton step for
+// the division, or four vectors per iteration instead of two, measured no gain. fp64 keeps Sleef
+// (the fit is a float fit). The GPU's FastFloat (csrc/cuda/fast_float.cuh) evaluates the same
+// coefficients.
 inline constexpr float kErfcFit[] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f,
                                      0.27886807f,  -0.18628806f, 0.09678418f, 0.37409196f,
                                      1.00002368f,  -1.26551223f};
 inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) { return ffn_erfc_fit(a, kErfcFit); }
-// erfc for GELU's value on fp16 and bf16 tensors (LowpFloatVec below): a degree-5 fit, whose
-// fractional error is below 9.2e-6 over z in [0, 12]: 1/420 of a bf16 ulp and 1/53 of an fp16 ulp,
-// where the degree-9 fit's 1.2e-7 bought nothing after the rounding. (A Lawson minimax fit of
-// log(erfc(z) / t) + z^2 in t in float64, constrained to vanish at t = 1, its last coefficient then
-// set so that the float Horner sum is exactly 0 there: erfc(0) = 1, so tiny x give exactly x / 2,
-// the correctly rounded GELU wherever x / 2 is a bf16 tie; without the constraint 129 subnormal
-// bf16 inputs rounded the wrong way. 2026-11-26.) Against the float64 reference, correctly
-// rounded: every bf16 input but 3 and every fp16 input but 118, whose references lie within the
-// error of the float32 maths of a rounding midpoint and which are one ulp off (PyTorch's own fp16
-// and bf16 GELU: 458 and 849; tests/test_maths.py, gelu_lowp_error). Four FMAs fewer; medians of
-// two runs, 2048 x 4096, 2-core AVX-512, torch 2.14.1, 2026-11-26: exact GELU bf16 3.50-3.70 ->
-// 2.85-2.89 ms, fp16 3.39-3.44 -> 2.84-2.89; GEGLU forward bf16 4.32-5.00 -> 3.62-3.71
-// (torch.compile 4.06-4.15), fp16 3.79-4.02 -> 3.28-3.31.
-inline Vectorized<float> ffn_erfc_lowp(const Vectorized<float>& a) {
-  static constexpr float c[] = {0.225849122f, -0.700784624f, 0.46542424f,
-                                0.2590096f,   1.01695406f,   -1.26645243f};
-  return ffn_erfc_fit(a, c);
-}
-
 // FitVec<B, Kind>: a vector whose operations all forward to those of B (a Vectorized), except
 // erfc's, for which Kind names the fits. Two of them:
 //  * LowpFloatVec, the float vector that the loop computes in for fp16 and bf16 tensors, as
 //    FastFloat is on the GPU (csrc/cuda/fast_float.cuh). Their results are rounded to 11 or 8
 //    significant bits, so the accuracy of the float32 maths beyond that is paid for and thrown
-//    away: ffn_erfc_value (GELU's forward value) takes the shorter fit above. The derivatives keep
-//    the full fit: f' = Phi + x phi cancels by ~300x near x = -0.75, which turned the short fit's
-//    8.5e-6 into 4 fp16 ulp (test_gating, fp16 GEGLU backward). fp32 tensors never use it.
+//    away: ffn_gelu_erf_value (GELU's forward value) takes shorter fits (below). The derivatives
+//    keep the full erfc fit: f' = Phi + x phi cancels by ~300x near x = -0.75, which turned a short
+//    fit's 8.5e-6 into 4 fp16 ulp (test_gating, fp16 GEGLU backward). fp32 tensors never use it.
 //  * TailDoubleVec, the double vector of the tail guard's lanes (below flat_loop's helpers): both
 //    erfc functions take the full float fit, evaluated in double. Its 1.2e-7 is what the float
 //    maths has elsewhere; Sleef's double erfc (fp64 tensors) made a vector of GELU's tail cost
@@ -311,13 +314,80 @@ inline bool ffn_any_above(const FitVec<B, K>& a, typename B::value_type c) {
   return ffn_any_above(a.v, c);
 }
 inline LowpFloatVec ffn_erfc(const LowpFloatVec& x) { return LowpFloatVec(ffn_erfc(x.v)); }
-inline LowpFloatVec ffn_erfc_value(const LowpFloatVec& x) {
-  return LowpFloatVec(ffn_erfc_lowp(x.v));
-}
 inline TailDoubleVec ffn_erfc(const TailDoubleVec& x) {
   return TailDoubleVec(ffn_erfc_fit(x.v, kErfcFit));
 }
 inline TailDoubleVec ffn_erfc_value(const TailDoubleVec& x) { return ffn_erfc(x); }
+
+// GELU's value x Phi(x) in the float vectors (GeluErf::f: the GELU forward and GEGLU's act(g)),
+// written so that it needs no sign selection, one product fewer, and exp in base 2:
+//     x Phi(x) = max(0, x) - |x| h,   h = Phi(-|x|) = erfc(z) / 2,   z = |x| / sqrt 2
+// (x >= 0: x (1 - h); x < 0: x h), with h = t 2^(Q(t) - c x^2) / 2, t = 1 / (1 + kappa |x|),
+// c = log2(e) / 2, so that Q(t) = log2(erfcx(z) / t): a Lawson minimax fit in t over |x| in
+// [0, 14] constrained to Q(1) = 0, its last coefficient then set so that the float Horner sum is
+// exactly 0 at t = 1. So h = 1/2 for tiny x, whose GELU is then exactly x / 2, correctly rounded
+// where that is a tie (without such a constraint 129 subnormal bf16 inputs had rounded the wrong
+// way, 2026-11-26). The relative error of h is the fit's and exp2's plus the rounding of c x,
+// 2^-24 c ln(2) x^2 = 2^-25 x^2: half of what rounding z to float gives the erfc form. 2^y (y <= 0,
+// clamped at -150) is a polynomial on [-1/2, 1/2] and ffn_scale_pow2 (vscalefps: into the
+// subnormals with one rounding); its coefficients times -1/2 (exact) give -h, which the last FMA
+// takes. max(0, x) keeps -0 and NaN; where h underflows to 0 (x = +-inf, |x| > 14.4) the result is
+// max(0, x) itself, not inf * 0. (A portable build, whose fmadd rounds twice, gives positive
+// subnormal x one subnormal step off x / 2.) The derivatives keep the erfc form: f' = Phi + x phi.
+// The erfc form had made the exact GELU forward 1.2-1.9x the time of PyTorch's eager GELU (whose erf,
+// Abramowitz-Stegun 7.1.26, is accurate only absolutely). This form, 2-core Sapphire Rapids, torch
+// 2.14.1, 2026-11-28, 1 thread, alternating processes: 0.69-0.82x the erfc form's time (fp32 and
+// bf16, 64K and 1M elements); against eager 0.80-1.22x its time (was 0.61-0.86x); GEGLU's bf16
+// forward at 2048 x 4096, 2 threads: 1.33-1.49x torch.compile (was 0.94-0.98x).
+// benchmarks/results/gelu-cpu-2026-11-28.md.
+template <std::size_t NQ, std::size_t NE>
+inline Vectorized<float> ffn_gelu_erf_fit(const Vectorized<float>& x, float kappa,
+                                          const float (&q)[NQ], const float (&e)[NE]) {
+  using V = Vectorized<float>;
+  const V ax = x.abs();
+  const V t = V(1.0f) / at::vec::fmadd(ax, V(kappa), V(1.0f));
+  V p = V(q[0]);
+  for (std::size_t k = 1; k < NQ; ++k) p = at::vec::fmadd(p, t, V(q[k]));  // NQ: unrolled
+  const V y = ffn_max_keep(V(-150.0f), at::vec::fmadd(x * V(-0.72134752044448170368f), x, p));
+  const V n = y.round();
+  const V f = y - n;  // exact
+  V r = V(-0.5f * e[0]);
+  for (std::size_t k = 1; k < NE; ++k) r = at::vec::fmadd(r, f, V(-0.5f * e[k]));
+  r = at::vec::fmadd(r, f, V(-0.5f));
+  const V nh = t * ffn_scale_pow2(r, n);  // -h
+  const V relu = ffn_max_keep(V(0.0f), x);
+  return ffn_where_zero(nh, relu, at::vec::fmadd(ax, nh, relu));
+}
+// 2^f = 1 + f (e[0] f^(NE-1) + ... + e[NE-1]) on [-1/2, 1/2]: minimax in relative error, degree 6
+// (7.9e-8 evaluated in float) and 4 (2.8e-6).
+inline constexpr float kExp2Fit6[] = {1.535336196e-04f, 1.339887502e-03f, 9.618436918e-03f,
+                                      5.550332367e-02f, 2.402264774e-01f, 6.931471825e-01f};
+inline constexpr float kExp2Fit4[] = {9.582852945e-03f, 5.590642616e-02f, 2.402409911e-01f,
+                                      6.931241751e-01f};
+// fp32 tensors: Q of degree 9 (fit error 1.6e-8 in log2 units). Against the float64 reference on
+// 3M random inputs in [-12.5, 12.5] (float emulation of these steps), the largest relative error
+// per range of |x| [0,1) [1,3) [3,6) [6,9) [9,12.5): 4.4e-7 6.9e-7 2.0e-6 3.5e-6 7.8e-6 (the erfc
+// form: 4.4e-7 1.2e-6 3.5e-6 6.4e-6 1.5e-5), the mean error 0.83 0.84 2.3 5.5 11 ulp (0.86 1.04
+// 3.9 9.5 19).
+inline Vectorized<float> ffn_gelu_erf_value(const Vectorized<float>& x, float) {
+  static constexpr float q[] = {2.655893862e-01f,  -1.498318791e+00f, 3.376959324e+00f,
+                                -3.740428448e+00f, 2.124670506e+00f,  -9.656651616e-01f,
+                                4.263785779e-01f,  5.342153907e-01f,  1.446349859e+00f,
+                                -1.969750643e+00f};
+  return ffn_gelu_erf_fit(x, 0.32f, q, kExp2Fit6);
+}
+// fp16 / bf16 tensors (LowpFloatVec), whose results keep 11 or 8 bits: Q of degree 6 and exp2 of
+// degree 4. Largest relative error per range as above: 4.4e-6 4.6e-6 5.0e-6 7.2e-6 9.7e-6 (the
+// degree-5 erfc fit the erfc form took for them: 9.3e-6 9.7e-6 1.1e-5 1.1e-5 2.4e-5). Of every
+// input, correctly rounded: all bf16 and all fp16 but 27 (the erfc form: all but 3 and 118), whose
+// references lie within the float32 maths' error of a rounding midpoint and which are one ulp off
+// (PyTorch's own: 849 and 458; tests/test_maths.py, gelu_lowp_error).
+inline LowpFloatVec ffn_gelu_erf_value(const LowpFloatVec& x, float) {
+  static constexpr float q[] = {3.913205266e-01f, -1.344034076e+00f, 1.325354815e+00f,
+                                -3.733255565e-01f, 7.978386283e-01f, 1.415968299e+00f,
+                                -2.213122606e+00f};
+  return LowpFloatVec(ffn_gelu_erf_fit(x.v, 0.27f, q, kExp2Fit4));
+}
 
 // fn evaluated in double precision lane by lane (two double vectors per float vector), then
 // rounded back to float; see ffn_in_double in activations.h.

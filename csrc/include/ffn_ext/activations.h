@@ -86,11 +86,19 @@ template <class V>
 FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
 // erfc where only its own relative accuracy matters: GELU's value x Phi(x) (GeluErf::f: the GELU
 // forward, and wherever the gating kernels use act(g): GEGLU's forward, du = dy act(g) in its
-// backward, the gg_u act(g) term of its double backward). fp16/bf16 override it with shorter fits
-// (the CPU loop's LowpFloatVec, activation_cpu_impl.h, and the GPU's FastFloat, fast_float.cuh);
-// f' = Phi + x phi cancels near its root (x = -0.75, by a factor of ~300) and keeps ffn_erfc.
+// backward, the gg_u act(g) term of its double backward). The GPU's FastFloat overrides it with a
+// shorter fit for fp16/bf16 (fast_float.cuh); the CPU's float vectors override GELU's whole value
+// instead (ffn_gelu_erf_value below); f' = Phi + x phi cancels near its root (x = -0.75, by a factor
+// of ~300) and keeps ffn_erfc.
 template <class V>
 FFN_HD V ffn_erfc_value(V x) { return ffn_erfc(x); }
+// GELU's value x Phi(x) = x erfc(-x / sqrt 2) / 2 (GeluErf::f), inv_sqrt2 = 1 / sqrt 2 in T. The
+// CPU's float vectors override it with a form that needs no sign selection (activation_cpu_impl.h).
+template <class V, class T>
+FFN_HD V ffn_gelu_erf_value(V x, T inv_sqrt2) {
+  const V p = V(T(0.5)) * ffn_erfc_value(-x * V(inv_sqrt2));  // Phi(x)
+  return ffn_unless_zero(p, x * p);
+}
 
 // Whether a > c (c a constant), in any lane of a vector: a branch that skips work no lane needs.
 FFN_HD bool ffn_any_above(float a, float c) { return a > c; }
@@ -146,18 +154,16 @@ struct GeluErf {
   template <class V>
   FFN_HD V pdf(V x) const { return V(kInvSqrt2Pi) * ffn_exp_nonpos(V(T(-0.5)) * x * x); }
   template <class V>
-  FFN_HD V f(V x) const {
-    const V p = V(T(0.5)) * ffn_erfc_value(-x * V(kInvSqrt2));  // cdf(x)
-    return ffn_unless_zero(p, x * p);
-  }
+  FFN_HD V f(V x) const { return ffn_gelu_erf_value(x, kInvSqrt2); }
   template <class V>
   FFN_HD V d1(V x) const {
     const V q = pdf(x);
     return cdf(x) + ffn_unless_zero(q, x * q);
   }
-  // f and d1 from one erfc: f takes d1's Phi, the full fit, where f alone takes erfc_value's
-  // shorter one for fp16/bf16 (the same values as f for float32/float64, closer to Phi for
-  // fp16/bf16 than f's). One exp, one division and a fit fewer an element in GEGLU's backward.
+  // f and d1 from one erfc: f takes d1's Phi, the full fit (the same values as f for float64 and
+  // on the GPU's float32; within the fits' errors of f's where f has a form of its own: the GPU's
+  // fp16/bf16 and the CPU's float vectors). One exp, one division and a fit fewer an element in
+  // GEGLU's backward.
   template <class V>
   FFN_HD void f_d1(V x, V& f, V& d1) const {
     const V p = cdf(x), q = pdf(x);
