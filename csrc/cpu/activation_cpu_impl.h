@@ -334,11 +334,12 @@ inline TailDoubleVec ffn_erfc_value(const TailDoubleVec& x) { return ffn_erfc(x)
 // takes. max(0, x) keeps -0 and NaN; where h underflows to 0 (x = +-inf, |x| > 14.4) the result is
 // max(0, x) itself, not inf * 0. (A portable build, whose fmadd rounds twice, gives positive
 // subnormal x one subnormal step off x / 2.) The derivatives keep the erfc form: f' = Phi + x phi.
-// The erfc form had made the exact GELU forward 1.2-1.9x the time of PyTorch's eager GELU (whose erf,
-// Abramowitz-Stegun 7.1.26, is accurate only absolutely). This form, 2-core Sapphire Rapids, torch
-// 2.14.1, 2026-11-28, 1 thread, alternating processes: 0.69-0.82x the erfc form's time (fp32 and
-// bf16, 64K and 1M elements); against eager 0.80-1.22x its time (was 0.61-0.86x); GEGLU's bf16
-// forward at 2048 x 4096, 2 threads: 1.33-1.49x torch.compile (was 0.94-0.98x).
+// The erfc form had made the exact GELU forward 1.2-1.9x the time of PyTorch's eager GELU (whose
+// erf, Abramowitz-Stegun 7.1.26, is accurate only absolutely). This form, 2-core Sapphire Rapids,
+// torch 2.14.1, 2026-11-28, 1 thread, alternating processes: 0.69-0.82x the erfc form's time (fp32
+// and bf16, 64K and 1M elements), so that it runs at 0.80-1.22x eager's speed (was 0.61-0.86x);
+// GEGLU's bf16 forward at 2048 x 4096, 2 threads: 1.33-1.49x torch.compile's speed (was
+// 0.94-0.98x).
 // benchmarks/results/gelu-cpu-2026-11-28.md.
 template <std::size_t NQ, std::size_t NE>
 inline Vectorized<float> ffn_gelu_erf_fit(const Vectorized<float>& x, float kappa,

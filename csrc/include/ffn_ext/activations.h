@@ -88,8 +88,8 @@ FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
 // forward, and wherever the gating kernels use act(g): GEGLU's forward, du = dy act(g) in its
 // backward, the gg_u act(g) term of its double backward). The GPU's FastFloat overrides it with a
 // shorter fit for fp16/bf16 (fast_float.cuh); the CPU's float vectors override GELU's whole value
-// instead (ffn_gelu_erf_value below); f' = Phi + x phi cancels near its root (x = -0.75, by a factor
-// of ~300) and keeps ffn_erfc.
+// instead (ffn_gelu_erf_value below); f' = Phi + x phi cancels near its root (x = -0.75, by a
+// factor of ~300) and keeps ffn_erfc.
 template <class V>
 FFN_HD V ffn_erfc_value(V x) { return ffn_erfc(x); }
 // GELU's value x Phi(x) = x erfc(-x / sqrt 2) / 2 (GeluErf::f), inv_sqrt2 = 1 / sqrt 2 in T. The
