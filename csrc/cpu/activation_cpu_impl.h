@@ -100,10 +100,9 @@ inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
   using V = Vectorized<float>;
   return ffn_exp_clamped(at::vec::clamp(x, V(-150.0f), V(150.0f)));
 }
-// x <= 0 (sigmoid's e^-|z|, the normal pdf): only the lower clamp. vmaxps returns its second
-// operand when either is NaN, so NaN stays NaN.
+// x <= 0 (sigmoid's e^-|z|, the normal pdf): only the lower clamp, which keeps NaN.
 inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
-  return ffn_exp_clamped(_mm512_max_ps(_mm512_set1_ps(-150.0f), x));
+  return ffn_exp_clamped(ffn_max_keep(Vectorized<float>(-150.0f), x));
 }
 // The selections below in mask registers: at::vec's comparisons return a vector of all-ones lanes,
 // which GCC turns back into a mask for the blend (vcmpps, vpmovm2d, vpcmpd: 3 instructions where 1
@@ -180,15 +179,14 @@ inline Vectorized<float> ffn_exp(const Vectorized<float>& x) {
   return V::blendv(res, x, x.isnan());  // the generic clamp does not keep NaN
 }
 #if defined(CPU_CAPABILITY_AVX2)
-// x <= 0: only the lower clamp, and no fix-ups: e^-104 comes out of the split scaling as 0.486
-// of the smallest subnormal, which rounds to 0, and vmaxps returns its second operand (x) when
-// either is NaN.
-inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
-  return ffn_exp_clamped(_mm256_max_ps(_mm256_set1_ps(-104.0f), x));
-}
 // max(lo, y), and y itself where y is NaN or where both are zeros (as the AVX-512 form).
 inline Vectorized<float> ffn_max_keep(const Vectorized<float>& lo, const Vectorized<float>& y) {
   return _mm256_max_ps(lo, y);
+}
+// x <= 0: only the lower clamp (which keeps NaN), and no fix-ups: e^-104 comes out of the split
+// scaling as 0.486 of the smallest subnormal, which rounds to 0.
+inline Vectorized<float> ffn_exp_nonpos(const Vectorized<float>& x) {
+  return ffn_exp_clamped(ffn_max_keep(Vectorized<float>(-104.0f), x));
 }
 #else
 // max(lo, y), and y itself where y is NaN or where both are zeros (as the AVX-512 form).
