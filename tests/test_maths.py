@@ -205,15 +205,41 @@ def test_gelu_negative_tail_exact(device):
 
 
 def test_gelu_tiny_inputs_exact_cpu():
-    """CPU fp32 exact GELU of tiny |x| is x / 2 correctly rounded (its fit gives Phi(0) = 1/2 exactly;
+    """CPU fp32 exact GELU of tiny |x| is x / 2 correctly rounded (its fits give Phi(0) = 1/2 exactly;
     the GPU's float32 takes erfc's fit, not so constrained), and GELU(-0) = -0: the CPU's form
-    max(0, x) - |x| Phi(-|x|) must keep the sign of zero."""
+    max(0, x) - |x| Phi(-|x|) must keep the sign of zero. Its derivative there is 1/2 exactly."""
     v = [1e-30, 2.0**-126, 1e-10, 1e-9]  # GELU(x) = x / 2 + x^2 phi(0): x / 2 to 2e-9
     x = torch.tensor(v + [-a for a in v] + [0.0, -0.0], dtype=torch.float32)
     ref = R.gelu(x.double().cpu()).float()
     y = ffn_ext.gelu(x).cpu()
     assert torch.equal(y, ref), (y, ref)
     assert torch.equal(torch.signbit(y), torch.signbit(ref))
+    # The derivatives' form (f and f' from one exp, its fit constrained to erfcx(0) = 1): f'(x) =
+    # 1/2 + 0.8 x rounds to 1/2, and GEGLU's backward takes the same x / 2 for du = dy f(g).
+    ones = torch.ones_like(x)
+    d1 = torch.ops.ffn_ext.gelu_backward(ones, x, "none")
+    assert torch.equal(d1, torch.full_like(x, 0.5)), d1
+    dg, du = torch.ops.ffn_ext.act_and_mul_backward(ones, x, ones, "gelu", 1.0)
+    assert torch.equal(dg, torch.full_like(x, 0.5)), dg
+    assert torch.equal(du, ref) and torch.equal(torch.signbit(du), torch.signbit(ref)), du
+
+
+def test_gelu_fit_tool_reads_the_committed_fits():
+    """tools/fit_gelu_erf.py (which derives the CPU GELU's fits and checks their errors) still reads
+    them from the header, and the constraints the kernels' tiny-x results rest on hold in float
+    Horner: Q(1) = 0 for the value, R(1) = 1 for the derivatives."""
+    import importlib.util
+    import numpy as np
+    path = os.path.join(os.path.dirname(__file__), "..", "tools", "fit_gelu_erf.py")
+    spec = importlib.util.spec_from_file_location("fit_gelu_erf", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    fits = tool.header_fits()
+    one = np.ones(1, np.float32)
+    for name in ("value fp32", "value fp16/bf16"):
+        assert tool.horner32(fits[name][0], one)[0] == 0, name
+    assert tool.horner32(fits["deriv"][0], one)[0] == 1
+    assert len(fits["exp2"]["kExp2Fit6"]) == 6 and len(fits["exp2"]["kExp2Fit4"]) == 4
 
 
 def every_value(dtype):

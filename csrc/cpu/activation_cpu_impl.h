@@ -229,23 +229,25 @@ inline Vec ffn_erfc_fit(const Vec& a, const float (&c)[N]) {
 // this project's 2-core AVX2 machine, 2026-11-22: 1526 us vs 206 us for 1 MB). This is the
 // Chebyshev fit of Numerical Recipes' erfcc, with fractional error below 1.2e-7 over the whole
 // range, so it keeps erfc's relative accuracy in the tail where 1 + erf cancels. One division, one
-// exp and nine FMAs. The exact GELU's derivatives take it; its value takes ffn_gelu_erf_value
-// (below), which is cheaper. The loop is bound by instruction count: vrcp14ps + a Newton step for
-// the division, or four vectors per iteration instead of two, measured no gain. fp64 keeps Sleef
-// (the fit is a float fit). The GPU's FastFloat (csrc/cuda/fast_float.cuh) evaluates the same
-// coefficients.
+// exp and nine FMAs. The tail guard's double lanes take it (TailDoubleVec, below), and the GPU's
+// FastFloat (csrc/cuda/fast_float.cuh) evaluates the same coefficients. fp64 keeps Sleef (the fit
+// is a float fit). The float vectors take neither: the exact GELU's value and derivatives have
+// forms of their own that are cheaper (ffn_gelu_erf_value, ffn_gelu_erf_f_d1), so erfc of a float
+// vector is deleted, and a generic formula that reached it (which would otherwise fall back to
+// Sleef's erfc, ~7x slower) does not compile.
 inline constexpr float kErfcFit[] = {0.17087277f,  -0.82215223f, 1.48851587f, -1.13520398f,
                                      0.27886807f,  -0.18628806f, 0.09678418f, 0.37409196f,
                                      1.00002368f,  -1.26551223f};
-inline Vectorized<float> ffn_erfc(const Vectorized<float>& a) { return ffn_erfc_fit(a, kErfcFit); }
+Vectorized<float> ffn_erfc(const Vectorized<float>& a) = delete;
 // FitVec<B, Kind>: a vector whose operations all forward to those of B (a Vectorized), except
 // erfc's, for which Kind names the fits. Two of them:
 //  * LowpFloatVec, the float vector that the loop computes in for fp16 and bf16 tensors, as
 //    FastFloat is on the GPU (csrc/cuda/fast_float.cuh). Their results are rounded to 11 or 8
 //    significant bits, so the accuracy of the float32 maths beyond that is paid for and thrown
 //    away: ffn_gelu_erf_value (GELU's forward value) takes shorter fits (below). The derivatives
-//    keep the full erfc fit: f' = Phi + x phi cancels by ~300x near x = -0.75, which turned a short
-//    fit's 8.5e-6 into 4 fp16 ulp (test_gating, fp16 GEGLU backward). fp32 tensors never use it.
+//    take fp32's fits (ffn_gelu_erf_f_d1): f' = Phi + x phi cancels by ~300x near x = -0.75, which
+//    had turned a short erfc fit's 8.5e-6 into 4 fp16 ulp (test_gating, fp16 GEGLU backward). fp32
+//    tensors never use it.
 //  * TailDoubleVec, the double vector of the tail guard's lanes (below flat_loop's helpers): both
 //    erfc functions take the full float fit, evaluated in double. Its 1.2e-7 is what the float
 //    maths has elsewhere; Sleef's double erfc (fp64 tensors) made a vector of GELU's tail cost
@@ -311,7 +313,7 @@ template <class B, class K>
 inline bool ffn_any_above(const FitVec<B, K>& a, typename B::value_type c) {
   return ffn_any_above(a.v, c);
 }
-inline LowpFloatVec ffn_erfc(const LowpFloatVec& x) { return LowpFloatVec(ffn_erfc(x.v)); }
+LowpFloatVec ffn_erfc(const LowpFloatVec& x) = delete;  // as the float vector's (above)
 inline TailDoubleVec ffn_erfc(const TailDoubleVec& x) {
   return TailDoubleVec(ffn_erfc_fit(x.v, kErfcFit));
 }
@@ -331,7 +333,7 @@ inline TailDoubleVec ffn_erfc_value(const TailDoubleVec& x) { return ffn_erfc(x)
 // subnormals with one rounding); its coefficients times -1/2 (exact) give -h, which the last FMA
 // takes. max(0, x) keeps -0 and NaN; where h underflows to 0 (x = +-inf, |x| > 14.4) the result is
 // max(0, x) itself, not inf * 0. (A portable build, whose fmadd rounds twice, gives positive
-// subnormal x one subnormal step off x / 2.) The derivatives keep the erfc form: f' = Phi + x phi.
+// subnormal x one subnormal step off x / 2.) The derivatives take ffn_gelu_erf_f_d1 (below).
 // The erfc form had made the exact GELU forward 1.2-1.9x the time of PyTorch's eager GELU (whose
 // erf, Abramowitz-Stegun 7.1.26, is accurate only absolutely). This form, 2-core Sapphire Rapids,
 // torch 2.14.1, 2026-11-28, 1 thread, alternating processes: 0.69-0.82x the erfc form's time (fp32
@@ -339,21 +341,37 @@ inline TailDoubleVec ffn_erfc_value(const TailDoubleVec& x) { return ffn_erfc(x)
 // GEGLU's bf16 forward at 2048 x 4096, 2 threads: 1.33-1.49x torch.compile's speed (was
 // 0.94-0.98x).
 // benchmarks/results/gelu-cpu-2026-11-28.md.
+// c[0] t^(N-1) + ... + c[N-1], by Horner's rule in FMAs (N: unrolled).
+template <std::size_t N>
+inline Vectorized<float> ffn_horner(const Vectorized<float>& t, const float (&c)[N]) {
+  Vectorized<float> p(c[0]);
+  for (std::size_t k = 1; k < N; ++k) p = at::vec::fmadd(p, t, Vectorized<float>(c[k]));
+  return p;
+}
+// s 2^y for y <= 0 (clamped at -150; NaN stays NaN) and s = +-1/2: 2^y = 2^n (1 + f P(f)),
+// n = round(y), f = y - n (exact), with P's coefficients e (kExp2Fit6 or kExp2Fit4, below) times s
+// (exact), and 2^n applied with one rounding (ffn_scale_pow2).
+template <std::size_t NE>
+inline Vectorized<float> ffn_exp2_nonpos_times(const Vectorized<float>& y, float s,
+                                               const float (&e)[NE]) {
+  using V = Vectorized<float>;
+  const V yc = ffn_max_keep(V(-150.0f), y);
+  const V n = yc.round();
+  const V f = yc - n;
+  V r = V(s * e[0]);
+  for (std::size_t k = 1; k < NE; ++k) r = at::vec::fmadd(r, f, V(s * e[k]));
+  return ffn_scale_pow2(at::vec::fmadd(r, f, V(s)), n);
+}
+// -c = -log2(e) / 2: e^(-x^2/2) = 2^(-c x^2).
+inline constexpr float kMinusHalfLog2e = -0.72134752044448170368f;
 template <std::size_t NQ, std::size_t NE>
 inline Vectorized<float> ffn_gelu_erf_fit(const Vectorized<float>& x, float kappa,
                                           const float (&q)[NQ], const float (&e)[NE]) {
   using V = Vectorized<float>;
   const V ax = x.abs();
   const V t = V(1.0f) / at::vec::fmadd(ax, V(kappa), V(1.0f));
-  V p = V(q[0]);
-  for (std::size_t k = 1; k < NQ; ++k) p = at::vec::fmadd(p, t, V(q[k]));  // NQ: unrolled
-  const V y = ffn_max_keep(V(-150.0f), at::vec::fmadd(x * V(-0.72134752044448170368f), x, p));
-  const V n = y.round();
-  const V f = y - n;  // exact
-  V r = V(-0.5f * e[0]);
-  for (std::size_t k = 1; k < NE; ++k) r = at::vec::fmadd(r, f, V(-0.5f * e[k]));
-  r = at::vec::fmadd(r, f, V(-0.5f));
-  const V nh = t * ffn_scale_pow2(r, n);  // -h
+  const V y = at::vec::fmadd(x * V(kMinusHalfLog2e), x, ffn_horner(t, q));
+  const V nh = t * ffn_exp2_nonpos_times(y, -0.5f, e);  // -h
   const V relu = ffn_max_keep(V(0.0f), x);
   return ffn_where_zero(nh, relu, at::vec::fmadd(ax, nh, relu));
 }
@@ -363,7 +381,7 @@ inline constexpr float kExp2Fit6[] = {1.535336196e-04f, 1.339887502e-03f, 9.6184
                                       5.550332367e-02f, 2.402264774e-01f, 6.931471825e-01f};
 inline constexpr float kExp2Fit4[] = {9.582852945e-03f, 5.590642616e-02f, 2.402409911e-01f,
                                       6.931241751e-01f};
-// fp32 tensors: Q of degree 9 (fit error 1.6e-8 in log2 units). Against the float64 reference on
+// fp32 tensors: Q of degree 9 (fit error 1.5e-8 in log2 units). Against the float64 reference on
 // 3M random inputs in [-12.5, 12.5] (float emulation of these steps), the largest relative error
 // per range of |x| [0,1) [1,3) [3,6) [6,9) [9,12.5): 4.4e-7 6.9e-7 2.0e-6 3.5e-6 7.8e-6 (the erfc
 // form: 4.4e-7 1.2e-6 3.5e-6 6.4e-6 1.5e-5), the mean error 0.83 0.84 2.3 5.5 11 ulp (0.86 1.04
@@ -386,6 +404,54 @@ inline LowpFloatVec ffn_gelu_erf_value(const LowpFloatVec& x, float) {
                                 -3.733255565e-01f, 7.978386283e-01f, 1.415968299e+00f,
                                 -2.213122606e+00f};
   return LowpFloatVec(ffn_gelu_erf_fit(x.v, 0.27f, q, kExp2Fit4));
+}
+
+// GELU's value and first derivative together in the float vectors (GeluErf::f_d1 and d1: the GELU
+// backward, GEGLU's backward), from one exp in base 2 instead of the erfc form's two exps:
+//     E = e^(-x^2/2) = 2^(-c x^2),  u = erfcx(|x| / sqrt 2) = t R(t),  t = 1 / (1 + kappa |x|),
+//     Phi(-|x|) = u E / 2,  f'(-|x|) = Phi(-|x|) - |x| phi(x) = E (u / 2 - |x| / sqrt(2 pi)),
+//     f' = x < 0 ? f'(-|x|) : 1 - f'(-|x|),   f = max(0, x) - |x| Phi(-|x|),
+// R a minimax fit in relative error over |x| in [0, 14] (degree 9, 9.0e-9), constrained to R(1) = 1
+// exactly in float Horner, so that f'(0) = 1/2 and f(x) = x / 2 for tiny x. f' cancels near its
+// root x = -0.75 (its two terms agree to ~1/300). The cancellation is all inside
+// u / 2 - |x| / sqrt(2 pi), where only R and the rounding of t enter; E multiplies the result, so
+// E's error stays relative to f' itself, and E takes the fp32 forward's exp2 fit for every dtype.
+// Against the float64 reference on 3.5M inputs (float emulation of these steps), the largest error
+// of f' as a fraction of the fp32 test bound (1e-6 of |f'| + |x f''|) per range of |x| [0,0.5)
+// [0.5,1) [1,3) [3,6) [6,9) [9,12.5): 0.39 0.24 0.28 0.065 0.062 0.057 (the erfc form: 0.42 0.32
+// 0.43 0.089 0.035 0.031); the relative error of f: 4.5e-7 4.7e-7 7.3e-7 2.1e-6 3.5e-6 7.9e-6 (the
+// erfc form: up to 1.8e-5). fp16 / bf16 tensors take the same fits. Of every input, f' is correctly
+// rounded for all bf16 and all fp16 but 14, one ulp each (the erfc form: all but 6; PyTorch's own:
+// 150 and 162 off). tools/fit_gelu_erf.py derives R and reproduces these figures. Measured on a
+// 2-core Sapphire Rapids, torch 2.14.1, 2026-11-28, alternating processes: the GELU backward takes
+// 0.42-0.56x the erfc form's time (fp32 and bf16, 64K elements to 16 MB, 1 and 2 threads), so that
+// it runs at 1.35-1.92x the speed of PyTorch's eager gelu_backward (was 0.67-0.99x); GEGLU's bf16
+// forward + backward at 2048 x 4096 takes 0.82-0.89x the time (fp32's, bound by memory, 1.0x).
+// Counted in instructions, the exp saved predicted ~0.7x: the rest is likely the critical path,
+// where the erfc form's exp waited for the division and the fit, and E's exp2 here runs beside
+// them (no counters on this VM).
+// benchmarks/results/gelu-cpu-2026-11-28-backward.md.
+inline constexpr float kGeluErfDerivKappa = 0.28f;
+inline constexpr float kGeluErfDerivFit[] = {
+    -2.660798840e-02f, 1.869685352e-01f,  -4.912518263e-01f, 5.608843565e-01f, -2.984832227e-01f,
+    2.832254171e-01f,  1.252294630e-01f,  2.140030712e-01f,  2.225886881e-01f, 2.234435081e-01f};
+inline void ffn_gelu_erf_f_d1(const Vectorized<float>& x, float, float, Vectorized<float>& f,
+                              Vectorized<float>& d1) {
+  using V = Vectorized<float>;
+  const V ax = x.abs();
+  const V t = V(1.0f) / at::vec::fmadd(ax, V(kGeluErfDerivKappa), V(1.0f));
+  const V u = t * ffn_horner(t, kGeluErfDerivFit);  // erfcx(|x| / sqrt 2)
+  const V half_e = ffn_exp2_nonpos_times((x * V(kMinusHalfLog2e)) * x, 0.5f, kExp2Fit6);  // E / 2
+  // f'(-|x|): 0 where E has underflowed (x = +-inf: u = 0 and |x| = inf would give NaN)
+  const V dn = ffn_unless_zero(half_e, at::vec::fmadd(ax, V(-0.79788456080286535588f), u) * half_e);
+  d1 = ffn_where_nonneg(x, V(1.0f) - dn, dn);
+  const V h = u * half_e;  // Phi(-|x|)
+  const V relu = ffn_max_keep(V(0.0f), x);
+  f = ffn_where_zero(h, relu, at::vec::fnmadd(ax, h, relu));
+}
+inline void ffn_gelu_erf_f_d1(const LowpFloatVec& x, float a, float b, LowpFloatVec& f,
+                              LowpFloatVec& d1) {
+  ffn_gelu_erf_f_d1(x.v, a, b, f.v, d1.v);
 }
 
 // fn evaluated in double precision lane by lane (two double vectors per float vector), then

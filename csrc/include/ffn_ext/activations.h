@@ -85,11 +85,11 @@ FFN_HD V ffn_where_pos(V x, V a, V b) { return ffn_where(x > V(0), a, b); }
 template <class V>
 FFN_HD V ffn_nan_or_zero(V x) { return ffn_where(x != x, x, V(0)); }
 // erfc where only its own relative accuracy matters: GELU's value x Phi(x) (GeluErf::f: the GELU
-// forward, and wherever the gating kernels use act(g): GEGLU's forward, du = dy act(g) in its
-// backward, the gg_u act(g) term of its double backward). The GPU's FastFloat overrides it with a
-// shorter fit for fp16/bf16 (fast_float.cuh); the CPU's float vectors override GELU's whole value
-// instead (ffn_gelu_erf_value below); f' = Phi + x phi cancels near its root (x = -0.75, by a
-// factor of ~300) and keeps ffn_erfc.
+// forward, and wherever the gating kernels use act(g) alone: GEGLU's forward, the gg_u act(g) term
+// of its double backward; its backward takes f with f' from ffn_gelu_erf_f_d1). The GPU's FastFloat
+// overrides it with a shorter fit for fp16/bf16 (fast_float.cuh); the CPU's float vectors override
+// GELU's whole value instead (ffn_gelu_erf_value below). f' = Phi + x phi cancels near its root
+// (x = -0.75, by a factor of ~300) and keeps ffn_erfc.
 template <class V>
 FFN_HD V ffn_erfc_value(V x) { return ffn_erfc(x); }
 // GELU's value x Phi(x) = x erfc(-x / sqrt 2) / 2 (GeluErf::f), inv_sqrt2 = 1 / sqrt 2 in T. The
@@ -98,6 +98,17 @@ template <class V, class T>
 FFN_HD V ffn_gelu_erf_value(V x, T inv_sqrt2) {
   const V p = V(T(0.5)) * ffn_erfc_value(-x * V(inv_sqrt2));  // Phi(x)
   return ffn_unless_zero(p, x * p);
+}
+// GELU's value and first derivative together (GeluErf::f_d1, and GeluErf::d1, which drops f):
+// f = x Phi(x), d1 = Phi(x) + x phi(x), from one erfc and one exp (inv_sqrt2 = 1 / sqrt 2 and
+// inv_sqrt2pi = 1 / sqrt(2 pi) in T). The CPU's float vectors override it with a form that takes
+// a single base-2 exp for both (activation_cpu_impl.h).
+template <class V, class T>
+FFN_HD void ffn_gelu_erf_f_d1(V x, T inv_sqrt2, T inv_sqrt2pi, V& f, V& d1) {
+  const V p = V(T(0.5)) * ffn_erfc(-x * V(inv_sqrt2));  // Phi(x)
+  const V q = V(inv_sqrt2pi) * ffn_exp_nonpos(V(T(-0.5)) * x * x);  // phi(x)
+  f = ffn_unless_zero(p, x * p);
+  d1 = p + ffn_unless_zero(q, x * q);
 }
 
 // Whether a > c (c a constant), in any lane of a vector: a branch that skips work no lane needs.
@@ -150,26 +161,21 @@ struct GeluErf {
   static constexpr T kInvSqrt2 = T(0.70710678118654752440);
   static constexpr T kInvSqrt2Pi = T(0.39894228040143267794);
   template <class V>
-  FFN_HD V cdf(V x) const { return V(T(0.5)) * ffn_erfc(-x * V(kInvSqrt2)); }
-  template <class V>
   FFN_HD V pdf(V x) const { return V(kInvSqrt2Pi) * ffn_exp_nonpos(V(T(-0.5)) * x * x); }
   template <class V>
   FFN_HD V f(V x) const { return ffn_gelu_erf_value(x, kInvSqrt2); }
   template <class V>
-  FFN_HD V d1(V x) const {
-    const V q = pdf(x);
-    return cdf(x) + ffn_unless_zero(q, x * q);
+  FFN_HD V d1(V x) const {  // (f_d1's f is dead code here, dropped by the compiler)
+    V f, d;
+    ffn_gelu_erf_f_d1(x, kInvSqrt2, kInvSqrt2Pi, f, d);
+    return d;
   }
-  // f and d1 from one erfc: f takes d1's Phi, the full fit (the same values as f for float64 and
-  // on the GPU's float32; within the fits' errors of f's where f has a form of its own: the GPU's
-  // fp16/bf16 and the CPU's float vectors). One exp, one division and a fit fewer an element in
-  // GEGLU's backward.
+  // f and d1 together: f takes d1's Phi (the same values as f for float64 and on the GPU's
+  // float32; within the fits' errors of f's where f has a form of its own: the GPU's fp16/bf16 and
+  // the CPU's float vectors). One exp, one division and a fit fewer an element in GEGLU's
+  // backward.
   template <class V>
-  FFN_HD void f_d1(V x, V& f, V& d1) const {
-    const V p = cdf(x), q = pdf(x);
-    f = ffn_unless_zero(p, x * p);
-    d1 = p + ffn_unless_zero(q, x * q);
-  }
+  FFN_HD void f_d1(V x, V& f, V& d1) const { ffn_gelu_erf_f_d1(x, kInvSqrt2, kInvSqrt2Pi, f, d1); }
   template <class V>
   FFN_HD V d2(V x) const {
     const V q = pdf(x);
