@@ -319,28 +319,6 @@ inline TailDoubleVec ffn_erfc(const TailDoubleVec& x) {
 }
 inline TailDoubleVec ffn_erfc_value(const TailDoubleVec& x) { return ffn_erfc(x); }
 
-// GELU's value x Phi(x) in the float vectors (GeluErf::f: the GELU forward and GEGLU's act(g)),
-// written so that it needs no sign selection, one product fewer, and exp in base 2:
-//     x Phi(x) = max(0, x) - |x| h,   h = Phi(-|x|) = erfc(z) / 2,   z = |x| / sqrt 2
-// (x >= 0: x (1 - h); x < 0: x h), with h = t 2^(Q(t) - c x^2) / 2, t = 1 / (1 + kappa |x|),
-// c = log2(e) / 2, so that Q(t) = log2(erfcx(z) / t): a Lawson minimax fit in t over |x| in
-// [0, 14] constrained to Q(1) = 0, its last coefficient then set so that the float Horner sum is
-// exactly 0 at t = 1. So h = 1/2 for tiny x, whose GELU is then exactly x / 2, correctly rounded
-// where that is a tie (without such a constraint 129 subnormal bf16 inputs had rounded the wrong
-// way, 2026-11-26). The relative error of h is the fit's and exp2's plus the rounding of c x,
-// 2^-24 c ln(2) x^2 = 2^-25 x^2: half of what rounding z to float gives the erfc form. 2^y (y <= 0,
-// clamped at -150) is a polynomial on [-1/2, 1/2] and ffn_scale_pow2 (vscalefps: into the
-// subnormals with one rounding); its coefficients times -1/2 (exact) give -h, which the last FMA
-// takes. max(0, x) keeps -0 and NaN; where h underflows to 0 (x = +-inf, |x| > 14.4) the result is
-// max(0, x) itself, not inf * 0. (A portable build, whose fmadd rounds twice, gives positive
-// subnormal x one subnormal step off x / 2.) The derivatives take ffn_gelu_erf_f_d1 (below).
-// The erfc form had made the exact GELU forward 1.2-1.9x the time of PyTorch's eager GELU (whose
-// erf, Abramowitz-Stegun 7.1.26, is accurate only absolutely). This form, 2-core Sapphire Rapids,
-// torch 2.14.1, 2026-11-28, 1 thread, alternating processes: 0.69-0.82x the erfc form's time (fp32
-// and bf16, 64K and 1M elements), so that it runs at 0.80-1.22x eager's speed (was 0.61-0.86x);
-// GEGLU's bf16 forward at 2048 x 4096, 2 threads: 1.33-1.49x torch.compile's speed (was
-// 0.94-0.98x).
-// benchmarks/results/gelu-cpu-2026-11-28.md.
 // c[0] t^(N-1) + ... + c[N-1], by Horner's rule in FMAs (N: unrolled).
 template <std::size_t N>
 inline Vectorized<float> ffn_horner(const Vectorized<float>& t, const float (&c)[N]) {
@@ -364,50 +342,17 @@ inline Vectorized<float> ffn_exp2_nonpos_times(const Vectorized<float>& y, float
 }
 // -c = -log2(e) / 2: e^(-x^2/2) = 2^(-c x^2).
 inline constexpr float kMinusHalfLog2e = -0.72134752044448170368f;
-template <std::size_t NQ, std::size_t NE>
-inline Vectorized<float> ffn_gelu_erf_fit(const Vectorized<float>& x, float kappa,
-                                          const float (&q)[NQ], const float (&e)[NE]) {
-  using V = Vectorized<float>;
-  const V ax = x.abs();
-  const V t = V(1.0f) / at::vec::fmadd(ax, V(kappa), V(1.0f));
-  const V y = at::vec::fmadd(x * V(kMinusHalfLog2e), x, ffn_horner(t, q));
-  const V nh = t * ffn_exp2_nonpos_times(y, -0.5f, e);  // -h
-  const V relu = ffn_max_keep(V(0.0f), x);
-  return ffn_where_zero(nh, relu, at::vec::fmadd(ax, nh, relu));
-}
+
 // 2^f = 1 + f (e[0] f^(NE-1) + ... + e[NE-1]) on [-1/2, 1/2]: minimax in relative error, degree 6
 // (7.9e-8 evaluated in float) and 4 (2.8e-6).
 inline constexpr float kExp2Fit6[] = {1.535336196e-04f, 1.339887502e-03f, 9.618436918e-03f,
                                       5.550332367e-02f, 2.402264774e-01f, 6.931471825e-01f};
 inline constexpr float kExp2Fit4[] = {9.582852945e-03f, 5.590642616e-02f, 2.402409911e-01f,
                                       6.931241751e-01f};
-// fp32 tensors: Q of degree 9 (fit error 1.5e-8 in log2 units). Against the float64 reference on
-// 3M random inputs in [-12.5, 12.5] (float emulation of these steps), the largest relative error
-// per range of |x| [0,1) [1,3) [3,6) [6,9) [9,12.5): 4.4e-7 6.9e-7 2.0e-6 3.5e-6 7.8e-6 (the erfc
-// form: 4.4e-7 1.2e-6 3.5e-6 6.4e-6 1.5e-5), the mean error 0.83 0.84 2.3 5.5 11 ulp (0.86 1.04
-// 3.9 9.5 19).
-inline Vectorized<float> ffn_gelu_erf_value(const Vectorized<float>& x, float) {
-  static constexpr float q[] = {2.655893862e-01f,  -1.498318791e+00f, 3.376959324e+00f,
-                                -3.740428448e+00f, 2.124670506e+00f,  -9.656651616e-01f,
-                                4.263785779e-01f,  5.342153907e-01f,  1.446349859e+00f,
-                                -1.969750643e+00f};
-  return ffn_gelu_erf_fit(x, 0.32f, q, kExp2Fit6);
-}
-// fp16 / bf16 tensors (LowpFloatVec), whose results keep 11 or 8 bits: Q of degree 6 and exp2 of
-// degree 4. Largest relative error per range as above: 4.4e-6 4.6e-6 5.0e-6 7.2e-6 9.7e-6 (the
-// degree-5 erfc fit the erfc form took for them: 9.3e-6 9.7e-6 1.1e-5 1.1e-5 2.4e-5). Of every
-// input, correctly rounded: all bf16 and all fp16 but 27 (the erfc form: all but 3 and 118), whose
-// references lie within the float32 maths' error of a rounding midpoint and which are one ulp off
-// (PyTorch's own: 849 and 458; tests/test_maths.py, gelu_lowp_error).
-inline LowpFloatVec ffn_gelu_erf_value(const LowpFloatVec& x, float) {
-  static constexpr float q[] = {3.913205266e-01f, -1.344034076e+00f, 1.325354815e+00f,
-                                -3.733255565e-01f, 7.978386283e-01f, 1.415968299e+00f,
-                                -2.213122606e+00f};
-  return LowpFloatVec(ffn_gelu_erf_fit(x.v, 0.27f, q, kExp2Fit4));
-}
 
 // GELU's value and first derivative together in the float vectors (GeluErf::f_d1 and d1: the GELU
-// backward, GEGLU's backward), from one exp in base 2 instead of the erfc form's two exps:
+// backward, GEGLU's backward; and f alone, for fp32 tensors, ffn_gelu_erf_value below), from one
+// exp in base 2 instead of the erfc form's two exps:
 //     E = e^(-x^2/2) = 2^(-c x^2),  u = erfcx(|x| / sqrt 2) = t R(t),  t = 1 / (1 + kappa |x|),
 //     Phi(-|x|) = u E / 2,  f'(-|x|) = Phi(-|x|) - |x| phi(x) = E (u / 2 - |x| / sqrt(2 pi)),
 //     f' = x < 0 ? f'(-|x|) : 1 - f'(-|x|),   f = max(0, x) - |x| Phi(-|x|),
@@ -415,7 +360,7 @@ inline LowpFloatVec ffn_gelu_erf_value(const LowpFloatVec& x, float) {
 // exactly in float Horner, so that f'(0) = 1/2 and f(x) = x / 2 for tiny x. f' cancels near its
 // root x = -0.75 (its two terms agree to ~1/300). The cancellation is all inside
 // u / 2 - |x| / sqrt(2 pi), where only R and the rounding of t enter; E multiplies the result, so
-// E's error stays relative to f' itself, and E takes the fp32 forward's exp2 fit for every dtype.
+// E's error stays relative to f' itself, and E takes kExp2Fit6 for every dtype.
 // Against the float64 reference on 3.5M inputs (float emulation of these steps), the largest error
 // of f' as a fraction of the fp32 test bound (1e-6 of |f'| + |x f''|) per range of |x| [0,0.5)
 // [0.5,1) [1,3) [3,6) [6,9) [9,12.5): 0.39 0.24 0.28 0.065 0.062 0.057 (the erfc form: 0.42 0.32
@@ -424,23 +369,23 @@ inline LowpFloatVec ffn_gelu_erf_value(const LowpFloatVec& x, float) {
 // rounded for all bf16 and all fp16 but 14, one ulp each (the erfc form: all but 6; PyTorch's own:
 // 150 and 162 off). tools/fit_gelu_erf.py derives R and reproduces these figures. Measured on a
 // 2-core Sapphire Rapids, torch 2.14.1, 2026-11-28, alternating processes: the GELU backward takes
-// 0.42-0.56x the erfc form's time (fp32 and bf16, 64K elements to 16 MB, 1 and 2 threads), so that
-// it runs at 1.35-1.92x the speed of PyTorch's eager gelu_backward (was 0.67-0.99x); GEGLU's bf16
-// forward + backward at 2048 x 4096 takes 0.82-0.89x the time (fp32's, bound by memory, 1.0x).
+// 0.35-0.58x the erfc form's time (fp32 and bf16, 64K elements to 16 MB, 1 and 2 threads), so that
+// it runs at 1.28-2.01x the speed of PyTorch's eager gelu_backward (was 0.67-1.03x); GEGLU's bf16
+// forward + backward at 2048 x 4096 takes 0.54-0.89x the time (fp32's, bound by memory, 1.0x).
 // Counted in instructions, the exp saved predicted ~0.7x: the rest is likely the critical path,
 // where the erfc form's exp waited for the division and the fit, and E's exp2 here runs beside
 // them (no counters on this VM).
 // benchmarks/results/gelu-cpu-2026-11-28-backward.md.
-inline constexpr float kGeluErfDerivKappa = 0.28f;
-inline constexpr float kGeluErfDerivFit[] = {
+inline constexpr float kGeluErfcxKappa = 0.28f;
+inline constexpr float kGeluErfcxFit[] = {
     -2.660798840e-02f, 1.869685352e-01f,  -4.912518263e-01f, 5.608843565e-01f, -2.984832227e-01f,
     2.832254171e-01f,  1.252294630e-01f,  2.140030712e-01f,  2.225886881e-01f, 2.234435081e-01f};
 inline void ffn_gelu_erf_f_d1(const Vectorized<float>& x, float, float, Vectorized<float>& f,
                               Vectorized<float>& d1) {
   using V = Vectorized<float>;
   const V ax = x.abs();
-  const V t = V(1.0f) / at::vec::fmadd(ax, V(kGeluErfDerivKappa), V(1.0f));
-  const V u = t * ffn_horner(t, kGeluErfDerivFit);  // erfcx(|x| / sqrt 2)
+  const V t = V(1.0f) / at::vec::fmadd(ax, V(kGeluErfcxKappa), V(1.0f));
+  const V u = t * ffn_horner(t, kGeluErfcxFit);  // erfcx(|x| / sqrt 2)
   const V half_e = ffn_exp2_nonpos_times((x * V(kMinusHalfLog2e)) * x, 0.5f, kExp2Fit6);  // E / 2
   // f'(-|x|): 0 where E has underflowed (x = +-inf: u = 0 and |x| = inf would give NaN)
   const V dn = ffn_unless_zero(half_e, at::vec::fmadd(ax, V(-0.79788456080286535588f), u) * half_e);
@@ -452,6 +397,70 @@ inline void ffn_gelu_erf_f_d1(const Vectorized<float>& x, float, float, Vectoriz
 inline void ffn_gelu_erf_f_d1(const LowpFloatVec& x, float a, float b, LowpFloatVec& f,
                               LowpFloatVec& d1) {
   ffn_gelu_erf_f_d1(x.v, a, b, f.v, d1.v);
+}
+
+// fp32 tensors: f_d1's f, the same fits and bits as the backward's (the compiler drops f'). Its
+// chains are parallel: E's exp2 needs only x, and the division and R run beside it, where the form
+// of ffn_gelu_erf_fit (below) feeds Q(t) into the exponent, so that its division, Q and exp2 run
+// one after the other (that the fp32 loop was bound by this latency is what the gain suggests;
+// there are no counters on this VM). Sapphire Rapids, torch 2.14.1, 2026-11-28, 1 thread, six
+// alternating pairs: 0.76-0.91x the time of that form with a degree-9 Q at 64K and 1M elements, so
+// that it runs at 0.85-1.14x PyTorch's eager GELU's speed (was 0.71-0.95x);
+// benchmarks/results/gelu-cpu-2026-11-28-backward.md. The fp16/bf16 loop ran no faster with these
+// fits in place of its shorter ones (0.98-1.11x the time, three pairs) and keeps them.
+// Largest relative error per range of |x| [0,0.5) [0.5,1) [1,3) [3,6) [6,9) [9,12.5): 4.5e-7
+// 4.7e-7 7.3e-7 2.1e-6 3.5e-6 7.9e-6 (Q's form with a degree-9 fit: 4.3e-7 4.4e-7 6.9e-7 2.0e-6
+// 3.5e-6 7.8e-6).
+inline Vectorized<float> ffn_gelu_erf_value(const Vectorized<float>& x, float) {
+  Vectorized<float> f, d1;
+  ffn_gelu_erf_f_d1(x, 0.0f, 0.0f, f, d1);
+  return f;
+}
+
+// GELU's value x Phi(x) for fp16 / bf16 tensors (GeluErf::f: the GELU forward and GEGLU's act(g)),
+// written so that it needs no sign selection, one product fewer, and exp in base 2:
+//     x Phi(x) = max(0, x) - |x| h,   h = Phi(-|x|) = erfc(z) / 2,   z = |x| / sqrt 2
+// (x >= 0: x (1 - h); x < 0: x h), with h = t 2^(Q(t) - c x^2) / 2, t = 1 / (1 + kappa |x|),
+// c = log2(e) / 2, so that Q(t) = log2(erfcx(z) / t): a Lawson minimax fit in t over |x| in
+// [0, 14] constrained to Q(1) = 0, its last coefficient then set so that the float Horner sum is
+// exactly 0 at t = 1. So h = 1/2 for tiny x, whose GELU is then exactly x / 2, correctly rounded
+// where that is a tie (without such a constraint 129 subnormal bf16 inputs had rounded the wrong
+// way, 2026-11-26). The relative error of h is the fit's and exp2's plus the rounding of c x,
+// 2^-24 c ln(2) x^2 = 2^-25 x^2: half of what rounding z to float gives the erfc form. 2^y (y <= 0,
+// clamped at -150) is a polynomial on [-1/2, 1/2] and ffn_scale_pow2 (vscalefps: into the
+// subnormals with one rounding); its coefficients times -1/2 (exact) give -h, which the last FMA
+// takes. max(0, x) keeps -0 and NaN; where h underflows to 0 (x = +-inf, |x| > 14.4) the result is
+// max(0, x) itself, not inf * 0. (A portable build, whose fmadd rounds twice, gives positive
+// subnormal x one subnormal step off x / 2; as does the fp32 form above.)
+// The erfc form had made the exact GELU forward 1.2-1.9x the time of PyTorch's eager GELU (whose
+// erf, Abramowitz-Stegun 7.1.26, is accurate only absolutely). This form (with a degree-9 Q for
+// fp32 tensors then), 2-core Sapphire Rapids, torch 2.14.1, 2026-11-28, 1 thread, alternating
+// processes: 0.69-0.82x the erfc form's time (fp32 and bf16, 64K and 1M elements), so that it ran
+// at 0.80-1.22x eager's speed (was 0.61-0.86x); GEGLU's bf16 forward at 2048 x 4096, 2 threads:
+// 1.33-1.49x torch.compile's speed (was 0.94-0.98x). benchmarks/results/gelu-cpu-2026-11-28.md.
+template <std::size_t NQ, std::size_t NE>
+inline Vectorized<float> ffn_gelu_erf_fit(const Vectorized<float>& x, float kappa,
+                                          const float (&q)[NQ], const float (&e)[NE]) {
+  using V = Vectorized<float>;
+  const V ax = x.abs();
+  const V t = V(1.0f) / at::vec::fmadd(ax, V(kappa), V(1.0f));
+  const V y = at::vec::fmadd(x * V(kMinusHalfLog2e), x, ffn_horner(t, q));
+  const V nh = t * ffn_exp2_nonpos_times(y, -0.5f, e);  // -h
+  const V relu = ffn_max_keep(V(0.0f), x);
+  return ffn_where_zero(nh, relu, at::vec::fmadd(ax, nh, relu));
+}
+// fp16 / bf16 tensors (LowpFloatVec), whose results keep 11 or 8 bits: Q of degree 6 and exp2 of
+// degree 4. Largest relative error per range of |x| [0,1) [1,3) [3,6) [6,9) [9,12.5): 4.4e-6
+// 4.6e-6 5.0e-6 7.2e-6 9.7e-6 (the degree-5 erfc fit the erfc form took for them: 9.3e-6 9.7e-6
+// 1.1e-5 1.1e-5 2.4e-5). Of every input, correctly rounded: all bf16 and all fp16 but 27 (the erfc
+// form: all but 3 and 118), whose references lie within the float32 maths' error of a rounding
+// midpoint and which are one ulp off (PyTorch's own: 849 and 458; tests/test_maths.py,
+// gelu_lowp_error).
+inline LowpFloatVec ffn_gelu_erf_value(const LowpFloatVec& x, float) {
+  static constexpr float q[] = {3.913205266e-01f, -1.344034076e+00f, 1.325354815e+00f,
+                                -3.733255565e-01f, 7.978386283e-01f, 1.415968299e+00f,
+                                -2.213122606e+00f};
+  return LowpFloatVec(ffn_gelu_erf_fit(x.v, 0.27f, q, kExp2Fit4));
 }
 
 // fn evaluated in double precision lane by lane (two double vectors per float vector), then
