@@ -358,23 +358,23 @@ inline constexpr float kExp2Fit4[] = {9.582852945e-03f, 5.590642616e-02f, 2.4024
 //     f' = x < 0 ? f'(-|x|) : 1 - f'(-|x|),   f = max(0, x) - |x| Phi(-|x|),
 // R a minimax fit in relative error over |x| in [0, 14] (degree 9, 9.0e-9), constrained to R(1) = 1
 // exactly in float Horner, so that f'(0) = 1/2 and f(x) = x / 2 for tiny x. f' cancels near its
-// root x = -0.75 (its two terms agree to ~1/300). The cancellation is all inside
-// u / 2 - |x| / sqrt(2 pi), where only R and the rounding of t enter; E multiplies the result, so
-// E's error stays relative to f' itself, and E takes kExp2Fit6 for every dtype.
-// Against the float64 reference on 3.5M inputs (float emulation of these steps), the largest error
-// of f' as a fraction of the fp32 test bound (1e-6 of |f'| + |x f''|) per range of |x| [0,0.5)
-// [0.5,1) [1,3) [3,6) [6,9) [9,12.5): 0.39 0.24 0.28 0.065 0.062 0.057 (the erfc form: 0.42 0.32
-// 0.43 0.089 0.035 0.031); the relative error of f: 4.5e-7 4.7e-7 7.3e-7 2.1e-6 3.5e-6 7.9e-6 (the
-// erfc form: up to 1.8e-5). fp16 / bf16 tensors take the same fits. Of every input, f' is correctly
-// rounded for all bf16 and all fp16 but 14, one ulp each (the erfc form: all but 6; PyTorch's own:
-// 150 and 162 off). tools/fit_gelu_erf.py derives R and reproduces these figures. Measured on a
-// 2-core Sapphire Rapids, torch 2.14.1, 2026-11-28, alternating processes: the GELU backward takes
-// 0.35-0.58x the erfc form's time (fp32 and bf16, 64K elements to 16 MB, 1 and 2 threads), so that
-// it runs at 1.28-2.01x the speed of PyTorch's eager gelu_backward (was 0.67-1.03x); GEGLU's bf16
-// forward + backward at 2048 x 4096 takes 0.54-0.89x the time (fp32's, bound by memory, 1.0x).
+// root x = -0.75 (its two terms agree to ~1/300). The cancellation is all inside u / 2 - |x| /
+// sqrt(2 pi), where only R and the rounding of t enter; E multiplies the result, so E's error stays
+// relative to f' itself, and E takes kExp2Fit6 for every dtype. Against the float64 reference on
+// 3.5M inputs (float emulation of these steps), the largest error of f' as a fraction of the fp32
+// test bound (1e-6 of |f'| + |x f''|) per range of |x| [0,0.5) [0.5,1) [1,3) [3,6) [6,9) [9,12.5):
+// 0.39 0.24 0.28 0.065 0.062 0.057 (the erfc form: 0.42 0.32 0.43 0.089 0.035 0.031); the relative
+// error of f: 4.5e-7 4.7e-7 7.3e-7 2.1e-6 3.5e-6 7.9e-6 (the erfc form: up to 1.8e-5). The
+// derivatives of fp16 / bf16 tensors take the same fits. Of every input, f' is correctly rounded
+// for all bf16 and all fp16 but 14, one ulp each (the erfc form: all fp16 but 6; PyTorch's own: 162
+// bf16 and 150 fp16 off). tools/fit_gelu_erf.py derives R and reproduces these figures. Measured on
+// a 2-core Sapphire Rapids, torch 2.14.1, 2026-11-28, alternating processes: the GELU backward
+// takes 0.35-0.58x the erfc form's time (fp32 and bf16, 64K elements to 16 MB, 1 and 2 threads), so
+// that it runs at 1.28-2.01x the speed of PyTorch's eager gelu_backward (was 0.67-1.03x); GEGLU's
+// bf16 forward + backward at 2048 x 4096 takes 0.54-0.89x the time (fp32's, bound by memory, 1.0x).
 // Counted in instructions, the exp saved predicted ~0.7x: the rest is likely the critical path,
-// where the erfc form's exp waited for the division and the fit, and E's exp2 here runs beside
-// them (no counters on this VM).
+// where the erfc form's exp waited for the division and the fit, and E's exp2 here runs beside them
+// (no counters on this VM).
 // benchmarks/results/gelu-cpu-2026-11-28-backward.md.
 inline constexpr float kGeluErfcxKappa = 0.28f;
 inline constexpr float kGeluErfcxFit[] = {

@@ -170,10 +170,10 @@ struct GeluErf {
     ffn_gelu_erf_f_d1(x, kInvSqrt2, kInvSqrt2Pi, f, d);
     return d;
   }
-  // f and d1 together: f takes d1's Phi (the same values as f for float64 and on the GPU's
-  // float32; within the fits' errors of f's where f has a form of its own: the GPU's fp16/bf16 and
-  // the CPU's float vectors). One exp, one division and a fit fewer an element in GEGLU's
-  // backward.
+  // f and d1 together: f takes d1's Phi (the same values as f for float64, on the GPU's float32
+  // and in the CPU's fp32 vectors; within the fits' errors of f's where f has a form of its own:
+  // fp16/bf16 on the GPU and on the CPU). One exp, one division and a fit fewer an element in
+  // GEGLU's backward.
   template <class V>
   FFN_HD void f_d1(V x, V& f, V& d1) const { ffn_gelu_erf_f_d1(x, kInvSqrt2, kInvSqrt2Pi, f, d1); }
   template <class V>
