@@ -29,7 +29,12 @@ def _decay(p, v):
 
 
 def sigmoid(z):
-    return 1.0 / (1.0 + torch.exp(-z))
+    """1 / (1 + e^-z), taken as e^z / (1 + e^z) for z < 0. The first form alone overflows e^-z for
+    z < -709.8 and gives 0 where sigma is still a float64 (e^z, down to z = -745), which tanh-GELU's
+    f' multiplies by ~2000 back into the normal range: f'(-21.18) = -1.63e-306 came out 0 (found
+    by test_each_cpu_loop's random inputs on 2026-11-28, where the kernels had it right)."""
+    e = torch.exp(-z.abs())
+    return torch.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def sigmoid_diff(z):

@@ -224,6 +224,19 @@ def test_gelu_tiny_inputs_exact_cpu():
     assert torch.equal(du, ref) and torch.equal(torch.signbit(du), torch.signbit(ref)), du
 
 
+
+def test_gelu_tanh_d1_far_tail_float64(device):
+    """float64 tanh-GELU's f' where sigma(2u) is below the normal range but f' = sigma(2u) (1 + 2x
+    u') is a normal number again: the reference gave 0 there once (its sigmoid overflowed e^-z),
+    and the kernels must give the value. Expected values: mpmath at 50 digits."""
+    x = torch.tensor([-21.179800277036115, -21.0, -20.5], dtype=torch.float64)
+    expected = torch.tensor([-1.6328945671085208e-306, -5.773008639270406e-299, -1.2356213261882888e-278],
+                            dtype=torch.float64)
+    torch.testing.assert_close(R.gelu_d1(x, "tanh"), expected, rtol=1e-12, atol=0)
+    xd = x.to(device)
+    out = torch.ops.ffn_ext.gelu_backward(torch.ones_like(xd), xd, "tanh")
+    assert_accurate(out, lambda t: R.gelu_d1(t, "tanh"), xd)
+
 def test_gelu_fit_tool_reads_the_committed_fits():
     """tools/fit_gelu_erf.py (which derives the CPU GELU's fits and checks their errors) still reads
     them from the header, and the constraints the kernels' tiny-x results rest on hold in float
