@@ -224,7 +224,6 @@ def test_gelu_tiny_inputs_exact_cpu():
     assert torch.equal(du, ref) and torch.equal(torch.signbit(du), torch.signbit(ref)), du
 
 
-
 def test_gelu_tanh_d1_far_tail_float64(device):
     """float64 tanh-GELU's f' where sigma(2u) is below the normal range but f' = sigma(2u) (1 + 2x
     u') is a normal number again: the reference gave 0 there once (its sigmoid overflowed e^-z),
@@ -236,6 +235,7 @@ def test_gelu_tanh_d1_far_tail_float64(device):
     xd = x.to(device)
     out = torch.ops.ffn_ext.gelu_backward(torch.ones_like(xd), xd, "tanh")
     assert_accurate(out, lambda t: R.gelu_d1(t, "tanh"), xd)
+
 
 def test_gelu_fit_tool_reads_the_committed_fits():
     """tools/fit_gelu_erf.py (which derives the CPU GELU's fits and checks their errors) still reads

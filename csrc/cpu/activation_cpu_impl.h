@@ -211,6 +211,15 @@ inline bool ffn_any_above(const Vectorized<T>& a, T c) {
 }
 template <class T>
 inline Vectorized<T> ffn_erfc(const Vectorized<T>& x) { return x.erfc(); }
+// c[0] t^(N-1) + ... + c[N-1], by Horner's rule in FMAs (N: unrolled); float coefficients, in
+// Vec's element type (float, or double for the tail guard's maths).
+template <class Vec, std::size_t N>
+inline Vec ffn_horner(const Vec& t, const float (&c)[N]) {
+  using S = typename Vec::value_type;
+  Vec p = Vec(S(c[0]));
+  for (std::size_t k = 1; k < N; ++k) p = at::vec::fmadd(p, t, Vec(S(c[k])));
+  return p;
+}
 // float erfc by a fit of the form erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |a| >= 0;
 // erfc(-z) = 2 - erfc(z). c: P's coefficients, highest degree first. P(t) - z^2 = log(erfc(z) / t)
 // is <= 0 up to the fit's error (0 at z = 0): exp_nonpos's range, which takes a positive argument
@@ -220,9 +229,7 @@ inline Vec ffn_erfc_fit(const Vec& a, const float (&c)[N]) {
   using S = typename Vec::value_type;  // float, or double for the tail guard's maths (below)
   const Vec z = a.abs();
   const Vec t = Vec(S(1)) / (Vec(S(1)) + Vec(S(0.5)) * z);
-  Vec p = Vec(S(c[0]));
-  for (std::size_t k = 1; k < N; ++k) p = at::vec::fmadd(p, t, Vec(S(c[k])));  // N: unrolled
-  const Vec r = t * ffn_exp_nonpos(p - z * z);
+  const Vec r = t * ffn_exp_nonpos(ffn_horner(t, c) - z * z);
   return ffn_where_nonneg(a, r, Vec(S(2)) - r);
 }
 // float erfc for the exact GELU: Sleef's erfcf8_u15 cost ~7x PyTorch's whole GELU (measured on
@@ -240,7 +247,8 @@ inline constexpr float kErfcFit[] = {0.17087277f,  -0.82215223f, 1.48851587f, -1
                                      1.00002368f,  -1.26551223f};
 Vectorized<float> ffn_erfc(const Vectorized<float>& a) = delete;
 // FitVec<B, Kind>: a vector whose operations all forward to those of B (a Vectorized), except
-// erfc's, for which Kind names the fits. Two of them:
+// those of the exact GELU's fits, which Kind names (erfc's for TailDoubleVec, GELU's value for
+// LowpFloatVec). Two of them:
 //  * LowpFloatVec, the float vector that the loop computes in for fp16 and bf16 tensors, as
 //    FastFloat is on the GPU (csrc/cuda/fast_float.cuh). Their results are rounded to 11 or 8
 //    significant bits, so the accuracy of the float32 maths beyond that is paid for and thrown
@@ -261,9 +269,9 @@ struct FitVec {
   explicit FitVec(const B& x) : v(x) {}
   explicit FitVec(typename B::value_type c) : v(c) {}
 };
-struct LowpErfcFits {};
+struct LowpGeluFits {};
 struct FullErfcFit {};
-using LowpFloatVec = FitVec<Vectorized<float>, LowpErfcFits>;
+using LowpFloatVec = FitVec<Vectorized<float>, LowpGeluFits>;
 using TailDoubleVec = FitVec<Vectorized<double>, FullErfcFit>;
 #define FFN_FIT_BINARY(op)                                                                   \
   template <class B, class K>                                                                \
@@ -319,13 +327,6 @@ inline TailDoubleVec ffn_erfc(const TailDoubleVec& x) {
 }
 inline TailDoubleVec ffn_erfc_value(const TailDoubleVec& x) { return ffn_erfc(x); }
 
-// c[0] t^(N-1) + ... + c[N-1], by Horner's rule in FMAs (N: unrolled).
-template <std::size_t N>
-inline Vectorized<float> ffn_horner(const Vectorized<float>& t, const float (&c)[N]) {
-  Vectorized<float> p(c[0]);
-  for (std::size_t k = 1; k < N; ++k) p = at::vec::fmadd(p, t, Vectorized<float>(c[k]));
-  return p;
-}
 // s 2^y for y <= 0 (clamped at -150; NaN stays NaN) and s = +-1/2: 2^y = 2^n (1 + f P(f)),
 // n = round(y), f = y - n (exact), with P's coefficients e (kExp2Fit6 or kExp2Fit4, below) times s
 // (exact), and 2^n applied with one rounding (ffn_scale_pow2).
