@@ -10,12 +10,27 @@ Accuracy rules (../shared/REFERENCE.md, "How to test numerics"):
   PyTorch's own computation in that dtype, plus one ulp of the dtype, element by element.
 """
 
+import getpass
 import math
+import os
+import tempfile
 
 import pytest
 import torch
 
 import ffn_ext  # noqa: F401  (loads the ops)
+
+# PyTorch's inductor caches a compiled graph's generated C++ without ATEN_CPU_CAPABILITY in the
+# key, and compiles it again with the flags of the capability in force: code generated for AVX-512
+# (16-float vectors) built for AVX2 steps past half the elements, code generated for AVX2 built for
+# AVX-512 stores 16 floats after loading 8 and corrupts the heap (torch 2.14.1: a pure-PyTorch
+# `gelu(g, "tanh") * u + silu(g)` compiled natively, then under ATEN_CPU_CAPABILITY=avx2 with the
+# same cache, is off by 3.98). A run that forces a capability keeps its own cache directory, so
+# that test_compile_fullgraph's inductor case checks ffn_ext under that loop and not the cache.
+_CAPABILITY = os.environ.get("ATEN_CPU_CAPABILITY", "")
+if _CAPABILITY and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(), f"torchinductor_{getpass.getuser()}_{_CAPABILITY.lower()}")
 
 HAS_CUDA = torch.cuda.is_available()
 DEVICES = ["cpu"] + (["cuda"] if HAS_CUDA else [])
