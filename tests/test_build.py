@@ -3,6 +3,7 @@ and (when FFN_EXT_EXPECT_CUDA=1, as .ci/run sets) that the CUDA kernels really w
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -58,3 +59,39 @@ def test_build_info_is_recorded_in_the_library():
     b = _library.build_info()
     assert b["torch_version"] == torch.__version__
     assert b["with_cuda"] in ("0", "1")
+
+
+def test_source_hash_covers_the_sources_only(tmp_path):
+    """tools/source_hash.py, by which tools/gpu_check.sh accepts a wheel built elsewhere only for the
+    sources it was built from: a change in csrc/, the package's Python files or setup.py changes
+    the hash; the generated build config, caches and compiled files do not, and the real tree
+    hashes as a copy of its sources does."""
+    import importlib.util
+    import shutil
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    spec = importlib.util.spec_from_file_location("source_hash", os.path.join(root, "tools", "source_hash.py"))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    tree = tmp_path / "tree"
+    for rel in tool.source_files(Path(root).resolve()):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(os.path.join(root, rel), tree / rel)
+    base = tool.source_hash(tree)
+    assert base == tool.source_hash(Path(root).resolve())
+    assert "csrc/cuda/engine.cuh" in tool.source_files(tree) and "setup.py" in tool.source_files(tree)
+
+    (tree / "ffn_ext" / "_build_config.py").write_text("TORCH_VERSION = 'x'\n")
+    (tree / "ffn_ext" / "__pycache__").mkdir(exist_ok=True)
+    (tree / "ffn_ext" / "__pycache__" / "stale.py").write_text("x = 1\n")
+    (tree / "ffn_ext" / "_C.so").write_bytes(b"\0")
+    assert tool.source_hash(tree) == base
+
+    for rel in ("csrc/cuda/engine.cuh", "ffn_ext/gating.py", "setup.py"):
+        saved = (tree / rel).read_bytes()
+        (tree / rel).write_bytes(saved + b"\n")
+        assert tool.source_hash(tree) != base, rel
+        (tree / rel).write_bytes(saved)
+    (tree / "csrc" / "new.h").write_text("")
+    assert tool.source_hash(tree) != base

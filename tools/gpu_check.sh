@@ -10,6 +10,7 @@
 # memcheck 10 + 6 s, racecheck 22 s, the benchmark suite 99 s. All together they pass a call's
 # 600 s, so a session runs two calls back to back, the second while the machine is still warm (it
 # keeps what the first installed for 30 s; a fresh machine would need the build again):
+#   bash tools/build_gpu_wheel.sh     (on the CPU machine first: 303 s on its 2 cores, 2026-11-28)
 #   STEPS="build errors prebuild tests" bash tools/gpu_check.sh                (timeout_s 600)
 #   STEPS="bench bounds profile explore layouts exact sanitize" bash tools/gpu_check.sh (timeout_s: what is left)
 # Steps run in the order above whatever the order in STEPS: what the open issues' figures need
@@ -18,7 +19,9 @@
 # A task's device time is 15 minutes, machine start included. The benchmark suite runs the
 # families the open issues need first (gating, projection, block, then activation) and keeps what
 # it finished; set BENCH_TIMEOUT / BENCH_ONLY for a session given to benchmarks alone.
-# Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise), the error-path tests alone
+# Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise; or, in seconds, the wheel that
+# tools/build_gpu_wheel.sh built on the CPU machine from this very tree, carried in .whl), the
+# error-path tests alone
 # (serially, with a native backtrace if one crashes), prebuild (above), the CUDA test cases
 # (pytest-xdist; the 25 slowest listed), the benchmark suite (benchmarks/run_all.py, against
 # Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), bounds: the row kernels
@@ -48,8 +51,11 @@ failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
 
-if ls "$PWD"/.whl/*.whl > /dev/null 2>&1; then  # carried wheels (liger-kernel), never fetched
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PWD"/.whl/*.whl \
+# Carried peers' wheels (liger-kernel), never fetched; not ffn_ext's own (the build step's), which on
+# PYTHONPATH would shadow whatever the build step installs.
+peer_wheels=$(ls "$PWD"/.whl/*.whl 2>/dev/null | grep -v "/ffn_ext-" || true)
+if [[ -n "$peer_wheels" ]]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $peer_wheels \
     && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 
@@ -58,7 +64,24 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$LOG
 python3 -c "import torch; print('torch', torch.__version__, torch.version.cuda)" | tee -a "$LOG/gpu.txt"
 
 pack
-if want build; then
+# A wheel built here by tools/build_gpu_wheel.sh from this very tree (the hash of its sources) is
+# installed instead of compiling, where it imports with its CUDA kernels; else the build from source.
+prebuilt() {
+  local whl; whl=$(ls "$SRC"/.whl/ffn_ext-*.whl 2>/dev/null | head -1)
+  [[ -n "$whl" && -f "$SRC/.whl/ffn_ext.source" ]] || { echo "no prebuilt wheel carried"; return 1; }
+  [[ "$(cat "$SRC/.whl/ffn_ext.source")" == "$(python3 "$SRC/tools/source_hash.py" "$SRC")" ]] \
+    || { echo "the prebuilt wheel is of other sources: building"; return 1; }
+  python3 -m pip install --no-index --no-deps --force-reinstall "$whl" > "$LOG/build.log" 2>&1 || return 1
+  (cd /tmp && python3 -c "
+import os, ffn_ext
+i = ffn_ext.info()
+want = [a for a in os.environ['FFN_EXT_EXPECT_ARCHS'].split(';') if a]
+assert i['cuda_kernels_compiled'] and all(any(h.startswith(a) for h in i['cuda_archs']) for a in want), i
+print('ffn_ext build (prebuilt wheel):', i)") \
+    >> "$LOG/build.log" 2>&1 || { tail -5 "$LOG/build.log"; echo "the prebuilt wheel does not import here: building"; return 1; }
+  echo "installed the prebuilt wheel $(basename "$whl") (sources $(cut -c1-12 "$SRC/.whl/ffn_ext.source"))"
+}
+if want build && ! prebuilt; then
   step build
   TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0} FFN_EXT_FORCE_CUDA=1 MAX_JOBS=16 NVCC_THREADS=4 \
     timeout ${BUILD_TIMEOUT:-180} python3 -m pip install --no-build-isolation --no-deps -v . > "$LOG/build.log" 2>&1 \
