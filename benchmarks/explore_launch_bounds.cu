@@ -1,9 +1,11 @@
 // The CUDA side of benchmarks/explore_launch_bounds.py (an experiment, not a suite member): the
 // engine's own row kernel (csrc/cuda/engine.cuh: row_kernel, row_geometry, the functors of
 // kernels.h, FastFloat for fp16/bf16) instantiated with several __launch_bounds__ minimums of
-// resident blocks, so that one GPU session compares them without rebuilding the extension. Each
-// variant is registered under "gate_bwd/activation/dtype/min_blocks" and launched on 2-D operands
-// with unit inner stride and 16-byte packs, as the engine launches the packed gating layout.
+// resident blocks, and some with fewer packs a thread (UNROLL 2 instead of kUnroll = 4: half the
+// registers that hold loads), so that one GPU session compares them without rebuilding the
+// extension. Each variant is registered under "gate_bwd/activation/dtype/min_blocks/unroll" and
+// launched on 2-D operands with unit inner stride and 16-byte packs, as the engine launches the
+// packed gating layout.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/extension.h>
@@ -30,7 +32,7 @@ std::map<std::string, Variant>& registry() {
   return r;
 }
 
-template <typename scalar_t, typename F, int MINB>
+template <typename scalar_t, typename F, int MINB, int UNROLL = kUnroll>
 struct Bounded {
   using opmath_t = at::opmath_type<scalar_t>;
   // The engine's compute type: op-math for fp32, FastFloat for fp16/bf16 (its default maths).
@@ -61,22 +63,28 @@ struct Bounded {
                 "the operands must allow 16-byte packs (aligned bases, row strides and d)");
     const c10::cuda::CUDAGuard guard(ref.device());
     const int sms = at::cuda::getCurrentDeviceProperties()->multiProcessorCount;
-    const RowGeometry g = row_geometry(rows, d / VEC, sms);
+    const RowGeometry g = row_geometry(rows, d / VEC, sms, kMaxGridX, UNROLL);
     const dim3 grid(static_cast<unsigned>(g.grid_x), static_cast<unsigned>(g.grid_y));
-    row_kernel<scalar_t, W, VEC, F, MINB>
+    row_kernel<scalar_t, W, VEC, F, MINB, UNROLL>
         <<<grid, g.threads, 0, at::cuda::getCurrentCUDAStream()>>>(args, g, rows, d, F{});
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 
   static void add(const std::string& kind, const std::string& act, const std::string& dtype) {
-    registry()[kind + "/" + act + "/" + dtype + "/" + std::to_string(MINB)] = {
-        &launch, reinterpret_cast<const void*>(&row_kernel<scalar_t, W, VEC, F, MINB>)};
+    registry()[kind + "/" + act + "/" + dtype + "/" + std::to_string(MINB) + "/" +
+               std::to_string(UNROLL)] = {
+        &launch, reinterpret_cast<const void*>(&row_kernel<scalar_t, W, VEC, F, MINB, UNROLL>)};
   }
 };
 
 template <typename scalar_t, typename F, int... MINB>
 void add(const char* kind, const char* act, const char* dtype) {
   (Bounded<scalar_t, F, MINB>::add(kind, act, dtype), ...);
+}
+// The same minimums with 2 packs a thread.
+template <typename scalar_t, typename F, int... MINB>
+void add_unroll2(const char* kind, const char* act, const char* dtype) {
+  (Bounded<scalar_t, F, MINB, 2>::add(kind, act, dtype), ...);
 }
 
 // The functors are built for op-math float, as with_kernel<float> builds them for fp32, fp16 and
@@ -95,12 +103,19 @@ void add_gating_backward(const char* dt) {
   add<scalar_t, GateBwdK<Identity<float>>, 1, 3>("gate_bwd", "identity", dt);
 }
 
+// UNROLL 2: a thread's 3 input packs of 16 bytes take 24 registers where 4 packs take 48, so the
+// bf16 SiLU backward, which spills 24 bytes at 80 registers with 4 (sm_90, nvcc 13.0, 2026-11-28),
+// need not spill; 256 threads of 2 packs a tile still keep 96 bytes a thread in flight (at 3 blocks
+// a multiprocessor, 72 KB: Little's law asks ~25-35 KB of an H100/H200 multiprocessor).
 void register_all() {
   if (!registry().empty()) return;
   using BF16 = c10::BFloat16;
   add<BF16, GateBwdK<Silu<float>>, 1, 3, 4>("gate_bwd", "silu", "bf16");
+  add_unroll2<BF16, GateBwdK<Silu<float>>, 1, 3, 4>("gate_bwd", "silu", "bf16");
+  add_unroll2<BF16, GateBwdK<GeluErf<float>>, 3>("gate_bwd", "gelu", "bf16");
   add_gating_backward<BF16>("bf16");
   add<c10::Half, GateBwdK<Silu<float>>, 1, 3>("gate_bwd", "silu", "fp16");
+  add_unroll2<c10::Half, GateBwdK<Silu<float>>, 3>("gate_bwd", "silu", "fp16");
   add<float, GateBwdK<Silu<float>>, 1, 3>("gate_bwd", "silu", "fp32");
   add<float, GateBwdK<GeluErf<float>>, 1, 3>("gate_bwd", "gelu", "fp32");
 }

@@ -8,8 +8,9 @@ kernel had grown from 80 to 94 registers, 3 to 2 blocks of 256 threads a multipr
 
 The engine's row kernel (the same template, functors and geometry: explore_launch_bounds.cu) is
 compiled here with the minimums 1 (none: ptxas takes the registers its schedule wants), 3 (the
-engine's bound at dd226f2 for kernels of at most 5 operands in fp32/fp16/bf16) and, for SiLU, 4,
-and timed beside ffn_ext's own kernel and a device copy of the same bytes, in the same run (CUDA
+engine's bound at dd226f2 for kernels of at most 5 operands in fp32/fp16/bf16) and, for SiLU, 4;
+and, for the bf16 SiLU and GELU and the fp16 SiLU backward, with 2 packs a thread (unroll, the
+kernel's UNROLL) instead of the engine's 4; timed beside ffn_ext's own kernel and a device copy of the same bytes, in the same run (CUDA
 events, L2 flushed before each call, median), on the packed layout of the gating backward (gate and
 up the halves of [rows, 2d], row stride 2d; the packed gradient likewise). Only the backward kernels
 are built: the forwards and the activations' kernels fit 80 registers without a bound.
@@ -24,7 +25,11 @@ or without the bound. It ran at 0.60 with 5632 instructions and 2 blocks (5ada78
 ReGLU's backward ran at 0.957 with 2 blocks (102 registers) on 5ada78e, so 2 blocks do not by
 themselves hold a kernel back. The bound (3 blocks, 20-44 bytes spilled, which L1 holds) then moves
 these kernels by a few percent either way; 4 blocks (64 registers, 64 bytes spilled) is slower. If
-no bound is at least as fast for a class of kernel, row_min_blocks should return 1 for it.
+no bound is at least as fast for a class of kernel, row_min_blocks should return 1 for it. Unroll 2
+(sm_90, nvcc 13.0, 2026-11-28: the engine's bf16 SiLU backward takes 80 registers and spills 24
+bytes with 4 packs a thread) holds half the loaded packs in registers; predicted at least as fast
+as unroll 4 where that spills, within a few percent where it does not (96 bytes a thread stay in
+flight, enough for DRAM). If it wins at the engine's bound, the engine's kUnroll should follow.
 Results: benchmarks/results/bounds-cuda-<date>.{json,md}.
 """
 
@@ -101,8 +106,8 @@ def main():
     timer, env = Timer(dev, reps=a.reps), environment(dev)
     groups = {}
     for key in mod.variants().split():
-        kind, act, dname, minb = key.split("/")
-        groups.setdefault((kind, act, dname), []).append((int(minb), key))
+        kind, act, dname, minb, unroll = key.split("/")
+        groups.setdefault((kind, act, dname), []).append(((int(minb), int(unroll)), key))
     out_rows = []
     for (kind, act, dname), variants in sorted(groups.items()):
         dtype = DTYPES[dname]
@@ -112,29 +117,29 @@ def main():
         src = torch.randn(rows * d * TRAFFIC // 2, dtype=dtype, device=dev)
         dst = torch.empty_like(src)
         same = {}
-        for minb, key in variants:
+        for _, key in variants:
             for o in outs:
                 o.fill_(float("nan"))  # so that a variant that writes nothing cannot pass
             mod.launch(key, outs, ins)
-            same[minb] = all(torch.equal(o, e) for o, e in zip(outs, expect))
+            same[key] = all(torch.equal(o, e) for o, e in zip(outs, expect))
         cands = {"copy": lambda: dst.copy_(src), "ffn_ext": lambda: ours(act)}
         cands.update({key: (lambda k=key: mod.launch(k, outs, ins)) for _, key in variants})
         times = timer.compare(cands)
-        for minb, key in variants:
+        for (minb, unroll), key in variants:
             t = times[key]
             regs, spill, blocks = mod.attributes(key)
             row = {"kind": kind, "act": act, "dtype": dname, "rows": rows, "d": d, "min_blocks": minb,
-                   "regs": regs, "spill_bytes": spill, "blocks_per_sm": blocks, "us": t * 1e6,
+                   "unroll": unroll, "regs": regs, "spill_bytes": spill, "blocks_per_sm": blocks, "us": t * 1e6,
                    "ffn_ext_us": times["ffn_ext"] * 1e6, "copy_us": times["copy"] * 1e6,
-                   "of_copy": times["copy"] / t, "vs_ffn_ext": times["ffn_ext"] / t, "same": same[minb],
+                   "of_copy": times["copy"] / t, "vs_ffn_ext": times["ffn_ext"] / t, "same": same[key],
                    "GB/s": TRAFFIC * rows * d * es / t / 1e9}
             print_row(row)
             out_rows.append(row)
         del outs, ins, expect, src, dst
-    columns = ["kind", "act", "dtype", "min_blocks", "regs", "spill_bytes", "blocks_per_sm", "us", "ffn_ext_us",
+    columns = ["kind", "act", "dtype", "min_blocks", "unroll", "regs", "spill_bytes", "blocks_per_sm", "us", "ffn_ext_us",
                "copy_us", "of_copy", "vs_ffn_ext", "same"]
     save("bounds", dev, env, out_rows, columns,
-         f"Row kernels under __launch_bounds__(256, min_blocks), {rows} x {d}", a.out_dir)
+         f"Row kernels under __launch_bounds__(256, min_blocks), unroll packs a thread, {rows} x {d}", a.out_dir)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@
 # (serially, with a native backtrace if one crashes), prebuild (above), the CUDA test cases
 # (pytest-xdist; the 25 slowest listed), the benchmark suite (benchmarks/run_all.py, against
 # Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), bounds: the row kernels
-# under other launch bounds (benchmarks/explore_launch_bounds.py, an experiment with a build of its
-# own: 19 kernels, 80-90 s to build on this project's 2-core VM), profile: the kernels of swiglu at
+# under other launch bounds and with 2 packs a thread (benchmarks/explore_launch_bounds.py, an
+# experiment with a build of its own: 24 kernels, 75 s to build on this project's 2-core VM), profile: the kernels of swiglu at
 # decode sizes beside eager's, and its time after an L2 flush split into waiting, kernels and gaps
 # (benchmarks/profile_projection.py), explore: swiglu chunk by chunk of tokens at prefill sizes
 # (benchmarks/explore_chunked_swiglu.py, an experiment), layouts: SwiGLU gating on each operand
@@ -138,7 +138,7 @@ if want bench; then
 fi
 
 if want bounds; then
-  step "row kernels under other launch bounds (benchmarks/explore_launch_bounds.py: its own build, then 8192 x 14336)"
+  step "row kernels under other launch bounds and unrolls (benchmarks/explore_launch_bounds.py: its own build, then 8192 x 14336)"
   timeout ${BOUNDS_TIMEOUT:-150} python3 "$SRC/benchmarks/explore_launch_bounds.py" --out-dir "$LOG/bounds" \
     > "$LOG/bounds.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| gate_bwd" "$LOG"/bounds/bounds-*.md | head -30

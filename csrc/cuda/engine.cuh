@@ -76,14 +76,15 @@ constexpr int row_min_blocks() {
   return sizeof(scalar_t) <= 4 && F::NIN + F::NOUT <= 5 ? 3 : 1;
 }
 
-// MIN_BLOCKS is a parameter so that benchmarks/explore_launch_bounds.cu can launch this very kernel
-// with other bounds beside the engine's (which always takes the default).
+// MIN_BLOCKS and UNROLL are parameters so that benchmarks/explore_launch_bounds.cu can launch this
+// very kernel with other bounds and fewer packs a thread beside the engine's (which always takes
+// the defaults; a launch with UNROLL below kUnroll takes row_geometry's max_unroll = UNROLL).
 template <typename scalar_t, typename W, int VEC, typename F,
-          int MIN_BLOCKS = row_min_blocks<scalar_t, F>()>
+          int MIN_BLOCKS = row_min_blocks<scalar_t, F>(), int UNROLL = kUnroll>
 __global__ void __launch_bounds__(kMaxThreads, MIN_BLOCKS)
     row_kernel(RowArgs args, RowGeometry g, int64_t rows, int64_t d, F f) {
-  row_thread<scalar_t, at::opmath_type<scalar_t>, W, VEC>(args, g, rows, d, blockIdx.x, blockIdx.y,
-                                                          threadIdx.x, f);
+  row_thread<scalar_t, at::opmath_type<scalar_t>, W, VEC, UNROLL>(args, g, rows, d, blockIdx.x,
+                                                                  blockIdx.y, threadIdx.x, f);
 }
 
 struct StridedArgs {

@@ -85,7 +85,9 @@ struct RowGeometry {
 };
 
 // `rows` rows of `packs` whole packs each, on a GPU of `sms` multiprocessors. `max_grid_x` caps the
-// x extent (FFN_EXT_CUDA_GRID_WAVES); by default it is CUDA's limit.
+// x extent (FFN_EXT_CUDA_GRID_WAVES); by default it is CUDA's limit. `max_unroll` is the kernel's
+// UNROLL (row_thread), the most packs a thread takes: the engine's kernels take kUnroll, and
+// benchmarks/explore_launch_bounds.cu builds variants with fewer.
 //
 // Why fewer packs per thread before smaller blocks: a thread computes its packs one after another,
 // so at decode sizes, where all the threads fit on the GPU at once, the kernel's time is a DRAM
@@ -94,8 +96,9 @@ struct RowGeometry {
 // and took 4.2 us, its backward 9.1 us, where PyTorch's silu and mul took 1.9 and 1.6 us with 14
 // blocks of 128 threads of 8 elements each (H100, torch 2.11, 2026-11-26, torch.profiler).
 inline RowGeometry row_geometry(int64_t rows, int64_t packs, int sms,
-                                int64_t max_grid_x = kMaxGridX) {
+                                int64_t max_grid_x = kMaxGridX, int max_unroll = kUnroll) {
   RowGeometry g;
+  g.unroll = max_unroll;
   auto tiles = [&] {
     const int64_t per = int64_t(g.threads) * g.unroll;
     return std::max<int64_t>(1, (packs + per - 1) / per);
@@ -125,8 +128,10 @@ inline bool rows_suit_row_kernel(int64_t rows, int64_t packs) { return rows == 1
 // The share of thread `tid` of block (bx, by) in a launch of geometry g. W is the type the functor
 // computes in (op-math, or FastFloat for fp16/bf16), opmath_t the type storage values convert
 // through. Every operand is stored as scalar_t; VEC divides each row stride (when rows > 1), and
-// every base pointer is aligned to VEC * sizeof(scalar_t) bytes.
-template <typename scalar_t, typename opmath_t, typename W, int VEC, typename F>
+// every base pointer is aligned to VEC * sizeof(scalar_t) bytes. UNROLL: the packs a thread loads
+// before its first computes, at least g.unroll (row_geometry's max_unroll).
+template <typename scalar_t, typename opmath_t, typename W, int VEC, int UNROLL = kUnroll,
+          typename F>
 FFN_HD void row_thread(const RowArgs& a, const RowGeometry& g, int64_t rows, int64_t d, int64_t bx,
                        int64_t by, int tid, const F& f) {
   using P = Pack<scalar_t, VEC>;
@@ -143,9 +148,9 @@ FFN_HD void row_thread(const RowArgs& a, const RowGeometry& g, int64_t rows, int
     for (int64_t t = bx; t < g.col_tiles; t += g.grid_x) {
       const int64_t c0 = t * g.tile_packs;
       const int64_t c1 = c0 + g.tile_packs < packs ? c0 + g.tile_packs : packs;
-      P v[kUnroll][NIN];
+      P v[UNROLL][NIN];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < UNROLL; ++u) {
         const int64_t c = c0 + tid + int64_t(u) * g.threads;
         if (c < c1) {
 #pragma unroll
@@ -153,7 +158,7 @@ FFN_HD void row_thread(const RowArgs& a, const RowGeometry& g, int64_t rows, int
         }
       }
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < UNROLL; ++u) {
         const int64_t c = c0 + tid + int64_t(u) * g.threads;
         if (c < c1) {
           P o[NOUT];

@@ -60,6 +60,7 @@ struct Case {
   int64_t stride[8];  // row strides (0: d)
   int sms = 132;
   int64_t max_grid_x = kMaxGridX;
+  int unroll = kUnroll;  // the kernel's UNROLL (explore_launch_bounds.cu builds 1 and 2 as well)
 };
 
 template <typename T, int NIN, int NOUT>
@@ -89,11 +90,17 @@ void run_case(const std::string& name, const Case& cs) {
   RowGeometry g;
   auto emulate = [&](auto vec_tag) {
     constexpr int VEC = decltype(vec_tag)::value;
-    g = row_geometry(rows, d / VEC, cs.sms, cs.max_grid_x);
-    for (int64_t by = 0; by < g.grid_y; ++by)
-      for (int64_t bx = 0; bx < g.grid_x; ++bx)
-        for (int tid = 0; tid < g.threads; ++tid)
-          row_thread<T, float, float, VEC>(a, g, rows, d, bx, by, tid, f);
+    g = row_geometry(rows, d / VEC, cs.sms, cs.max_grid_x, cs.unroll);
+    auto all_threads = [&](auto unroll_tag) {
+      constexpr int UNROLL = decltype(unroll_tag)::value;
+      for (int64_t by = 0; by < g.grid_y; ++by)
+        for (int64_t bx = 0; bx < g.grid_x; ++bx)
+          for (int tid = 0; tid < g.threads; ++tid)
+            row_thread<T, float, float, VEC, UNROLL>(a, g, rows, d, bx, by, tid, f);
+    };
+    if (cs.unroll == kUnroll) all_threads(std::integral_constant<int, kUnroll>{});
+    else if (cs.unroll == 2) all_threads(std::integral_constant<int, 2>{});
+    else all_threads(std::integral_constant<int, 1>{});
   };
   constexpr int full = 16 / sizeof(T);
   if (vec == full) emulate(std::integral_constant<int, full>{});
@@ -105,7 +112,7 @@ void run_case(const std::string& name, const Case& cs) {
   auto tiles_at = [&](int64_t threads, int64_t unroll) {
     return std::max<int64_t>(1, (packs + threads * unroll - 1) / (threads * unroll));
   };
-  if (g.unroll < 1 || g.unroll > kUnroll || g.threads < kMinThreads || g.threads > kMaxThreads)
+  if (g.unroll < 1 || g.unroll > cs.unroll || g.threads < kMinThreads || g.threads > kMaxThreads)
     why = "a geometry outside the kernel's bounds";
   if (g.tile_packs > int64_t(g.threads) * g.unroll) why = "a tile wider than its block covers";
   if (g.col_tiles * g.tile_packs < packs) why = "tiles do not cover the row";
@@ -113,7 +120,7 @@ void run_case(const std::string& name, const Case& cs) {
   // The geometry rule. Threads take fewer packs only while 256-thread blocks of twice as many
   // would be fewer than the multiprocessors; blocks shrink only once threads take one pack and
   // blocks twice as large would be too few, or when half the larger block covers the row.
-  if (g.unroll < kUnroll && !(tiles_at(kMaxThreads, 2 * g.unroll) * rows < cs.sms))
+  if (g.unroll < cs.unroll && !(tiles_at(kMaxThreads, 2 * g.unroll) * rows < cs.sms))
     why = "threads given fewer packs although the GPU was filled";
   if (g.threads < kMaxThreads && int64_t(g.threads) * g.unroll < packs &&
       !(g.unroll == 1 && tiles_at(2 * g.threads, 1) * rows < cs.sms))
@@ -141,8 +148,10 @@ void run_case(const std::string& name, const Case& cs) {
       if (!inside[i] && bufs[k].storage[i] != sentinel) why = "wrote outside the rows of output " + std::to_string(k);
   }
   const bool ok = why.empty();
-  std::printf("%s %s (vec %d, %d threads of %d packs, %lld tiles of %lld packs, grid %lldx%lld)%s%s\n",
-              ok ? "PASS" : "FAIL", name.c_str(), vec, g.threads, g.unroll, (long long)g.col_tiles,
+  std::printf("%s %s%s (vec %d, %d threads of %d packs, %lld tiles of %lld packs, grid %lldx%lld)%s%s\n",
+              ok ? "PASS" : "FAIL", name.c_str(),
+              cs.unroll == kUnroll ? "" : (" unroll " + std::to_string(cs.unroll)).c_str(), vec,
+              g.threads, g.unroll, (long long)g.col_tiles,
               (long long)g.tile_packs, (long long)g.grid_x, (long long)g.grid_y, ok ? "" : ": ",
               why.c_str());
   (ok ? passed : failed) += 1;
@@ -160,9 +169,13 @@ void layouts(const char* tname, int64_t max_n) {
       run_case<T, 2, 1>(nm("dense fwd " + sh), Case{1, rows * d, {}, {}});
       // packed forward: out [rows, d]; gate = h[:, :d], up = h[:, d:] (row stride 2d)
       run_case<T, 2, 1>(nm("packed fwd " + sh), Case{rows, d, {0, 0, d}, {d, 2 * d, 2 * d}});
-      // packed backward: dh halves out, grad and h halves in
-      run_case<T, 3, 2>(nm("packed bwd " + sh),
-                        Case{rows, d, {0, d, 0, 0, d}, {2 * d, 2 * d, d, 2 * d, 2 * d}});
+      // packed backward: dh halves out, grad and h halves in; also with the fewer packs a thread
+      // of explore_launch_bounds.cu's variants
+      for (int unroll : {kUnroll, 2, 1}) {
+        Case c{rows, d, {0, d, 0, 0, d}, {2 * d, 2 * d, d, 2 * d, 2 * d}};
+        c.unroll = unroll;
+        run_case<T, 3, 2>(nm("packed bwd " + sh), c);
+      }
       // rows sliced out of a wider buffer (stride 2d + 3), bases off by one element
       run_case<T, 2, 1>(nm("slice fwd " + sh), Case{rows, d, {1, 1, d + 1}, {d + 3, 2 * d + 3, 2 * d + 3}});
     }
