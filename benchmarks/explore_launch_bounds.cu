@@ -104,9 +104,10 @@ void add_gating_backward(const char* dt) {
 }
 
 // UNROLL 2: a thread's 3 input packs of 16 bytes take 24 registers where 4 packs take 48, so the
-// bf16 SiLU backward, which spills 24 bytes at 80 registers with 4 (sm_90, nvcc 13.0, 2026-11-28),
-// need not spill; 256 threads of 2 packs a tile still keep 96 bytes a thread in flight (at 3 blocks
-// a multiprocessor, 72 KB: Little's law asks ~25-35 KB of an H100/H200 multiprocessor).
+// bf16 SiLU backward, which spills at 80 registers with 4 (28 bytes of spill stores; sm_90, nvcc
+// 13.0, 2026-11-28), need not (64 registers, none); 256 threads of 2 packs a tile still keep 96
+// bytes a thread in flight (at 3 blocks a multiprocessor, 72 KB: Little's law asks ~25-35 KB of an
+// H100/H200 multiprocessor).
 void register_all() {
   if (!registry().empty()) return;
   using BF16 = c10::BFloat16;

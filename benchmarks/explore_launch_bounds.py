@@ -1,7 +1,8 @@
-"""An experiment, not a suite member: which __launch_bounds__ minimum of resident blocks should the
-CUDA row kernels take? Decides row_min_blocks in csrc/cuda/engine.cuh (issue 3: bf16/fp16 SiLU gating
-forward + backward at 0.60 of the byte floor on an H200, 2026-11-27, on a build whose backward
-kernel had grown from 80 to 94 registers, 3 to 2 blocks of 256 threads a multiprocessor).
+"""An experiment, not a suite member: which __launch_bounds__ minimum of resident blocks, and how
+many packs a thread, should the CUDA row kernels take? Decides row_min_blocks and kUnroll in
+csrc/cuda/ (engine.cuh, row_kernel.cuh; issue 3: bf16/fp16 SiLU gating forward + backward at 0.60 of
+the byte floor on an H200, 2026-11-27, on a build whose backward kernel had grown from 80 to 94
+registers, 3 to 2 blocks of 256 threads a multiprocessor).
 
     python benchmarks/explore_launch_bounds.py                      # 8192 x 14336, CUDA only
     python benchmarks/explore_launch_bounds.py --shape 4096x11008
@@ -10,10 +11,11 @@ The engine's row kernel (the same template, functors and geometry: explore_launc
 compiled here with the minimums 1 (none: ptxas takes the registers its schedule wants), 3 (the
 engine's bound at dd226f2 for kernels of at most 5 operands in fp32/fp16/bf16) and, for SiLU, 4;
 and, for the bf16 SiLU and GELU and the fp16 SiLU backward, with 2 packs a thread (unroll, the
-kernel's UNROLL) instead of the engine's 4; timed beside ffn_ext's own kernel and a device copy of the same bytes, in the same run (CUDA
-events, L2 flushed before each call, median), on the packed layout of the gating backward (gate and
-up the halves of [rows, 2d], row stride 2d; the packed gradient likewise). Only the backward kernels
-are built: the forwards and the activations' kernels fit 80 registers without a bound.
+kernel's UNROLL) instead of the engine's 4; timed beside ffn_ext's own kernel and a device copy of
+the same bytes, in the same run (CUDA events, L2 flushed before each call, median), on the packed
+layout of the gating backward (gate and up the halves of [rows, 2d], row stride 2d; the packed
+gradient likewise). Only the backward kernels are built: the forwards and the activations' kernels
+fit 80 registers without a bound.
 
 Columns: regs and spill_bytes (cudaFuncGetAttributes), blocks_per_sm (256-thread blocks resident,
 cudaOccupancyMaxActiveBlocksPerMultiprocessor), of_copy (the copy's time for the same bytes / the
@@ -26,10 +28,11 @@ ReGLU's backward ran at 0.957 with 2 blocks (102 registers) on 5ada78e, so 2 blo
 themselves hold a kernel back. The bound (3 blocks, 20-44 bytes spilled, which L1 holds) then moves
 these kernels by a few percent either way; 4 blocks (64 registers, 64 bytes spilled) is slower. If
 no bound is at least as fast for a class of kernel, row_min_blocks should return 1 for it. Unroll 2
-(sm_90, nvcc 13.0, 2026-11-28: the engine's bf16 SiLU backward takes 80 registers and spills 24
-bytes with 4 packs a thread) holds half the loaded packs in registers; predicted at least as fast
-as unroll 4 where that spills, within a few percent where it does not (96 bytes a thread stay in
-flight, enough for DRAM). If it wins at the engine's bound, the engine's kUnroll should follow.
+(sm_90, nvcc 13.0, 2026-11-28: the engine's bf16 SiLU backward takes 80 registers and 28 bytes of
+spill stores with 4 packs a thread, 64 registers and none with 2) holds half the loaded packs in
+registers; predicted at least as fast as unroll 4 where that spills, within a few percent where it
+does not (96 bytes a thread stay in flight, enough for DRAM). If it wins at the engine's bound, the
+engine's kUnroll should follow.
 Results: benchmarks/results/bounds-cuda-<date>.{json,md}.
 """
 
