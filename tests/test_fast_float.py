@@ -35,7 +35,8 @@ def _build(tmp_path, arch):
     exe = tmp_path / "test_fast_float_bits"
     # The library's nvcc settings for these functions: -O3, no -ftz and no fast maths.
     c = subprocess.run([nvcc, "-O3", "-std=c++17", f"-arch={arch}", f"-I{ROOT / 'csrc' / 'cuda'}",
-                        str(SOURCE), "-o", str(exe)], capture_output=True, text=True, timeout=300)
+                        f"-I{ROOT / 'csrc' / 'include'}", str(SOURCE), "-o", str(exe)],
+                       capture_output=True, text=True, timeout=300)
     assert c.returncode == 0, c.stdout[-2000:] + c.stderr[-4000:]
     return exe
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Derives and checks the polynomial fits of the CPU's exact GELU (csrc/cpu/activation_cpu_impl.h).
+"""Derives and checks the polynomial fits of the exact GELU's float maths: the CPU's float vectors
+(csrc/cpu/activation_cpu_impl.h) and, for f and f' together, the GPU's fp16/bf16 FastFloat too
+(csrc/cuda/fast_float.cuh), which share ffn_gelu_erf_f_d1_erfcx and its R (csrc/include/ffn_ext/
+activations.h).
 
 The float vectors compute GELU's value and first derivative from fits rather than from erfc:
 
@@ -23,14 +26,18 @@ Fits (Lawson's iteratively reweighted least squares, which converges to the mini
                   over 0.24, whose fit is smaller (3.5e-9 against 9.0e-9) but whose f' reached
                   0.50 of the bound near 0 (0.39 at 0.28).
 
-check: reads the coefficients committed in activation_cpu_impl.h, emulates the kernels' float
-steps in numpy (each operation rounded to float32 as the vector instruction rounds it, an FMA
-once) and prints the errors that its comments quote: per range of |x|, the largest relative error
-of the value and the largest error of f' as a fraction of the float32 test bound (1e-6 of
+check: reads the coefficients committed in the two headers, emulates the kernels' float steps in
+numpy (each operation rounded to float32 as the vector instruction rounds it, an FMA once) and
+prints the errors that its comments quote: per range of |x|, the largest relative error of the
+value and the largest error of f' as a fraction of the float32 test bound (1e-6 of
 |f'| + |x f''|, tests/conftest.py), beside the erfc form that the fits replaced (kErfcFit and a
 correctly rounded exp, slightly kinder to it than its Cephes exp); then how many fp16 and bf16
-inputs in [-12.5, 12.5] round to another value than the float64 reference does. (The fp32 value's
-earlier fit, a degree-9 Q at kappa 0.32, is `value 9 0.32`.)
+inputs in [-12.5, 12.5] round to another value than the float64 reference does. The GPU's f_d1
+takes t from rcp.approx (within 1 ulp) and E / 2 from ex2.approx (within 2 ulp) where the CPU
+divides and evaluates kExp2Fit6: its rows take both correctly rounded, then each pushed by its
+whole error bound either way (four runs, the largest count reported), since the hardware's exact
+bits cannot be emulated. (The fp32 value's earlier fit, a degree-9 Q at kappa 0.32, is
+`value 9 0.32`.)
 
 Only numpy is needed (erfcx from math.erfc: its relative error is ~1e-15 over this range). The
 fits take a few seconds each, as does the check.
@@ -48,7 +55,9 @@ import sys
 import numpy as np
 
 f32 = np.float32
-HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "csrc", "cpu", "activation_cpu_impl.h")
+_CSRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "csrc")
+HEADERS = (os.path.join(_CSRC, "cpu", "activation_cpu_impl.h"),  # the CPU's own fits
+           os.path.join(_CSRC, "include", "ffn_ext", "activations.h"))  # R, shared with the GPU
 AXMAX = 14.0  # the fits' range of |x| (the float path serves |x| <= 12.5; beyond, the tail guard)
 NEG_C = -0.72134752044448170368  # -log2(e) / 2 (kMinusHalfLog2e)
 SQRT2_OVER_SQRTPI = 0.79788456080286535588  # 2 / sqrt(2 pi)
@@ -176,11 +185,29 @@ def value_emulated(x, q, kappa, e):
     return np.where(nh == 0, relu, fma32(ax, nh, relu))
 
 
-def f_d1_emulated(x, r, kappa, e):
+def approx32(v, rel):
+    """v (float64) rounded to float after a relative push rel, where v is not a float already (an
+    approximation's result: rcp.approx and ex2.approx are exact where the result is, as for 1 / 1
+    and 2^0, which the tiny-x results rest on)."""
+    v32 = v.astype(np.float32)
+    return np.where(v32.astype(np.float64) == v, v32, (v * (1 + rel)).astype(np.float32))
+
+
+def f_d1_emulated(x, r, kappa, e, gpu=None):
+    """f and f' as ffn_gelu_erf_f_d1_erfcx computes them: on the CPU (gpu None), t by a correctly
+    rounded division and E / 2 from the exp2 fit e; on the GPU (gpu = (st, se), each -1, 0 or 1),
+    t and E / 2 moved by st times rcp.approx's error bound (1 ulp) and se times ex2.approx's (2 ulp)
+    before their rounding to float (approx32)."""
     ax = np.abs(x)
-    t = recip_one_plus(ax, kappa)
+    y = mul32(mul32(x, f32(NEG_C)), x)
+    if gpu is None:
+        t = recip_one_plus(ax, kappa)
+        half_e = exp2_scaled(y, e, 0.5)
+    else:
+        st, se = gpu
+        t = approx32(1.0 / fma32(ax, f32(kappa), f32(1)).astype(np.float64), st * 2.0**-23)
+        half_e = approx32(0.5 * np.exp2(y.astype(np.float64)), se * 2.0**-22)
     u = mul32(t, horner32(r, t))
-    half_e = exp2_scaled(mul32(mul32(x, f32(NEG_C)), x), e, 0.5)
     dn = np.where(half_e == 0, f32(0), mul32(fma32(ax, f32(-SQRT2_OVER_SQRTPI), u), half_e))
     d1 = np.where(x >= 0, (f32(1) - dn).astype(np.float32), dn)
     h = mul32(u, half_e)
@@ -238,8 +265,9 @@ def floats(body):
     return [f32(float(v)) for v in re.findall(r"[-+]?\d+\.\d+e[-+]\d+|[-+]?\d+\.\d+", body)]
 
 
-def header_fits(path=HEADER):
-    s = open(path).read()
+def header_fits(paths=HEADERS):
+    s = "\n".join(open(p).read() for p in paths)
+    path = " and ".join(os.path.basename(p) for p in paths)
 
     def array(name):
         m = re.search(name + r"\[\]\s*=\s*\{([^}]*)\}", s)
@@ -311,7 +339,7 @@ def check():
     print("every fp16 / bf16 input in [-12.5, 12.5], results that round to another value than the reference's:")
     for dt, (mant, emin) in LOWP.items():
         xs = every_input(dt)
-        f_ref, d1_ref, _ = reference(xs)
+        f_ref, d1_ref, _d2 = reference(xs)
         q, kappa, en = fits["value fp16/bf16"]
         f_new, d1_new = f_d1_emulated(xs, r, fits["erfcx"][1], e[fits["erfcx"][2]])
         f_old, d1_old = erfc_form_emulated(xs, fits["erfc"])
@@ -322,6 +350,10 @@ def check():
         print(f"  {dt} ({len(xs)} inputs): value {off(value_emulated(xs, q, kappa, e[en]), f_ref)}, "
               f"f_d1's f {off(f_new, f_ref)} and f' {off(d1_new, d1_ref)}; erfc form: value "
               f"{off(f_old, f_ref)}, f' {off(d1_old, d1_ref)}")
+        gpu = [f_d1_emulated(xs, r, fits["erfcx"][1], None, (st, se)) for st in (-1, 1) for se in (-1, 1)]
+        print(f"      the GPU's f_d1 (fp16/bf16 tensors): f {max(off(g[0], f_ref) for g in gpu)}, "
+              f"f' {max(off(g[1], d1_ref) for g in gpu)} at most; f' error / fp32 bound at most "
+              f"{max((np.abs(g[1] - d1_ref) / (1e-6 * (np.abs(d1_ref) + np.abs(xs * _d2)))).max() for g in gpu):.2g}")
 
 
 def cxx(cs):

@@ -26,6 +26,8 @@
 #include <xmmintrin.h>  // _mm_getcsr / _mm_setcsr (the tail guard below)
 #endif
 
+#include "ffn_ext/activations.h"  // torch-free; its fits and generic forms serve the overloads here
+
 // Vectorized forms of the primitives that activations.h calls unqualified; argument-dependent
 // lookup finds them in Vectorized's own namespace.
 namespace at::vec {
@@ -341,8 +343,7 @@ inline Vectorized<float> ffn_exp2_nonpos_times(const Vectorized<float>& y, float
   for (std::size_t k = 1; k < NE; ++k) r = at::vec::fmadd(r, f, V(s * e[k]));
   return ffn_scale_pow2(at::vec::fmadd(r, f, V(s)), n);
 }
-// -c = -log2(e) / 2: e^(-x^2/2) = 2^(-c x^2).
-inline constexpr float kMinusHalfLog2e = -0.72134752044448170368f;
+using ffn_ext::kMinusHalfLog2e;  // -log2(e) / 2: e^(-x^2/2) = 2^(-c x^2)
 
 // 2^f = 1 + f (e[0] f^(NE-1) + ... + e[NE-1]) on [-1/2, 1/2]: minimax in relative error, degree 6
 // (7.9e-8 evaluated in float) and 4 (2.8e-6).
@@ -353,47 +354,39 @@ inline constexpr float kExp2Fit4[] = {9.582852945e-03f, 5.590642616e-02f, 2.4024
 
 // GELU's value and first derivative together in the float vectors (GeluErf::f_d1 and d1: the GELU
 // backward, GEGLU's backward; and f alone, for fp32 tensors, ffn_gelu_erf_value below), from one
-// exp in base 2 instead of the erfc form's two exps:
-//     E = e^(-x^2/2) = 2^(-c x^2),  u = erfcx(|x| / sqrt 2) = t R(t),  t = 1 / (1 + kappa |x|),
-//     Phi(-|x|) = u E / 2,  f'(-|x|) = Phi(-|x|) - |x| phi(x) = E (u / 2 - |x| / sqrt(2 pi)),
-//     f' = x < 0 ? f'(-|x|) : 1 - f'(-|x|),   f = max(0, x) - |x| Phi(-|x|),
-// R a minimax fit in relative error over |x| in [0, 14] (degree 9, 9.0e-9), constrained to R(1) = 1
-// exactly in float Horner, so that f'(0) = 1/2 and f(x) = x / 2 for tiny x. f' cancels near its
-// root x = -0.75 (its two terms agree to ~1/300). The cancellation is all inside u / 2 - |x| /
-// sqrt(2 pi), where only R and the rounding of t enter; E multiplies the result, so E's error stays
-// relative to f' itself, and E takes kExp2Fit6 for every dtype. Against the float64 reference on
-// 3.5M inputs (float emulation of these steps), the largest error of f' as a fraction of the fp32
-// test bound (1e-6 of |f'| + |x f''|) per range of |x| [0,0.5) [0.5,1) [1,3) [3,6) [6,9) [9,12.5):
-// 0.39 0.24 0.28 0.065 0.062 0.057 (the erfc form: 0.42 0.32 0.43 0.089 0.035 0.031); the relative
-// error of f: 4.5e-7 4.7e-7 7.3e-7 2.1e-6 3.5e-6 7.9e-6 (the erfc form: up to 1.8e-5). The
-// derivatives of fp16 / bf16 tensors take the same fits. Of every input, f' is correctly rounded
-// for all bf16 and all fp16 but 14, one ulp each (the erfc form: all fp16 but 6; PyTorch's own: 162
-// bf16 and 150 fp16 off). tools/fit_gelu_erf.py derives R and reproduces these figures. Measured on
-// a 2-core Sapphire Rapids, torch 2.14.1, 2026-11-28, alternating processes: the GELU backward
-// takes 0.35-0.58x the erfc form's time (fp32 and bf16, 64K elements to 16 MB, 1 and 2 threads), so
-// that it runs at 1.28-2.01x the speed of PyTorch's eager gelu_backward (was 0.67-1.03x); GEGLU's
-// bf16 forward + backward at 2048 x 4096 takes 0.54-0.89x the time (fp32's, bound by memory, 1.0x).
+// exp in base 2 instead of the erfc form's two exps: activations.h's ffn_gelu_erf_f_d1_erfcx (the
+// formula, and R's fit and kappa), which the GPU's fp16/bf16 maths takes too, on the
+// primitives below; E takes kExp2Fit6 for every dtype. Against the float64 reference on 3.5M inputs
+// (float emulation of these steps), the largest error of f' as a fraction of the fp32 test bound
+// (1e-6 of |f'| + |x f''|) per range of |x| [0,0.5) [0.5,1) [1,3) [3,6) [6,9) [9,12.5): 0.39 0.24
+// 0.28 0.065 0.062 0.057 (the erfc form: 0.42 0.32 0.43 0.089 0.035 0.031); the relative error of
+// f: 4.5e-7 4.7e-7 7.3e-7 2.1e-6 3.5e-6 7.9e-6 (the erfc form: up to 1.8e-5). The derivatives of
+// fp16 / bf16 tensors take the same fits. Of every input, f' is correctly rounded for all bf16 and
+// all fp16 but 14, one ulp each (the erfc form: all fp16 but 6; PyTorch's own: 162 bf16 and 150
+// fp16 off). tools/fit_gelu_erf.py derives R and reproduces these figures. Measured on a 2-core
+// Sapphire Rapids, torch 2.14.1, 2026-11-28, alternating processes: the GELU backward takes
+// 0.35-0.58x the erfc form's time (fp32 and bf16, 64K elements to 16 MB, 1 and 2 threads), so that
+// it runs at 1.28-2.01x the speed of PyTorch's eager gelu_backward (was 0.67-1.03x); GEGLU's bf16
+// forward + backward at 2048 x 4096 takes 0.54-0.89x the time (fp32's, bound by memory, 1.0x).
 // Counted in instructions, the exp saved predicted ~0.7x: the rest is likely the critical path,
 // where the erfc form's exp waited for the division and the fit, and E's exp2 here runs beside them
-// (no counters on this VM).
-// benchmarks/results/gelu-cpu-2026-11-28-backward.md.
-inline constexpr float kGeluErfcxKappa = 0.28f;
-inline constexpr float kGeluErfcxFit[] = {
-    -2.660798840e-02f, 1.869685352e-01f,  -4.912518263e-01f, 5.608843565e-01f, -2.984832227e-01f,
-    2.832254171e-01f,  1.252294630e-01f,  2.140030712e-01f,  2.225886881e-01f, 2.234435081e-01f};
+// (no counters on this VM). benchmarks/results/gelu-cpu-2026-11-28-backward.md.
+// The primitives: E / 2 from kExp2Fit6 with one rounding into the subnormals, and the FMAs by name
+// (ffn_horner, ffn_max_keep and the selections are above).
+inline Vectorized<float> ffn_exp2_half_nonpos(const Vectorized<float>& y) {
+  return ffn_exp2_nonpos_times(y, 0.5f, kExp2Fit6);
+}
+inline Vectorized<float> ffn_fma(const Vectorized<float>& a, const Vectorized<float>& b,
+                                 const Vectorized<float>& c) {
+  return at::vec::fmadd(a, b, c);
+}
+inline Vectorized<float> ffn_fnma(const Vectorized<float>& a, const Vectorized<float>& b,
+                                  const Vectorized<float>& c) {
+  return at::vec::fnmadd(a, b, c);
+}
 inline void ffn_gelu_erf_f_d1(const Vectorized<float>& x, float, float, Vectorized<float>& f,
                               Vectorized<float>& d1) {
-  using V = Vectorized<float>;
-  const V ax = x.abs();
-  const V t = V(1.0f) / at::vec::fmadd(ax, V(kGeluErfcxKappa), V(1.0f));
-  const V u = t * ffn_horner(t, kGeluErfcxFit);  // erfcx(|x| / sqrt 2)
-  const V half_e = ffn_exp2_nonpos_times((x * V(kMinusHalfLog2e)) * x, 0.5f, kExp2Fit6);  // E / 2
-  // f'(-|x|): 0 where E has underflowed (x = +-inf: u = 0 and |x| = inf would give NaN)
-  const V dn = ffn_unless_zero(half_e, at::vec::fmadd(ax, V(-0.79788456080286535588f), u) * half_e);
-  d1 = ffn_where_nonneg(x, V(1.0f) - dn, dn);
-  const V h = u * half_e;  // Phi(-|x|)
-  const V relu = ffn_max_keep(V(0.0f), x);
-  f = ffn_where_zero(h, relu, at::vec::fnmadd(ax, h, relu));
+  ffn_ext::ffn_gelu_erf_f_d1_erfcx(x, f, d1);
 }
 inline void ffn_gelu_erf_f_d1(const LowpFloatVec& x, float a, float b, LowpFloatVec& f,
                               LowpFloatVec& d1) {

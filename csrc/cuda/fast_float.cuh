@@ -9,7 +9,7 @@
 //   exp:  __expf's ex2.approx (2 + 1.17 |x| ulp), with the accurate expf below -80
 //         where __expf would flush a subnormal result that a large factor turns normal again
 //         (x * sigma(x) for x in (-103, -87) is a normal bf16 number);
-//   a / b: __fdividef's rcp.approx times a (2 ulp; every divisor here is in [1, 2]);
+//   a / b: __fdividef's rcp.approx times a (2 ulp; every divisor here is at least 1);
 //   erfc: the Chebyshev fit of the CPU path (fractional error < 1.2e-7, csrc/cpu) on top of the
 //         two above, instead of erfcf; for GELU's value alone, a shorter fit (ffn_erfc_value).
 // Their error, ~1e-6 relative for arguments of order 1 and up to ~1e-5 where exp's argument nears
@@ -19,6 +19,8 @@
 #pragma once
 
 #include <cuda_runtime.h>
+
+#include "ffn_ext/activations.h"
 
 namespace ffn_ext::cuda {
 
@@ -38,8 +40,10 @@ struct FastFloat {
 // 3048 -> 2544), where ~30 an element is the budget of a bf16 forward at copy bandwidth. Every call
 // here has a normal argument and a normal result: ffn_exp's exp2 argument is at least
 // -80 log2(e) = -115.4 (below -80 it takes the accurate expf), and every divisor is 1 + a number in
-// [0, 1] (sigmoid's) or 1 + z / 2 >= 1 (the erfc fit's). On normal operands .ftz changes nothing
-// (PTX ISA), so these give the very bits of __expf and __fdividef, only without the scaling.
+// [0, 1] (sigmoid's), 1 + z / 2 (the erfc fit's) or 1 + kappa |x| (the exact GELU's one-exp form),
+// at least 1. On normal operands .ftz changes nothing (PTX ISA), so these give the very bits of
+// __expf and __fdividef, only without the scaling; a divisor above 2^126, whose reciprocal .ftz
+// flushes to 0, is where __fdividef returns 0 too.
 // tests/test_fast_float.py compares the bits over every input that reaches them (on a GPU; not yet
 // run on one).
 __device__ __forceinline__ float ex2_approx_ftz(float y) {
@@ -82,15 +86,21 @@ __device__ __forceinline__ FastFloat ffn_tanh(FastFloat x) { return ::tanhf(x.v)
 __device__ __forceinline__ FastFloat ffn_where(bool c, FastFloat a, FastFloat b) {
   return c ? a : b;
 }
+// c[0] t^(N-1) + ... + c[N-1], by Horner's rule in FMAs.
+template <int N>
+__device__ __forceinline__ FastFloat ffn_horner(FastFloat t, const float (&c)[N]) {
+  float p = c[0];
+#pragma unroll
+  for (int k = 1; k < N; ++k) p = fmaf(p, t.v, c[k]);
+  return p;
+}
 // erfc(a) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |a|; erfc(-z) = 2 - erfc(z). c: P's
 // coefficients, highest degree first (the fits of csrc/cpu/activation_cpu_impl.h's ffn_erfc_fit).
 template <int N>
 __device__ __forceinline__ FastFloat ffn_erfc_fit(FastFloat a, const float (&c)[N]) {
   const float z = ::fabsf(a.v);
   const float t = rcp_approx_ftz(1.0f + 0.5f * z);  // __fdividef(1, ...): the same bits
-  float p = c[0];
-#pragma unroll
-  for (int k = 1; k < N; ++k) p = fmaf(p, t, c[k]);
+  const float p = ffn_horner(FastFloat(t), c).v;
   const float r = t * ffn_exp(FastFloat(p - z * z)).v;
   return a.v >= 0.0f ? r : 2.0f - r;  // NaN: a >= 0 is false, 2 - NaN = NaN
 }
@@ -112,6 +122,40 @@ __device__ __forceinline__ FastFloat ffn_erfc_value(FastFloat a) {
   constexpr float c[] = {-0.18341668f, 0.734444797f, -0.973618388f, 0.326785207f,
                          -0.0287575051f, 0.391094446f, 0.998963892f, -1.26549578f};
   return ffn_erfc_fit(a, c);
+}
+// GELU's value and first derivative together (GeluErf::f_d1 and d1: the GELU and GEGLU backwards):
+// the CPU float vectors' one-exp form, activations.h's ffn_gelu_erf_f_d1_erfcx, on the primitives
+// below, where the erfc form took two exps, their two range branches and a fit more. Its error,
+// beyond the CPU's (whose f' is correctly rounded for all bf16 and all fp16 but 14 of the inputs),
+// is ex2.approx's 2 ulp on E and rcp.approx's 1 ulp on t: tools/fit_gelu_erf.py's check emulates
+// both. sm_90 SASS (nvcc 13.0, 2026-11-28), the bf16 row kernels at 8 elements a pack (32 a
+// thread), against the erfc form: GEGLU's backward 2502 -> 1566 instructions, 3 -> 2 MUFU an
+// element, spill stores 48 -> 0 bytes at the bound's 80 registers; the GELU backward 2147 -> 1183,
+// 80 -> 72 registers (fp16 alike). Those counts include the erfc form's cold code, ffn_exp's
+// accurate expf below -80 behind a branch; with it stubbed out, the erfc form's hot path takes 1769
+// and 1415 instructions, plus each exp's branch (BSSY, BRA, BSYNC). Predicted, not yet measured:
+// GEGLU's bf16 forward + backward at 8192 x 14336 at least at tanh-GELU's 0.74 of the byte floor,
+// where it ran at 0.63 (H200, torch 2.11, 2026-11-27).
+__device__ __forceinline__ FastFloat ffn_fma(FastFloat a, FastFloat b, FastFloat c) {
+  return ::fmaf(a.v, b.v, c.v);
+}
+__device__ __forceinline__ FastFloat ffn_fnma(FastFloat a, FastFloat b, FastFloat c) {
+  return ::fmaf(-a.v, b.v, c.v);
+}
+// 2^y / 2 for y <= 0 (or NaN): exp2f, which is MUFU.EX2 (ex2.approx, 2 ulp) with a range fix that
+// neither __expf's .ftz form nor ex2_approx_ftz has: below 2^-126 it squares ex2(y / 2), rounding
+// once into the subnormals. A large factor can make such a product normal again (GELU's f' at
+// x = -13.3 is -2.1e-38, a normal float and bf16 number, with E a subnormal). y - 1 is exact.
+__device__ __forceinline__ FastFloat ffn_exp2_half_nonpos(FastFloat y) {
+  return ::exp2f(y.v - 1.0f);
+}
+// max(lo, y), and y itself where y is NaN or both are zeros (the CPU's form).
+__device__ __forceinline__ FastFloat ffn_max_keep(FastFloat lo, FastFloat y) {
+  return y.v < lo.v ? lo : y;
+}
+__device__ __forceinline__ void ffn_gelu_erf_f_d1(FastFloat x, float, float, FastFloat& f,
+                                                  FastFloat& d1) {
+  ffn_gelu_erf_f_d1_erfcx(x, f, d1);
 }
 template <class Fn>
 __device__ __forceinline__ FastFloat ffn_in_double(FastFloat x, Fn fn) {

@@ -5,6 +5,7 @@
 //   1 / d:    the erfc fit's divisor d = 1 + z / 2 for all 2^31 non-negative patterns z (NaN and
 //             infinity included; every float in [1, 2], sigmoid's divisors, is among them),
 //             against __fdividef(1, d);
+//   1 / d:    the exact GELU's d = 1 + kappa |x| (ffn_gelu_erf_f_d1_erfcx: an FMA) likewise;
 //   a / d:    FastFloat's operator/ for numerators of every kind (signed zeros, subnormals, 1, large,
 //             infinite, NaN) over all divisors in [1, 2], against __fdividef(a, d).
 // Two NaNs count as equal (any payload). Run by tests/test_fast_float.py; prints the counts and the
@@ -20,7 +21,7 @@ using ffn_ext::cuda::FastFloat;
 
 namespace {
 
-constexpr int kKinds = 3;
+constexpr int kKinds = 4;
 constexpr int kKeep = 4;  // mismatches recorded per kind
 __device__ unsigned long long g_count[kKinds];
 __device__ unsigned long long g_checked[kKinds];
@@ -66,6 +67,20 @@ __global__ void check_erfc_divisor() {
   atomicAdd(&g_checked[1], checked);
 }
 
+__global__ void check_gelu_divisor() {
+  unsigned long long checked = 0;
+  for (uint64_t i = uint64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (uint64_t(1) << 31);
+       i += uint64_t(gridDim.x) * blockDim.x) {
+    const float z = __uint_as_float(uint32_t(i));
+    const float d = fmaf(z, ffn_ext::kGeluErfcxKappa, 1.0f);
+    const float got = (FastFloat(1.0f) / FastFloat(d)).v;
+    const float want = __fdividef(1.0f, d);
+    if (!same(got, want)) record(3, d, got, want);
+    ++checked;
+  }
+  atomicAdd(&g_checked[3], checked);
+}
+
 __global__ void check_division(const float* numerators, int n) {
   // Divisors: every float in [1, 2], 2^23 + 1 of them.
   constexpr uint32_t lo = 0x3f800000u, count = (1u << 23) + 1;
@@ -102,6 +117,7 @@ int main() {
   check_exp<<<4096, 256>>>();
   check_erfc_divisor<<<4096, 256>>>();
   check_division<<<4096, 256>>>(dn, n);
+  check_gelu_divisor<<<4096, 256>>>();
   if (!ok(cudaGetLastError(), "launch") || !ok(cudaDeviceSynchronize(), "the checks")) return 2;
   unsigned long long count[kKinds], checked[kKinds];
   float first[kKinds][kKeep][3];
@@ -109,8 +125,10 @@ int main() {
       !ok(cudaMemcpyFromSymbol(checked, g_checked, sizeof checked), "checked") ||
       !ok(cudaMemcpyFromSymbol(first, g_first, sizeof first), "first"))
     return 2;
-  const char* names[kKinds] = {"exp", "1 / (1 + z/2)", "a / d, d in [1, 2]"};
-  const unsigned long long expect[kKinds] = {1ull << 32, 1ull << 31, ((1ull << 23) + 1) * n};
+  const char* names[kKinds] = {"exp", "1 / (1 + z/2)", "a / d, d in [1, 2]",
+                               "1 / (1 + kappa z)"};
+  const unsigned long long expect[kKinds] = {1ull << 32, 1ull << 31, ((1ull << 23) + 1) * n,
+                                             1ull << 31};
   unsigned long long total = 0;
   bool complete = true;
   for (int k = 0; k < kKinds; ++k) {

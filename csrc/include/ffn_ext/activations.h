@@ -18,7 +18,9 @@
 #pragma once
 
 #include <cmath>
+#include <cstddef>
 #include <type_traits>
+#include <utility>
 
 // Always inlined: the vector loop must see the whole formula (GCC otherwise kept sigmoid as a call
 // with its vectors passed through memory, ~10% of the AVX-512 SwiGLU loop).
@@ -101,14 +103,78 @@ FFN_HD V ffn_gelu_erf_value(V x, T inv_sqrt2) {
 }
 // GELU's value and first derivative together (GeluErf::f_d1, and GeluErf::d1, which drops f):
 // f = x Phi(x), d1 = Phi(x) + x phi(x), from one erfc and one exp (inv_sqrt2 = 1 / sqrt 2 and
-// inv_sqrt2pi = 1 / sqrt(2 pi) in T). The CPU's float vectors override it with a form that takes
-// a single base-2 exp for both (activation_cpu_impl.h).
+// inv_sqrt2pi = 1 / sqrt(2 pi) in T). The CPU's float vectors and the GPU's FastFloat override it
+// with ffn_gelu_erf_f_d1_erfcx (below), which takes a single base-2 exp for both.
 template <class V, class T>
 FFN_HD void ffn_gelu_erf_f_d1(V x, T inv_sqrt2, T inv_sqrt2pi, V& f, V& d1) {
   const V p = V(T(0.5)) * ffn_erfc(-x * V(inv_sqrt2));  // Phi(x)
   const V q = V(inv_sqrt2pi) * ffn_exp_nonpos(V(T(-0.5)) * x * x);  // phi(x)
   f = ffn_unless_zero(p, x * p);
   d1 = p + ffn_unless_zero(q, x * q);
+}
+
+// GELU's value and first derivative from one exp, in base 2, instead of the erfc form's two (the
+// CPU's float vectors and the GPU's fp16/bf16 FastFloat overload ffn_gelu_erf_f_d1 with it, so one
+// formula serves both and the CPU tests run its every line; float64 and the GPU's float32 keep the
+// erfc form above):
+//     E = e^(-x^2/2) = 2^(-c x^2),  u = erfcx(|x| / sqrt 2) = t R(t),  t = 1 / (1 + kappa |x|),
+//     Phi(-|x|) = u E / 2,  f'(-|x|) = Phi(-|x|) - |x| phi(x) = E (u / 2 - |x| / sqrt(2 pi)),
+//     f' = x < 0 ? f'(-|x|) : 1 - f'(-|x|),   f = max(0, x) - |x| Phi(-|x|),
+// with c = log2(e) / 2 and R, kappa below. f' cancels near its root x = -0.75 (its two
+// terms agree to ~1/300); the cancellation is all inside u / 2 - |x| / sqrt(2 pi), where only R and
+// the rounding of t enter, and E multiplies the result, so E's error stays relative to f' itself.
+// Accuracy and speed on the CPU: csrc/cpu/activation_cpu_impl.h, beside its primitives.
+// The primitives, found by argument-dependent lookup for V: ffn_fma(a, b, c) = a b + c and
+// ffn_fnma(a, b, c) = c - a b, each rounded once; ffn_horner(t, c); ffn_exp2_half_nonpos(y) =
+// 2^y / 2 for y <= 0 (or NaN), rounded once into the subnormals; ffn_max_keep(lo, y) = max(lo, y),
+// but y itself where y is NaN or both are zeros (so -0 and NaN pass through max(0, x)).
+//
+// erfcx(|x| / sqrt 2) = t R(t), t = 1 / (1 + kappa |x|): R a minimax fit in relative error over
+// |x| in [0, 14] (degree 9, 9.0e-9), constrained to R(1) = 1 exactly in float Horner, so that
+// f'(0) = 1/2 and f(x) = x / 2 for tiny x; coefficients highest degree first.
+// tools/fit_gelu_erf.py derives it and checks the errors quoted here and in the CPU header.
+inline constexpr float kGeluErfcxKappa = 0.28f;
+inline constexpr float kGeluErfcxFit[] = {
+    -2.660798840e-02f, 1.869685352e-01f,  -4.912518263e-01f, 5.608843565e-01f, -2.984832227e-01f,
+    2.832254171e-01f,  1.252294630e-01f,  2.140030712e-01f,  2.225886881e-01f, 2.234435081e-01f};
+// -c = -log2(e) / 2: e^(-x^2/2) = 2^(-c x^2).
+inline constexpr float kMinusHalfLog2e = -0.72134752044448170368f;
+
+// A constexpr float array's elements as an aggregate of their own: device code may not index a
+// host array, but may copy its elements in a constant expression (into a struct: arrays do not
+// copy). The host keeps the array itself, over which GCC unrolls a Horner loop into constant
+// operands (over a struct's member it kept a loop of loads: 10 iterations a vector of GELU).
+template <std::size_t N>
+struct FloatConsts {
+  float c[N];
+};
+template <std::size_t N, std::size_t... K>
+FFN_HD constexpr FloatConsts<N> float_consts(const float (&a)[N], std::index_sequence<K...>) {
+  return {{a[K]...}};
+}
+template <std::size_t N>
+FFN_HD constexpr FloatConsts<N> float_consts(const float (&a)[N]) {
+  return float_consts(a, std::make_index_sequence<N>{});
+}
+
+template <class V>
+FFN_HD void ffn_gelu_erf_f_d1_erfcx(V x, V& f, V& d1) {
+#ifdef __CUDA_ARCH__
+  constexpr auto r = float_consts(kGeluErfcxFit);
+  const auto& fit = r.c;
+#else
+  const auto& fit = kGeluErfcxFit;
+#endif
+  const V ax = ffn_abs(x);
+  const V t = V(1.0f) / ffn_fma(ax, V(kGeluErfcxKappa), V(1.0f));
+  const V u = t * ffn_horner(t, fit);  // erfcx(|x| / sqrt 2)
+  const V half_e = ffn_exp2_half_nonpos((x * V(kMinusHalfLog2e)) * x);  // E / 2
+  // f'(-|x|): 0 where E has underflowed (x = +-inf: u = 0 and |x| = inf would give NaN)
+  const V dn = ffn_unless_zero(half_e, ffn_fma(ax, V(-0.79788456080286535588f), u) * half_e);
+  d1 = ffn_where_nonneg(x, V(1.0f) - dn, dn);
+  const V h = u * half_e;  // Phi(-|x|)
+  const V relu = ffn_max_keep(V(0.0f), x);
+  f = ffn_where_zero(h, relu, ffn_fnma(ax, h, relu));
 }
 
 // Whether a > c (c a constant), in any lane of a vector: a branch that skips work no lane needs.
