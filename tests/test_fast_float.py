@@ -1,8 +1,8 @@
-"""FastFloat's exp and division (csrc/cuda/fast_float.cuh), which the fp16/bf16 CUDA kernels compute
-with, against the CUDA intrinsics whose bits they are meant to give (__expf below the -80 guard's
-accurate expf, __fdividef), over every input that can reach them: tests/cuda/test_fast_float_bits.cu,
-a standalone CUDA program compiled here with nvcc. Without a GPU it is only compiled (CI: proof that
-it builds); with one it runs and must find no mismatch."""
+"""FastFloat's division (csrc/cuda/fast_float.cuh), which the fp16/bf16 CUDA kernels compute with,
+against the CUDA intrinsic whose bits it is meant to give (__fdividef), over every divisor that can
+reach it: tests/cuda/test_fast_float_bits.cu, a standalone CUDA program compiled here with nvcc.
+(Its exp is __expf itself.) Without a GPU it is only compiled (CI: proof that it builds); with one
+it runs and must find no mismatch."""
 
 import os
 import shutil

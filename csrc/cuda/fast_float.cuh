@@ -6,14 +6,16 @@
 // measured 0.50 of copy bandwidth for bf16 GELU and 0.78 for SiLU with the accurate maths,
 // H200, torch 2.11, 2026-11-26). FastFloat routes the activations' primitives to the hardware
 // approximations instead:
-//   exp:  __expf's ex2.approx (2 + 1.17 |x| ulp), with the accurate expf below -80
-//         where __expf would flush a subnormal result that a large factor turns normal again
-//         (x * sigma(x) for x in (-103, -87) is a normal bf16 number);
+//   exp:  __expf (ex2.approx of x log2(e), 2 + 1.17 |x| ulp), whose range fix (ex2 of half the
+//         argument, squared, where 2^arg < 2^-126) rounds subnormal results once instead of
+//         flushing them: a large factor can turn them normal again (x * sigma(x) for x in
+//         (-103, -87) is a normal bf16 number);
 //   a / b: __fdividef's rcp.approx times a (2 ulp; every divisor here is at least 1);
 //   erfc: the Chebyshev fit of the CPU path (fractional error < 1.2e-7, csrc/cpu) on top of the
 //         two above, instead of erfcf; for GELU's value alone, a shorter fit (ffn_erfc_value).
-// Their error, ~1e-6 relative for arguments of order 1 and up to ~1e-5 where exp's argument nears
-// -80, is at most 1/400 of a bf16 ulp and 1/50 of an fp16 ulp. float32 and float64 tensors never
+// Their error, ~1e-6 relative for arguments of order 1 and up to ~1.3e-5 where exp's argument
+// nears -90 (below, results are float subnormals and keep fewer bits however computed), is at most
+// 1/300 of a bf16 ulp and 1/40 of an fp16 ulp. float32 and float64 tensors never
 // use it. FFN_EXT_CUDA_EXACT_LOWP=1 turns it off (accurate maths for every dtype), which is how
 // tests/ and benchmarks/ compare the two.
 #pragma once
@@ -31,26 +33,25 @@ struct FastFloat {
   __device__ explicit operator float() const { return v; }
 };
 
-// The MUFU approximations that __expf and __fdividef compile to, in their .ftz forms. This
-// library is compiled without -ftz (float32 keeps IEEE subnormals), and there each of the two
-// intrinsics wraps its MUFU instruction in a compare and two predicated multiplies that scale a
-// subnormal case (ex2: an argument below -126; rcp: a divisor below 2^-126) in and out. Without
-// them the bf16 row kernels take 16-28% fewer instructions (sm_90 SASS, nvcc 13.0: SiLU's forward
-// 1344 -> 968, SwiGLU's forward 1544 -> 1152 and backward 1992 -> 1608, GEGLU's backward
-// 3048 -> 2544), where ~30 an element is the budget of a bf16 forward at copy bandwidth. Every call
-// here has a normal argument and a normal result: ffn_exp's exp2 argument is at least
-// -80 log2(e) = -115.4 (below -80 it takes the accurate expf), and every divisor is 1 + a number in
-// [0, 1] (sigmoid's), 1 + z / 2 (the erfc fit's) or 1 + kappa |x| (the exact GELU's one-exp form),
-// at least 1. On normal operands .ftz changes nothing (PTX ISA), so these give the very bits of
-// __expf and __fdividef, only without the scaling; a divisor above 2^126, whose reciprocal .ftz
-// flushes to 0, is where __fdividef returns 0 too.
-// tests/test_fast_float.py compares the bits over every input that reaches them (on a GPU; not yet
-// run on one).
-__device__ __forceinline__ float ex2_approx_ftz(float y) {
-  float r;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
-  return r;
-}
+// rcp.approx in its .ftz form: __fdividef compiles to it, but this library is compiled without
+// -ftz (float32 keeps IEEE subnormals), and there the intrinsic wraps it in a compare and two
+// predicated multiplies that scale a divisor below 2^-126 in and out. Every divisor here is
+// 1 + a number in [0, 1] (sigmoid's), 1 + z / 2 (the erfc fit's) or 1 + kappa |x| (the exact
+// GELU's one-exp form), at least 1. On normal operands .ftz changes nothing (PTX ISA), so this
+// gives the very bits of __fdividef, only without the scaling; a divisor above 2^126, whose
+// reciprocal .ftz flushes to 0, is where __fdividef returns 0 too. tests/test_fast_float.py
+// compares the bits over every divisor that reaches it (on a GPU; not yet run on one).
+//
+// exp keeps __expf, range fix and all. Its .ftz form (ex2.approx.ftz of x log2(e)) flushes results
+// below 2^-126, so it had taken the accurate expf below x = -80, behind a branch; sm_90 SASS (nvcc
+// 13.0, 2026-11-28), the bf16 row kernels at 8 elements a pack (32 a thread), branch form (with the
+// accurate expf stubbed out: its hot path) -> __expf: SiLU gating backward 1596 (1188) -> 1224
+// instructions, spill stores 28 -> 0 bytes at the bound's 80 registers; tanh-GELU's 1888 (1491) ->
+// 1526, 40 -> 0; GLU's 1359 (957) -> 997, 20 -> 0; SwiGLU's forward 1143 (663) -> 701; SiLU's
+// forward 957 (625) -> 591. The range fix's 3 instructions an exp take about what the branch's
+// did (BSSY, BRA, BSYNC, outside the stubbed count), and the cold code held registers: the gain is
+// the spills and the simpler code, not instruction issue. (The .ftz forms had replaced both
+// intrinsics on 2026-11-27 at 16-28% fewer instructions, a count that held the cold code too.)
 __device__ __forceinline__ float rcp_approx_ftz(float y) {
   float r;
   asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(y));
@@ -72,10 +73,7 @@ __device__ __forceinline__ bool operator>=(FastFloat a, FastFloat b) { return a.
 // clang-format on
 
 // Found by argument-dependent lookup from the activations' generic code.
-__device__ __forceinline__ FastFloat ffn_exp(FastFloat x) {
-  // __expf(x) is ex2.approx(x * log2(e)), the product rounded to float first.
-  return x.v < -80.0f ? ::expf(x.v) : ex2_approx_ftz(x.v * 1.44269502f);
-}
+__device__ __forceinline__ FastFloat ffn_exp(FastFloat x) { return __expf(x.v); }
 __device__ __forceinline__ FastFloat ffn_mul_rounded(FastFloat a, FastFloat b) {
   return __fmul_rn(a.v, b.v);
 }
@@ -113,7 +111,7 @@ __device__ __forceinline__ FastFloat ffn_erfc(FastFloat a) {
 // erfc for GELU's value alone (ffn_erfc_value, see activations.h): a degree-7 fit, fractional
 // error < 9.3e-7 (constrained to erfc(0) = 1 exactly, as the CPU's degree-5 fit is, so that tiny x
 // give exactly x / 2). Degree 7, not the CPU's 5 (9.2e-6): the error here already holds __expf's
-// (2 + 1.17 |arg|) ulp, 1.1e-5 at arg = -80, and the float rounding of -x / sqrt 2, which exp(-z^2)
+// (2 + 1.17 |arg|) ulp, 1.2e-5 at arg = -88 (x = -13.3), and the float rounding of -x / sqrt 2, which exp(-z^2)
 // turns into up to 1e-5 there (as in every path); the tests allow that model and no more
 // (tests/test_maths.py, gelu_lowp_error). Two FMAs fewer than ffn_erfc for the exact GELU and
 // GEGLU forwards, which were compute-bound in bf16/fp16 (0.89 of copy bandwidth at 1 GB, where
@@ -142,10 +140,10 @@ __device__ __forceinline__ FastFloat ffn_fma(FastFloat a, FastFloat b, FastFloat
 __device__ __forceinline__ FastFloat ffn_fnma(FastFloat a, FastFloat b, FastFloat c) {
   return ::fmaf(-a.v, b.v, c.v);
 }
-// 2^y / 2 for y <= 0 (or NaN): exp2f, which is MUFU.EX2 (ex2.approx, 2 ulp) with a range fix that
-// neither __expf's .ftz form nor ex2_approx_ftz has: below 2^-126 it squares ex2(y / 2), rounding
-// once into the subnormals. A large factor can make such a product normal again (GELU's f' at
-// x = -13.3 is -2.1e-38, a normal float and bf16 number, with E a subnormal). y - 1 is exact.
+// 2^y / 2 for y <= 0 (or NaN): exp2f, MUFU.EX2 (ex2.approx, 2 ulp) with __expf's range fix (ffn_exp
+// above): below 2^-126 it squares ex2(y / 2), rounding once into the subnormals. A large factor
+// can make such a product normal again (GELU's f' at x = -13.3 is -2.1e-38, a normal float and
+// bf16 number, with E a subnormal). y - 1 is exact.
 __device__ __forceinline__ FastFloat ffn_exp2_half_nonpos(FastFloat y) {
   return ::exp2f(y.v - 1.0f);
 }
