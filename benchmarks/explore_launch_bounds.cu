@@ -88,9 +88,9 @@ void add_unroll2(const char* kind, const char* act, const char* dtype) {
 }
 
 // The functors are built for op-math float, as with_kernel<float> builds them for fp32, fp16 and
-// bf16 tensors. Minimum 1: no bound (ptxas takes the registers its schedule wants: 92-102 for these
-// backward kernels in fp16/bf16, 2 blocks a multiprocessor); 3: the engine's bound at dd226f2
-// (row_min_blocks: at most 80 registers, with 0-44 bytes spilled); 4 (64 registers) for SiLU. A
+// bf16 tensors. Minimum 1: no bound (ptxas takes the registers its schedule wants: 96-107 for these
+// backward kernels in fp16/bf16 at 774bba5, 2 blocks a multiprocessor); 3: the engine's bound at dd226f2
+// (row_min_blocks: at most 80 registers, no spill since 774bba5); 4 (64 registers) for SiLU. A
 // minimum of 2 gave the same registers as none for every kernel here (sm_90, nvcc 13.0), so it is
 // not built. Kernels that fit 80 registers unbounded are left out (the forwards, the activations'
 // backward: 56-79 registers at e57e7bf).
@@ -103,11 +103,12 @@ void add_gating_backward(const char* dt) {
   add<scalar_t, GateBwdK<Identity<float>>, 1, 3>("gate_bwd", "identity", dt);
 }
 
-// UNROLL 2: a thread's 3 input packs of 16 bytes take 24 registers where 4 packs take 48, so the
-// bf16 SiLU backward, which spills at 80 registers with 4 (28 bytes of spill stores; sm_90, nvcc
-// 13.0, 2026-11-28), need not (64 registers, none); 256 threads of 2 packs a tile still keep 96
-// bytes a thread in flight (at 3 blocks a multiprocessor, 72 KB: Little's law asks ~25-35 KB of an
-// H100/H200 multiprocessor).
+// UNROLL 2: a thread's 3 input packs of 16 bytes take 24 registers where 4 packs take 48. Built when
+// the bf16 SiLU backward spilled at 80 registers with 4 (28 bytes of spill stores; c76ea19); since
+// 774bba5 it spills nothing there (sm_90, nvcc 13.0, 2026-11-28), so the question is whether fewer
+// packs a thread cost anything: 256 threads of 2 packs a tile still keep 96 bytes a thread in
+// flight (at 3 blocks a multiprocessor, 72 KB: Little's law asks ~25-35 KB of an H100/H200
+// multiprocessor).
 void register_all() {
   if (!registry().empty()) return;
   using BF16 = c10::BFloat16;

@@ -23,16 +23,17 @@ variant's), vs_ffn_ext (ffn_ext's time / the variant's: about 1 for the engine's
 same (outputs bitwise equal to ffn_ext's).
 
 Prediction (sm_90 ptxas at e57e7bf): the bf16 SiLU backward reaches >= 0.85 of copy bandwidth with
-or without the bound. It ran at 0.60 with 5632 instructions and 2 blocks (5ada78e), and now has 1608;
-ReGLU's backward ran at 0.957 with 2 blocks (102 registers) on 5ada78e, so 2 blocks do not by
-themselves hold a kernel back. The bound (3 blocks, 20-44 bytes spilled, which L1 holds) then moves
-these kernels by a few percent either way; 4 blocks (64 registers, 64 bytes spilled) is slower. If
-no bound is at least as fast for a class of kernel, row_min_blocks should return 1 for it. Unroll 2
-(sm_90, nvcc 13.0, 2026-11-28: the engine's bf16 SiLU backward takes 80 registers and 28 bytes of
-spill stores with 4 packs a thread, 64 registers and none with 2) holds half the loaded packs in
-registers; predicted at least as fast as unroll 4 where that spills, within a few percent where it
-does not (96 bytes a thread stay in flight, enough for DRAM). If it wins at the engine's bound, the
-engine's kUnroll should follow.
+or without the bound. It ran at 0.60 with 5632 instructions and 2 blocks (5ada78e), and now has 1224
+(774bba5, FastFloat's exp as __expf: no spill at the bound); ReGLU's backward ran at 0.957 with 2
+blocks (102 registers) on 5ada78e, so 2 blocks do not by themselves hold a kernel back. The bound
+(3 blocks) then moves these kernels by a few percent either way; 4 blocks (64 registers, 64 bytes
+spilled) is slower. If no bound is at least as fast for a class of kernel, row_min_blocks should
+return 1 for it. Unroll 2 holds half the loaded packs in registers: it was built for the spills of
+4 packs at the bound (the bf16 SiLU backward's 28 bytes of spill stores, c76ea19), which 774bba5
+removed (sm_90, nvcc 13.0, 2026-11-28: every bf16/fp16 gating backward variant here takes 80
+registers and spills nothing at the bound; 96-107 registers unbounded; fp32 SiLU spills 8 bytes).
+Predicted within a few percent of unroll 4 (96 bytes a thread stay in flight, enough for DRAM); if
+it wins at the engine's bound, the engine's kUnroll should follow.
 Results: benchmarks/results/bounds-cuda-<date>.{json,md}.
 """
 

@@ -66,10 +66,10 @@ constexpr int kMaxDims = 25;  // TensorIterator's coalesced dimensions, as in AT
 // schedule wanted, and changes in the maths moved kernels across the line: SwiGLU's bf16 backward
 // took 80 registers on 02dc7d2 and 94 on 5ada78e (2 blocks a multiprocessor), and SiLU gating's
 // forward + backward ran at 0.96 of copy bandwidth on an H100 (2026-11-26) and at 0.60 on an H200
-// (torch 2.11, 2026-11-27; 8192 x 14336 bf16). Bounded, the bf16 gating backward kernels of
-// tanh-GELU, SiLU and GLU spill 20-40 bytes of stores a thread (sm_90, nvcc 13.0, 2026-11-28;
-// exact GELU's none since its one-exp form, fast_float.cuh; fp32's 8-12), which L1 holds; not yet
-// measured on a GPU. Not bounded: the second-order kernels (six operands and more, up to 166
+// (torch 2.11, 2026-11-27; 8192 x 14336 bf16). Bounded, no fp16/bf16 gating backward kernel spills
+// (sm_90, nvcc 13.0, 2026-11-28; those of exact and tanh GELU, SiLU and GLU had spilled 20-48 bytes
+// of stores a thread until FastFloat lost its branch to the accurate expf, fast_float.cuh), and
+// fp32's spill 8-12 bytes, which L1 holds; not yet measured on a GPU. Not bounded: the second-order kernels (six operands and more, up to 166
 // registers, not a hot path) and float64 (two registers a value: exact GELU's gating backward
 // spilled 272 bytes).
 template <typename scalar_t, typename F>
