@@ -350,10 +350,12 @@ def check():
         print(f"  {dt} ({len(xs)} inputs): value {off(value_emulated(xs, q, kappa, e[en]), f_ref)}, "
               f"f_d1's f {off(f_new, f_ref)} and f' {off(d1_new, d1_ref)}; erfc form: value "
               f"{off(f_old, f_ref)}, f' {off(d1_old, d1_ref)}")
-        gpu = [f_d1_emulated(xs, r, fits["erfcx"][1], None, (st, se)) for st in (-1, 1) for se in (-1, 1)]
+        gpu = [f_d1_emulated(xs, r, fits["erfcx"][1], None, (st, se))
+               for st in (-1, 1) for se in (-1, 1)]
+        bound_ = 1e-6 * (np.abs(d1_ref) + np.abs(xs * _d2))
         print(f"      the GPU's f_d1 (fp16/bf16 tensors): f {max(off(g[0], f_ref) for g in gpu)}, "
               f"f' {max(off(g[1], d1_ref) for g in gpu)} at most; f' error / fp32 bound at most "
-              f"{max((np.abs(g[1] - d1_ref) / (1e-6 * (np.abs(d1_ref) + np.abs(xs * _d2)))).max() for g in gpu):.2g}")
+              f"{max((np.abs(g[1] - d1_ref) / bound_).max() for g in gpu):.2g}")
 
 
 def cxx(cs):

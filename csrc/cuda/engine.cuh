@@ -69,9 +69,9 @@ constexpr int kMaxDims = 25;  // TensorIterator's coalesced dimensions, as in AT
 // (torch 2.11, 2026-11-27; 8192 x 14336 bf16). Bounded, no fp16/bf16 gating backward kernel spills
 // (sm_90, nvcc 13.0, 2026-11-28; those of exact and tanh GELU, SiLU and GLU had spilled 20-48 bytes
 // of stores a thread until FastFloat lost its branch to the accurate expf, fast_float.cuh), and
-// fp32's spill 8-12 bytes, which L1 holds; not yet measured on a GPU. Not bounded: the second-order kernels (six operands and more, up to 166
-// registers, not a hot path) and float64 (two registers a value: exact GELU's gating backward
-// spilled 272 bytes).
+// fp32's spill 8-12 bytes, which L1 holds; not yet measured on a GPU. Not bounded: the second-order
+// kernels (six operands and more, up to 166 registers, not a hot path) and float64 (two registers
+// a value: exact GELU's gating backward spilled 272 bytes).
 template <typename scalar_t, typename F>
 constexpr int row_min_blocks() {
   return sizeof(scalar_t) <= 4 && F::NIN + F::NOUT <= 5 ? 3 : 1;

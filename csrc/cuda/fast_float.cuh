@@ -111,10 +111,10 @@ __device__ __forceinline__ FastFloat ffn_erfc(FastFloat a) {
 // erfc for GELU's value alone (ffn_erfc_value, see activations.h): a degree-7 fit, fractional
 // error < 9.3e-7 (constrained to erfc(0) = 1 exactly, as the CPU's degree-5 fit is, so that tiny x
 // give exactly x / 2). Degree 7, not the CPU's 5 (9.2e-6): the error here already holds __expf's
-// (2 + 1.17 |arg|) ulp, 1.2e-5 at arg = -88 (x = -13.3), and the float rounding of -x / sqrt 2, which exp(-z^2)
-// turns into up to 1e-5 there (as in every path); the tests allow that model and no more
-// (tests/test_maths.py, gelu_lowp_error). Two FMAs fewer than ffn_erfc for the exact GELU and
-// GEGLU forwards, which were compute-bound in bf16/fp16 (0.89 of copy bandwidth at 1 GB, where
+// (2 + 1.17 |arg|) ulp, 1.2e-5 at arg = -88 (x = -13.3), and the float rounding of -x / sqrt 2,
+// which exp(-z^2) turns into up to 1e-5 there (as in every path); the tests allow that model and
+// no more (tests/test_maths.py, gelu_lowp_error). Two FMAs fewer than ffn_erfc for the exact GELU
+// and GEGLU forwards, which were compute-bound in bf16/fp16 (0.89 of copy bandwidth at 1 GB, where
 // tanh-GELU and SiLU reach 0.98-1.0; H100, 2026-11-26). Not yet measured on a GPU.
 __device__ __forceinline__ FastFloat ffn_erfc_value(FastFloat a) {
   constexpr float c[] = {-0.18341668f, 0.734444797f, -0.973618388f, 0.326785207f,
