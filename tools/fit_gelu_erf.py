@@ -339,7 +339,7 @@ def check():
     print("every fp16 / bf16 input in [-12.5, 12.5], results that round to another value than the reference's:")
     for dt, (mant, emin) in LOWP.items():
         xs = every_input(dt)
-        f_ref, d1_ref, _d2 = reference(xs)
+        f_ref, d1_ref, d2_ref = reference(xs)
         q, kappa, en = fits["value fp16/bf16"]
         f_new, d1_new = f_d1_emulated(xs, r, fits["erfcx"][1], e[fits["erfcx"][2]])
         f_old, d1_old = erfc_form_emulated(xs, fits["erfc"])
@@ -352,10 +352,10 @@ def check():
               f"{off(f_old, f_ref)}, f' {off(d1_old, d1_ref)}")
         gpu = [f_d1_emulated(xs, r, fits["erfcx"][1], None, (st, se))
                for st in (-1, 1) for se in (-1, 1)]
-        bound_ = 1e-6 * (np.abs(d1_ref) + np.abs(xs * _d2))
+        bound = 1e-6 * (np.abs(d1_ref) + np.abs(xs * d2_ref))
         print(f"      the GPU's f_d1 (fp16/bf16 tensors): f {max(off(g[0], f_ref) for g in gpu)}, "
               f"f' {max(off(g[1], d1_ref) for g in gpu)} at most; f' error / fp32 bound at most "
-              f"{max((np.abs(g[1] - d1_ref) / bound_).max() for g in gpu):.2g}")
+              f"{max((np.abs(g[1] - d1_ref) / bound).max() for g in gpu):.2g}")
 
 
 def cxx(cs):
