@@ -89,10 +89,10 @@ void add_unroll2(const char* kind, const char* act, const char* dtype) {
 
 // The functors are built for op-math float, as with_kernel<float> builds them for fp32, fp16 and
 // bf16 tensors. Minimum 1: no bound (ptxas takes the registers its schedule wants: 96-107 for these
-// backward kernels in fp16/bf16 at 774bba5, 2 blocks a multiprocessor); 3: the engine's bound at dd226f2
-// (row_min_blocks: at most 80 registers, no spill since 774bba5); 4 (64 registers) for SiLU. A
-// minimum of 2 gave the same registers as none for every kernel here (sm_90, nvcc 13.0), so it is
-// not built. Kernels that fit 80 registers unbounded are left out (the forwards, the activations'
+// backward kernels in fp16/bf16 at 774bba5, 2 blocks a multiprocessor); 3: the engine's bound at
+// dd226f2 (row_min_blocks: at most 80 registers, no spill since 774bba5); 4 (64 registers) for
+// SiLU. A minimum of 2 gave the same registers as none for every kernel here (sm_90, nvcc 13.0), so
+// it is not built. Kernels that fit 80 registers unbounded are left out (the forwards, the activations'
 // backward: 56-79 registers at e57e7bf).
 template <typename scalar_t>
 void add_gating_backward(const char* dt) {

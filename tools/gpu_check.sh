@@ -21,13 +21,13 @@
 # it finished; set BENCH_TIMEOUT / BENCH_ONLY for a session given to benchmarks alone.
 # Steps: build (sm_90 unless TORCH_CUDA_ARCH_LIST says otherwise; or, in seconds, the wheel that
 # tools/build_gpu_wheel.sh built on the CPU machine from this very tree, carried in .whl), the
-# error-path tests alone
-# (serially, with a native backtrace if one crashes), prebuild (above), the CUDA test cases
-# (pytest-xdist; the 25 slowest listed), the benchmark suite (benchmarks/run_all.py, against
-# Liger-Kernel when its wheel is carried in .whl: run with carry [".whl"]), bounds: the row kernels
-# under other launch bounds and with 2 packs a thread (benchmarks/explore_launch_bounds.py, an
-# experiment with a build of its own: 24 kernels, 75 s to build on this project's 2-core VM), profile: the kernels of swiglu at
-# decode sizes beside eager's, and its time after an L2 flush split into waiting, kernels and gaps
+# error-path tests alone (serially, with a native backtrace if one crashes), prebuild (above), the
+# CUDA test cases (pytest-xdist; the 25 slowest listed), the benchmark suite
+# (benchmarks/run_all.py, against Liger-Kernel when its wheel is carried in .whl: run with carry
+# [".whl"]), bounds: the row kernels under other launch bounds and with 2 packs a thread
+# (benchmarks/explore_launch_bounds.py, an experiment with a build of its own: 24 kernels, 75 s to
+# build on this project's 2-core VM), profile: the kernels of swiglu at decode sizes beside eager's,
+# and its time after an L2 flush split into waiting, kernels and gaps
 # (benchmarks/profile_projection.py), explore: swiglu chunk by chunk of tokens at prefill sizes
 # (benchmarks/explore_chunked_swiglu.py, an experiment), layouts: SwiGLU gating on each operand
 # layout, the interleaved and mixed ones on the strided kernel (benchmarks/bench_layouts.py),
