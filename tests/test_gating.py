@@ -127,6 +127,58 @@ def test_two_tensors_forward_backward(act, dtype, layout, device):
     _check_bwd(act, dg, du, g, u, dy)
 
 
+def _cuda_kernel_names(fn):
+    """The names of the GPU kernels fn() launches, as the profiler records them."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as p:
+        fn()
+        torch.cuda.synchronize()
+    return [e.name for e in p.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+
+
+# gate and up of the logical shape, one of them transposed in memory (and so, in the backward, its
+# gradient too): (name, shape, which operand is transposed, the CUDA kernel that takes the forward)
+MIXED = [
+    ("gate_t 33x70", (33, 70), "gate", "tile_kernel"),
+    ("up_t 70x33", (70, 33), "up", "tile_kernel"),
+    ("gate_t 8x300", (8, 300), "gate", "tile_kernel"),
+    ("gate_t batched 3x40x50", (3, 40, 50), "gate", "tile_kernel"),
+    ("gate_t 5x64 (a side below 8)", (5, 64), "gate", "strided_kernel"),
+]
+
+
+@pytest.mark.parametrize("case", MIXED, ids=[c[0] for c in MIXED])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("act", list(GATES))
+def test_mixed_layouts_forward_backward(act, dtype, case, device):
+    """One operand transposed beside a contiguous one (the other's last two dimensions swapped in
+    memory), with partial tiles and a batch dimension: forward, and backward with a contiguous dy
+    (the result and one gradient take the transposed operand's layout, the other gradient the
+    contiguous one's). On CUDA the tile kernel takes these (32 x 32 tiles through shared memory,
+    csrc/cuda/strided_kernel.cuh), the strided kernel those with a side below 8; the profiler
+    checks which ran."""
+    _, shape, which, kernel = case
+
+    def transposed(scale):
+        t = scale * torch.randn(*shape[:-2], shape[-1], shape[-2], dtype=torch.float64)
+        return t.to(dtype).to(device).transpose(-1, -2)
+
+    g = transposed(3) if which == "gate" else (3 * torch.randn(shape, dtype=torch.float64)).to(dtype).to(device)
+    u = transposed(1) if which == "up" else torch.randn(shape, dtype=torch.float64).to(dtype).to(device)
+    assert not (g.is_contiguous() and u.is_contiguous())
+    dy = torch.randn(shape, dtype=dtype, device=device)
+    y = ffn_ext.act_and_mul(g, u, act, beta=_beta(act))
+    assert y.shape == g.shape and y.dtype == dtype
+    _check_fwd(act, y, g, u)
+    dg, du = ops.act_and_mul_backward(dy, g, u, act, _beta(act))
+    _check_bwd(act, dg, du, g, u, dy)
+    if device == "cuda" and act == "silu" and dtype == torch.float32:
+        for fn in (lambda: ffn_ext.act_and_mul(g, u, act), lambda: ops.act_and_mul_backward(dy, g, u, act, 1.0)):
+            names = _cuda_kernel_names(fn)
+            assert len(names) == 1 and kernel in names[0], names
+
+
 @pytest.mark.parametrize("d", [1, 2, 3, 24, 1368, 3420, 11008, 14336])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
 def test_packed_sizes(d, dtype, device):
@@ -240,6 +292,41 @@ def test_packed_more_than_2_31_elements(device):
     dh = ops.act_and_mul_packed_backward(dy, h, "silu", 1.0)
     for r in (checked, slice(1, -2, 997)):
         _check_bwd("silu", dh[r, :d], dh[r, d:], h[r, :d], h[r, d:], dy[r])
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("layout", ["interleaved", "gate_t"])
+def test_strided_and_tiled_more_than_2_31_elements(layout, device):
+    """64-bit addressing of the layouts that are not rows, 2^31 + 65536 elements a bf16 operand:
+    the interleaved halves h[:, 0::2], h[:, 1::2] (CUDA: the strided kernel, launched on parts of
+    fewer than 2^31 elements, TensorIterator's split) and a transposed gate beside a contiguous up
+    (CUDA: the tile kernel, 64-bit tile origins). Forward and backward; the first and last rows,
+    and every 997th between, are checked (the others hold one value each)."""
+    if device == "cpu":
+        pytest.skip("a CUDA addressing case (the CPU's strided path is TensorIterator's, 64-bit throughout)")
+    rows, d = 32769, 65536
+    assert (rows - 1) * d < 2**31 < rows * d
+    if torch.cuda.mem_get_info()[0] < 40 * 2**30:
+        pytest.skip("needs 40 GB of free GPU memory")
+    bf = torch.bfloat16
+    if layout == "interleaved":
+        h = torch.empty(rows, 2 * d, dtype=bf, device=device)
+        g, u = h[:, 0::2], h[:, 1::2]
+    else:
+        g = torch.empty(d, rows, dtype=bf, device=device).t()
+        u = torch.empty(rows, d, dtype=bf, device=device)
+    g.fill_(-1.25)
+    u.fill_(0.75)
+    checked = [0, 1, rows - 2, rows - 1]
+    g[checked] = (3 * torch.randn(len(checked), d, device=device)).to(bf)
+    u[checked] = torch.randn(len(checked), d, device=device).to(bf)
+    y = ffn_ext.act_and_mul(g, u, "silu")
+    dy = torch.full((rows, d), 0.5, dtype=bf, device=device)
+    dy[checked] = torch.randn(len(checked), d, device=device).to(bf)
+    dg, du = ops.act_and_mul_backward(dy, g, u, "silu", 1.0)
+    for r in (checked, slice(2, -2, 997)):
+        _check_fwd("silu", y[r], g[r], u[r])
+        _check_bwd("silu", dg[r], du[r], g[r], u[r], dy[r])
 
 
 @pytest.mark.parametrize("dim", [-1, 0, 1, 2])

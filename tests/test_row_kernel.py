@@ -1,9 +1,12 @@
-"""The CUDA row kernel's indexing, checked on the CPU: tests/cpp/test_row_kernel.cpp compiles the
-kernel body of csrc/cuda/row_kernel.cuh with the host C++ compiler and runs every block and thread
-of the launches the CUDA engine makes (packed halves, slices, misaligned bases, odd d, decode
-shapes, a capped grid, more rows than gridDim.y), checking that every element is computed exactly
-once, correctly, and that nothing outside the operands' rows is written. The GPU runs the same
-code through tests/test_gating.py and tests/test_maths.py."""
+"""The CUDA kernels' indexing, checked on the CPU: tests/cpp/test_row_kernel.cpp compiles the
+kernel bodies of csrc/cuda/row_kernel.cuh and strided_kernel.cuh with the host C++ compiler and runs
+every block and thread of the launches the CUDA engine makes (row kernel: packed halves, slices,
+misaligned bases, odd d, decode shapes, a capped grid, more rows than gridDim.y; strided kernel:
+permuted, broadcast and interleaved operands, fewer elements a thread; tile kernel: transposed
+operands, partial tiles, batch dimensions, its three phases between barriers in turn), checking
+that every element is computed exactly once, correctly, and that nothing outside the operands is
+written; and the 32-bit division the strided kernel splits indices with, against the hardware's.
+The GPU runs the same code through tests/test_gating.py and tests/test_maths.py."""
 
 import os
 import shutil

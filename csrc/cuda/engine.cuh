@@ -11,9 +11,14 @@
 //    of different row strides are many rows. 16- or 8-byte vector loads where pointers and row
 //    strides allow, else one element per load (same code); the launch geometry follows the shape,
 //    so that a few decode rows still spread over the multiprocessors. 64-bit indices.
-//  * strided_kernel: any other layout, from TensorIterator's coalesced shape and byte strides
-//    (strided slices, broadcast beta, op-math operands beside fp16/bf16 ones). One element per
-//    thread, 64-bit offsets.
+//  * tile_kernel (strided_kernel.cuh): layouts where some operands run along another dimension
+//    than the rest (a transposed gate beside a contiguous up, and the gradients of such a pair),
+//    in 32 x 32 tiles through shared memory, so that every operand is read and written contiguously.
+//    Operands of one dtype, five at most (every forward and first-order backward).
+//  * strided_kernel (strided_kernel.cuh): any other layout, from TensorIterator's coalesced shape and
+//    byte strides (strided slices, interleaved halves, broadcast beta, op-math operands beside
+//    fp16/bf16 ones). Up to 4 elements a thread, loaded before the first is computed; 32-bit
+//    coordinates below 2^31 elements, else 64-bit.
 // Every entry point takes a device guard for the output's device, launches on the current
 // stream and checks the launch.
 #pragma once
@@ -31,6 +36,7 @@
 
 #include "fast_float.cuh"
 #include "row_kernel.cuh"
+#include "strided_kernel.cuh"
 #include "ffn_ext/engine_common.h"
 #include "ffn_ext/kernels.h"
 
@@ -57,8 +63,6 @@ struct Launch {
   int device;
 };
 
-constexpr int kThreads = kMaxThreads;  // strided_kernel's block
-constexpr int kMaxDims = 25;  // TensorIterator's coalesced dimensions, as in ATen's OffsetCalculator
 
 // Blocks of kMaxThreads threads that a multiprocessor must be able to hold at once, which caps a
 // row kernel's registers at 80 (65536 / (3 * 256), in ptxas's steps of 8). These kernels are bound
@@ -77,6 +81,13 @@ constexpr int row_min_blocks() {
   return sizeof(scalar_t) <= 4 && F::NIN + F::NOUT <= 5 ? 3 : 1;
 }
 
+// Whether every operand of functor F is stored as scalar_t (no op-math operand beside fp16/bf16
+// ones): what the row and tile kernels take.
+template <typename scalar_t, typename F>
+constexpr bool one_dtype() {
+  return (F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) || std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
+}
+
 // MIN_BLOCKS and UNROLL are parameters so that benchmarks/explore_launch_bounds.cu can launch this
 // very kernel with other bounds and fewer packs a thread beside the engine's (which always takes
 // the defaults; a launch with UNROLL below kUnroll takes row_geometry's max_unroll = UNROLL).
@@ -88,46 +99,26 @@ __global__ void __launch_bounds__(kMaxThreads, MIN_BLOCKS)
                                                                   blockIdx.y, threadIdx.x, f);
 }
 
-struct StridedArgs {
-  char* data[kMaxOperands];                 // outputs first, then inputs
-  int64_t sizes[kMaxDims];                  // dim 0 fastest-varying
-  int64_t strides[kMaxDims][kMaxOperands];  // bytes
-  int ndim;
-};
-
 template <typename scalar_t, typename W, typename F>
-__global__ void __launch_bounds__(kThreads)
-    strided_kernel(StridedArgs args, int64_t n, F f) {
-  using opmath_t = at::opmath_type<scalar_t>;
-  constexpr int NIN = F::NIN, NOUT = F::NOUT, NT = NIN + NOUT;
-  for (int64_t idx = int64_t(blockIdx.x) * kThreads + threadIdx.x; idx < n;
-       idx += int64_t(gridDim.x) * kThreads) {
-    int64_t off[NT];
-    strided_offsets<NT>(idx, args.ndim, args.sizes, args.strides, off);
-    W x[NIN], y[NOUT];
-#pragma unroll
-    for (int k = 0; k < NIN; ++k) {
-      const char* p = args.data[NOUT + k] + off[NOUT + k];
-      x[k] = W(((F::IN_OPMATH >> k) & 1u)
-                   ? *reinterpret_cast<const opmath_t*>(p)
-                   : static_cast<opmath_t>(*reinterpret_cast<const scalar_t*>(p)));
-    }
-    f(x, y);
-#pragma unroll
-    for (int k = 0; k < NOUT; ++k) {
-      char* p = args.data[k] + off[k];
-      const opmath_t v = static_cast<opmath_t>(y[k]);
-      if ((F::OUT_OPMATH >> k) & 1u)
-        *reinterpret_cast<opmath_t*>(p) = v;
-      else
-        *reinterpret_cast<scalar_t*>(p) = static_cast<scalar_t>(v);
-    }
-  }
+__global__ void __launch_bounds__(kMaxThreads)
+    strided_kernel(StridedArgs args, int64_t n, StridedGeometry g, F f) {
+  strided_thread<scalar_t, at::opmath_type<scalar_t>, W>(args, n, g, blockIdx.x, threadIdx.x, f);
 }
 
-inline unsigned grid_for(int64_t work, int64_t per_block, int device) {
-  const int64_t want = (work + per_block - 1) / per_block;
-  return static_cast<unsigned>(std::max<int64_t>(1, std::min(want, grid_cap(device))));
+template <typename scalar_t, typename W, typename F>
+__global__ void __launch_bounds__(kTileThreads, kTileMinBlocks) tile_kernel(TileArgs args, TileWalk w, F f) {
+  using opmath_t = at::opmath_type<scalar_t>;
+  constexpr int NIN = F::NIN, NOUT = F::NOUT;
+  __shared__ TileSmem<opmath_t> sm[NIN + NOUT];
+  for (uint32_t t = blockIdx.x; t < w.tiles; t += gridDim.x) {
+    const TilePos<NIN + NOUT> p = tile_pos<NIN + NOUT>(args, w, t);
+    tile_load<scalar_t, opmath_t, NIN, NOUT>(args, p, threadIdx.x, sm);
+    __syncthreads();
+    tile_compute<opmath_t, W>(threadIdx.x, sm, f);
+    __syncthreads();
+    tile_store<scalar_t, opmath_t, NIN, NOUT>(args, p, threadIdx.x, sm);
+    __syncthreads();  // before the next tile's loads overwrite the shared tiles
+  }
 }
 
 // Operands in rl's row layout (outputs first, then inputs), all stored as scalar_t. Returns false,
@@ -165,42 +156,78 @@ bool launch_rows(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::T
   return true;
 }
 
+// A layout of fewer than 2^31 elements and byte offsets below 2^31 (iter.can_use_32bit_indexing()).
 template <typename scalar_t, typename W, typename F>
-void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
-                    int64_t n, cudaStream_t stream, int device) {
-  at::TensorIterator iter = strided_iter(outs, ins);
-  TORCH_CHECK(iter.ndim() <= kMaxDims, "ffn_ext: a layout with ", std::to_string(iter.ndim()),
-              " dimensions that cannot be merged is not supported (at most ", std::to_string(kMaxDims),
-              "); call .contiguous() on the input first");
+void launch_strided32(const F& f, const at::TensorIterator& iter, cudaStream_t stream, int device) {
   StridedArgs args{};
   args.ndim = iter.ndim();
   const int nt = iter.ntensors();
   for (int k = 0; k < nt; ++k) args.data[k] = static_cast<char*>(iter.data_ptr(k));
   for (int d = 0; d < args.ndim; ++d) {
-    args.sizes[d] = iter.shape()[d];
-    for (int k = 0; k < nt; ++k) args.strides[d][k] = iter.strides(k)[d];
+    args.sizes[d] = static_cast<uint32_t>(iter.shape()[d]);
+    for (int k = 0; k < nt; ++k) args.strides[d][k] = static_cast<uint32_t>(iter.strides(k)[d]);
   }
-  const unsigned grid = grid_for(n, kThreads, device);
-  strided_kernel<scalar_t, W><<<grid, kThreads, 0, stream>>>(args, n, f);
+  strided_prepare(args);
+  const int64_t n = iter.numel();
+  const StridedGeometry g = strided_geometry(n, sm_count(device), grid_cap(device));
+  strided_kernel<scalar_t, W><<<static_cast<unsigned>(g.grid), kMaxThreads, 0, stream>>>(args, n, g, f);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// Any layout: the tile kernel where some operands run along another dimension than the rest
+// (tile_plan) and the functor's operands allow it, else the strided kernel, on parts of at most
+// 2^31 elements and offsets (ATen's split, as its own element-wise kernels launch).
+template <typename scalar_t, typename W, typename F>
+void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
+                    cudaStream_t stream, int device) {
+  at::TensorIterator iter = strided_iter(outs, ins);
+  TORCH_CHECK(iter.ndim() <= kMaxDims, "ffn_ext: a layout with ", std::to_string(iter.ndim()),
+              " dimensions that cannot be merged is not supported (at most ", std::to_string(kMaxDims),
+              "); call .contiguous() on the input first");
+  if constexpr (one_dtype<scalar_t, F>() && F::NIN + F::NOUT <= kTileMaxOperands) {
+    const int ndim = iter.ndim(), nt = iter.ntensors();
+    int64_t sizes[kMaxDims], strides[kMaxDims][kMaxOperands];
+    for (int d = 0; d < ndim; ++d) {
+      sizes[d] = iter.shape()[d];
+      for (int k = 0; k < nt; ++k) strides[d][k] = iter.strides(k)[d];
+    }
+    TileArgs t{};
+    if (tile_plan(ndim, sizes, strides, nt, sizeof(scalar_t), t)) {
+      for (int k = 0; k < nt; ++k) t.data[k] = static_cast<char*>(iter.data_ptr(k));
+      // As many blocks as the GPU holds at once (their number a multiprocessor, asked once per kernel).
+      static const int per_sm = [] {
+        int blocks = 0;
+        C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, tile_kernel<scalar_t, W, F>,
+                                                                     kTileThreads, 0));
+        return std::max(blocks, 1);
+      }();
+      const TileWalk w = tile_walk(t, std::min<int64_t>(int64_t(sm_count(device)) * per_sm, grid_cap(device)));
+      tile_kernel<scalar_t, W><<<static_cast<unsigned>(w.grid), kTileThreads, 0, stream>>>(t, w, f);
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+      return;
+    }
+  }
+  if (iter.can_use_32bit_indexing()) {
+    launch_strided32<scalar_t, W>(f, iter, stream, device);
+  } else {
+    for (const auto& part : iter.with_32bit_indexing()) launch_strided32<scalar_t, W>(f, part, stream, device);
+  }
+}
+
 // The kernel of functor d for storage dtype scalar_t: the row kernel where the layout allows,
-// else the strided one.
+// else the tile or the strided one (launch_strided).
 template <typename scalar_t>
 void run_typed(const KernelDesc& d, const Launch& l) {
   using opmath_t = at::opmath_type<scalar_t>;
-  const int64_t n = l.outs[0].numel();
   with_kernel<opmath_t>(d, [&](auto f) {
     using F = decltype(f);
     TORCH_INTERNAL_ASSERT(F::NIN == (int)l.ins.size() && F::NOUT == (int)l.outs.size());
     auto go = [&](auto w_tag) {
       using W = decltype(w_tag);
-      if constexpr ((F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) ||
-                    std::is_same_v<scalar_t, opmath_t>) {
+      if constexpr (one_dtype<scalar_t, F>()) {
         if (l.rows && launch_rows<scalar_t, W>(f, l.outs, l.ins, l.rl, l.stream, l.device)) return;
       }
-      launch_strided<scalar_t, W>(f, l.outs, l.ins, n, l.stream, l.device);
+      launch_strided<scalar_t, W>(f, l.outs, l.ins, l.stream, l.device);
     };
     if constexpr (std::is_same_v<scalar_t, opmath_t>) {
       go(opmath_t{});

@@ -1,7 +1,7 @@
 // The vectorised CUDA kernel body and its launch geometry, torch-free and CUDA-free so that
 // tests/cpp/test_row_kernel.cpp runs the very same code on the CPU, block by block and thread by
-// thread, and checks that every element of every layout is computed exactly once (and the strided
-// kernel's addressing, strided_offsets, against a sum over every dimension).
+// thread, and checks that every element of every layout is computed exactly once (the kernels of
+// other layouts are in strided_kernel.cuh).
 //
 // The operands are `rows` rows of `d` elements, each operand with its own row stride: a dense
 // tensor is one row of numel elements; the halves of a packed [..., 2d] tensor, a slice of a wider
@@ -190,30 +190,6 @@ FFN_HD void row_thread(const RowArgs& a, const RowGeometry& g, int64_t rows, int
         }
       }
     }
-  }
-}
-
-// The strided kernel's addressing (engine.cuh): off[k] = the byte offset in operand k (of NT) of
-// element idx, 0 <= idx < the product of sizes[0 .. ndim), of a layout of ndim coalesced dimensions
-// (dim 0 fastest-varying; strides[d][k] in bytes). The outermost dimension's index is what is left
-// of idx, so a layout that coalesces to one dimension (the interleaved halves h[..., ::2] and
-// h[..., 1::2]) takes no division: a 64-bit division and remainder per dimension are a 32-bit
-// fast path of about 20 instructions and a call of the 64-bit routine for larger values (sm_90).
-template <int NT>
-FFN_HD void strided_offsets(int64_t idx, int ndim, const int64_t* sizes,
-                            const int64_t (*strides)[kMaxOperands], int64_t* off) {
-#pragma unroll
-  for (int k = 0; k < NT; ++k) off[k] = 0;
-  int64_t rem = idx;
-  for (int d = 0; d + 1 < ndim; ++d) {
-    const int64_t c = rem % sizes[d];
-    rem /= sizes[d];
-#pragma unroll
-    for (int k = 0; k < NT; ++k) off[k] += c * strides[d][k];
-  }
-  if (ndim > 0) {
-#pragma unroll
-    for (int k = 0; k < NT; ++k) off[k] += rem * strides[ndim - 1][k];
   }
 }
 

@@ -1,9 +1,12 @@
 // The CUDA row kernel's body (csrc/cuda/row_kernel.cuh) run on the CPU: every block and every
 // thread of the launch that the engine would make, one after another, over buffers laid out as
 // the engine sees them (packed halves, slices of wider buffers, misaligned bases, odd d, many rows,
-// a capped grid). A counting functor records how often each element is computed: the test fails
-// unless every element of the [rows, d] region is computed exactly once, its outputs are right,
-// and nothing outside the region is written. Torch-free; run by ctest; prints "N passed, M failed".
+// a capped grid), and the bodies of the kernels of other layouts (csrc/cuda/strided_kernel.cuh:
+// strided, over layouts of 1 to 4 dimensions with permuted and broadcast operands; tile, over
+// transposed operands beside others, with a batch dimension and partial tiles). A counting functor
+// records how often each element is computed: the test fails unless every element is computed
+// exactly once, its outputs are right, and nothing else is written. Torch-free; run by ctest;
+// prints "N passed, M failed".
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -14,6 +17,7 @@
 #include <vector>
 
 #include "row_kernel.cuh"
+#include "strided_kernel.cuh"
 
 using namespace ffn_ext::cuda;
 
@@ -25,6 +29,7 @@ int passed = 0, failed = 0;
 template <int NIN_, int NOUT_>
 struct CountK {
   static constexpr int NIN = NIN_, NOUT = NOUT_;
+  static constexpr unsigned IN_OPMATH = 0, OUT_OPMATH = 0;  // every operand stored as T
   int* counts;
   int64_t n;
   void operator()(const float* in, float* out) const {
@@ -279,6 +284,245 @@ void strided_offsets_every_element() {
   (why.empty() ? passed : failed) += 1;
 }
 
+
+// Divider32 against the hardware's division: every numerator below 3000 and the largest ones,
+// and random ones, for every divisor below 3000, the powers of two and their neighbours, and
+// random divisors up to 2^31 - 1.
+void divider32_against_division() {
+  std::string why;
+  uint64_t seed = 99;
+  auto next = [&] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull, uint32_t(seed >> 33); };
+  std::vector<uint32_t> divisors;
+  for (uint32_t d = 1; d < 3000; ++d) divisors.push_back(d);
+  for (int s = 1; s < 31; ++s)
+    for (int64_t e : {-1, 0, 1}) divisors.push_back(uint32_t((int64_t(1) << s) + e));
+  divisors.push_back(0x7fffffffu);
+  for (int i = 0; i < 3000; ++i) divisors.push_back(1 + next() % 0x7fffffffu);
+  for (uint32_t d : divisors) {
+    if (d == 0 || d > 0x7fffffffu) continue;
+    const Divider32 q(d);
+    auto check = [&](uint32_t n) {
+      if (why.empty() && q.div(n) != n / d) why = std::to_string(n) + " / " + std::to_string(d);
+    };
+    for (uint32_t n = 0; n < 3000; ++n) check(n);
+    for (uint32_t n = 0x7fffffffu; n > 0x7fffffffu - 3000; --n) check(n);
+    for (int i = 0; i < 2000; ++i) check(next() % 0x80000000u);
+    for (uint32_t m : {d - 1, d, d + 1, 2 * d - 1, 2 * d}) if (m < 0x80000000u) check(m);
+  }
+  std::printf("%s Divider32, %zu divisors%s%s\n", why.empty() ? "PASS" : "FAIL", divisors.size(),
+              why.empty() ? "" : ": wrong quotient of ", why.c_str());
+  (why.empty() ? passed : failed) += 1;
+}
+
+// A layout for the strided and tile kernels: `ndim` dimensions (dim 0 fastest), and for each
+// operand the order in which its own buffer stores them (a permutation: order[0] is its fastest
+// dimension) or, for an input, a broadcast of dimension `bcast` (stride 0 there). Buffers have
+// `gap` spare elements after each fastest line, so that strides are not all products of sizes.
+struct NdCase {
+  std::string name;
+  std::vector<int64_t> sizes;
+  std::vector<std::vector<int>> order;  // per operand, outputs first
+  std::vector<int> bcast;               // per operand: a dimension of stride 0, or -1
+  int64_t gap = 0;
+  int sms = 132;
+  int64_t max_grid = kMaxGridX;
+  bool want_tile = false;  // tile_plan must take it (else it must refuse)
+};
+
+template <typename T, int NIN, int NOUT>
+void run_nd(const NdCase& cs, bool tile) {
+  constexpr int NT = NIN + NOUT;
+  const int ndim = static_cast<int>(cs.sizes.size());
+  int64_t n = 1;
+  for (int64_t v : cs.sizes) n *= v;
+  const T sentinel = T(-3);
+  // Element strides and buffers.
+  std::vector<std::vector<int64_t>> st(NT, std::vector<int64_t>(ndim, 0));
+  std::vector<std::vector<T>> buf(NT);
+  for (int k = 0; k < NT; ++k) {
+    int64_t s = 1, len = 1;
+    for (size_t q = 0; q < cs.order[k].size(); ++q) {
+      const int dim = cs.order[k][q];
+      if (dim == cs.bcast[k]) continue;
+      st[k][dim] = s;
+      s *= cs.sizes[dim] + (q == 0 ? cs.gap : 0);
+    }
+    len = s + 8;
+    buf[k].assign(len, sentinel);
+  }
+  auto at = [&](int k, int64_t idx) -> T& {
+    int64_t off = 0, rem = idx;
+    for (int d = 0; d < ndim; ++d) {
+      off += (rem % cs.sizes[d]) * st[k][d];
+      rem /= cs.sizes[d];
+    }
+    return buf[k][off];
+  };
+  for (int64_t i = 0; i < n; ++i)
+    for (int k = 0; k < NIN; ++k) at(NOUT + k, i) = k == 0 ? T(i) : T(i % 5 + k);
+  std::vector<int> counts(n, 0);
+  const CountK<NIN, NOUT> f{counts.data(), n};
+  int64_t sizes[kMaxDims] = {}, strides[kMaxDims][kMaxOperands] = {};
+  for (int d = 0; d < ndim; ++d) {
+    sizes[d] = cs.sizes[d];
+    for (int k = 0; k < NT; ++k) strides[d][k] = st[k][d] * int64_t(sizeof(T));
+  }
+  std::string why, geometry;
+  bool tiled = false;
+  if (tile) {
+    TileArgs t{};
+    tiled = tile_plan(ndim, sizes, strides, NT, sizeof(T), t);
+    if (tiled != cs.want_tile) why = tiled ? "tile_plan took a layout for the strided kernel" : "tile_plan refused";
+    if (tiled && why.empty()) {
+      for (int k = 0; k < NT; ++k) t.data[k] = reinterpret_cast<char*>(buf[k].data());
+      const TileWalk w = tile_walk(t, std::min<int64_t>(int64_t(cs.sms) * 2, cs.max_grid));
+      geometry = std::to_string(t.tiles_i) + " x " + std::to_string(t.tiles_j) + " x " + std::to_string(t.outer) +
+                 " tiles, across " + std::to_string(t.across) + ", grid " + std::to_string(w.grid);
+      std::vector<TileSmem<float>> sm(NT);
+      for (int64_t bx = 0; bx < w.grid; ++bx)
+        for (uint32_t tl = static_cast<uint32_t>(bx); tl < w.tiles; tl += static_cast<uint32_t>(w.grid)) {
+          const TilePos<NT> p = tile_pos<NT>(t, w, tl);
+          // The kernel computes the positions of a partial tile that lie outside it too (from
+          // whatever shared memory holds) and stores nothing of them: here they read -1, an id
+          // that CountK does not count, so that the counts stay those of the tile's elements.
+          for (auto& tile : sm) std::fill(std::begin(tile), std::end(tile), -1.0f);
+          for (int tid = 0; tid < kTileThreads; ++tid) tile_load<T, float, NIN, NOUT>(t, p, tid, sm.data());
+          for (int tid = 0; tid < kTileThreads; ++tid) tile_compute<float, float>(tid, sm.data(), f);
+          for (int tid = 0; tid < kTileThreads; ++tid) tile_store<T, float, NIN, NOUT>(t, p, tid, sm.data());
+        }
+    }
+  }
+  if (!tiled && why.empty()) {  // what the engine launches where tile_plan refuses
+    StridedArgs a{};
+    a.ndim = ndim;
+    for (int d = 0; d < ndim; ++d) {
+      a.sizes[d] = static_cast<uint32_t>(sizes[d]);
+      for (int k = 0; k < NT; ++k) a.strides[d][k] = static_cast<uint32_t>(strides[d][k]);
+    }
+    for (int k = 0; k < NT; ++k) a.data[k] = reinterpret_cast<char*>(buf[k].data());
+    strided_prepare(a);
+    const StridedGeometry g = strided_geometry(n, cs.sms, cs.max_grid);
+    geometry = std::to_string(g.unroll) + " a thread, grid " + std::to_string(g.grid);
+    const int64_t per = int64_t(kMaxThreads) * g.unroll;
+    if (g.unroll < 1 || g.unroll > kStridedUnroll || g.grid < 1 || g.grid > cs.max_grid) why = "a geometry outside its bounds";
+    if (g.unroll < kStridedUnroll && (n + 2 * per - 1) / (2 * per) >= cs.sms) why = "fewer elements a thread although the GPU was filled";
+    for (int64_t bx = 0; bx < g.grid && why.empty(); ++bx)
+      for (int tid = 0; tid < kMaxThreads; ++tid) strided_thread<T, float, float>(a, n, g, bx, tid, f);
+  }
+  for (int64_t i = 0; i < n && why.empty(); ++i)
+    if (counts[i] != 1) why = "element " + std::to_string(i) + " computed " + std::to_string(counts[i]) + " times";
+  for (int64_t i = 0; i < n && why.empty(); ++i) {
+    float s = 0;
+    for (int k = 0; k < NIN; ++k) s += float(at(NOUT + k, i));
+    if (float(at(0, i)) != float(T(s))) why = "wrong out0 at element " + std::to_string(i);
+    if (NOUT > 1 && float(at(1, i)) != float(T(float(at(NOUT, i)) - float(at(NOUT + 1, i)))))
+      why = "wrong out1 at element " + std::to_string(i);
+  }
+  for (int k = 0; k < NOUT && why.empty(); ++k) {
+    std::vector<char> inside(buf[k].size(), 0);
+    for (int64_t i = 0; i < n; ++i) inside[&at(k, i) - buf[k].data()] = 1;
+    for (size_t i = 0; i < inside.size() && why.empty(); ++i)
+      if (!inside[i] && buf[k][i] != sentinel) why = "wrote outside output " + std::to_string(k);
+  }
+  const bool ok = why.empty();
+  std::printf("%s %s %s (%s)%s%s\n", ok ? "PASS" : "FAIL", tiled ? "tile" : "strided", cs.name.c_str(),
+              geometry.c_str(), ok ? "" : ": ", why.c_str());
+  (ok ? passed : failed) += 1;
+}
+
+// Layouts of the strided kernel: interleaved halves (one dimension of stride 2), rows of a few
+// elements, permuted 3- and 4-dimensional operands, broadcast inputs, a capped grid, few elements
+// (fewer per thread).
+template <typename T>
+void strided_layouts(const char* tname, int64_t max_n) {
+  auto nm = [&](const std::string& s) { return std::string(tname) + " " + s; };
+  std::vector<NdCase> cases = {
+      {"1-dim, 5 elements", {5}, {{0}, {0}, {0}}, {-1, -1, -1}},
+      {"1-dim, 3000 elements", {3000}, {{0}, {0}, {0}}, {-1, -1, -1}, 0, 2},
+      {"70000 x 4 rows (gap 4)", {4, 70000}, {{0, 1}, {0, 1}, {0, 1}}, {-1, -1, -1}, 4},
+      {"3-dim, one input permuted", {7, 9, 5}, {{0, 1, 2}, {2, 0, 1}, {0, 1, 2}}, {-1, -1, -1}, 1, 1},
+      {"4-dim, all permuted", {3, 4, 5, 6}, {{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}}, {-1, -1, -1}, 2, 1},
+      {"broadcast input", {33, 17}, {{0, 1}, {0, 1}, {0, 1}}, {-1, -1, 1}, 0, 1},
+      {"capped grid", {257, 40}, {{0, 1}, {1, 0}, {0, 1}}, {-1, -1, -1}, 3, 2, 3},
+      {"few elements, one block", {100, 3}, {{0, 1}, {1, 0}, {0, 1}}, {-1, -1, -1}, 0, 132},
+      {"few elements a thread", {1000, 50}, {{0, 1}, {1, 0}, {0, 1}}, {-1, -1, -1}, 0, 132},
+      {"two elements a thread", {1000, 100}, {{0, 1}, {1, 0}, {0, 1}}, {-1, -1, -1}, 0, 132},
+      {"3-dim, reversed", {37, 41, 3}, {{0, 1, 2}, {2, 1, 0}, {0, 1, 2}}, {-1, -1, -1}, 1, 2},
+  };
+  for (auto c : cases) {
+    int64_t n = 1;
+    for (int64_t v : c.sizes) n *= v;
+    if (n > max_n) continue;
+    c.name = nm(c.name);
+    run_nd<T, 2, 1>(c, false);
+    // backward-like: two outputs, three inputs (the outputs in the first output's order)
+    NdCase b = c;
+    b.order = {c.order[0], c.order[0], c.order[0], c.order[1], c.order[2]};
+    b.bcast = {-1, -1, -1, -1, c.bcast[2]};
+    run_nd<T, 3, 2>(b, false);
+  }
+}
+
+// Layouts of the tile kernel: an input (and in the backward an output) transposed beside the
+// others, in 2 and 3 dimensions (a batch outside the tile or between its dims), partial tiles, the
+// shortest sides it takes, a broadcast operand within a tile, a capped grid; and layouts it must
+// refuse (every operand along dim 0, a side below kTileMinSide).
+template <typename T>
+void tile_layouts(const char* tname, int64_t max_n) {
+  auto nm = [&](const std::string& s) { return std::string(tname) + " " + s; };
+  const std::vector<int> ij = {0, 1}, ji = {1, 0};
+  std::vector<NdCase> cases;
+  for (auto [i, j] : {std::pair<int64_t, int64_t>{32, 32}, {37, 70}, {70, 37}, {8, 8}, {9, 300}, {300, 9}, {1, 64}})
+    cases.push_back({std::to_string(i) + " x " + std::to_string(j) + " gate_t", {i, j}, {ij, ji, ij}, {-1, -1, -1},
+                     0, 132, kMaxGridX, i >= kTileMinSide && j >= kTileMinSide});
+  cases.push_back({"40 x 50 up_t, gap 3", {40, 50}, {ij, ij, ji}, {-1, -1, -1}, 3, 132, kMaxGridX, true});
+  cases.push_back({"batch outside: 33 x 34 x 3", {33, 34, 3}, {{0, 1, 2}, {1, 0, 2}, {0, 1, 2}}, {-1, -1, -1}, 1, 132,
+                   kMaxGridX, true});
+  cases.push_back({"batch between: 33 x 3 x 34", {33, 3, 34}, {{0, 1, 2}, {2, 1, 0}, {0, 1, 2}}, {-1, -1, -1}, 0, 132,
+                   kMaxGridX, true});
+  cases.push_back({"broadcast up over j", {40, 45}, {ij, ji, ij}, {-1, -1, 1}, 0, 132, kMaxGridX, true});
+  cases.push_back({"two outer dims: 20 x 3 x 40 x 2", {20, 3, 40, 2}, {{0, 1, 2, 3}, {2, 0, 1, 3}, {0, 1, 2, 3}},
+                   {-1, -1, -1}, 1, 132, kMaxGridX, true});
+  cases.push_back({"capped grid", {200, 90}, {ij, ji, ij}, {-1, -1, -1}, 0, 132, 5, true});
+  cases.push_back({"all along dim 0", {40, 45}, {ij, ij, ij}, {-1, -1, -1}, 2, 132, kMaxGridX, false});
+  for (auto c : cases) {
+    int64_t n = 1;
+    for (int64_t v : c.sizes) n *= v;
+    if (n > max_n) continue;
+    c.name = nm(c.name);
+    run_nd<T, 2, 1>(c, true);
+    // the backward of the same pair: dy along the output, the gradients as their inputs
+    NdCase b = c;
+    b.order = {c.order[1], c.order[2], c.order[0], c.order[1], c.order[2]};
+    b.bcast = {-1, -1, -1, -1, c.bcast[2]};
+    if (c.bcast[2] >= 0) b.bcast[1] = -1;
+    run_nd<T, 3, 2>(b, true);
+  }
+}
+
+// tile_plan on strides alone: it takes a transposed operand beside a dense one, and refuses when a
+// stride along the tile's dims reaches kTileMaxStride (its offsets within a tile are 32-bit) or
+// more operands than kTileMaxOperands take part.
+void tile_plan_limits() {
+  std::string why;
+  const int64_t sizes[2] = {40, 50};
+  auto plan = [&](int64_t big, int nt) {
+    int64_t st[kMaxDims][kMaxOperands] = {};
+    for (int k = 0; k < nt; ++k) {
+      st[0][k] = k == 1 ? 50 * 4 : 4;
+      st[1][k] = k == 1 ? 4 : big;
+    }
+    TileArgs t{};
+    return tile_plan(2, sizes, st, nt, 4, t);
+  };
+  if (!plan(40 * 4, 3)) why = "refused a transposed input";
+  if (!plan(kTileMaxStride - 4, 3)) why = "refused a stride just below kTileMaxStride";
+  if (plan(kTileMaxStride, 3)) why = "took a stride of kTileMaxStride";
+  if (plan(40 * 4, kTileMaxOperands + 1)) why = "took more than kTileMaxOperands operands";
+  std::printf("%s tile_plan's limits%s%s\n", why.empty() ? "PASS" : "FAIL", why.empty() ? "" : ": ", why.c_str());
+  (why.empty() ? passed : failed) += 1;
+}
+
 }  // namespace
 
 int main() {
@@ -291,6 +535,14 @@ int main() {
   pack_element_every_pattern<4>();
   pack_element_every_pattern<2>();
   strided_offsets_every_element();
+  divider32_against_division();
+  strided_layouts<float>("fp32", 1 << 22);
+  strided_layouts<double>("fp64", 1 << 22);
+  strided_layouts<int16_t>("16-bit", 32000);
+  tile_plan_limits();
+  tile_layouts<float>("fp32", 1 << 22);
+  tile_layouts<double>("fp64", 1 << 22);
+  tile_layouts<int16_t>("16-bit", 32000);
   // more rows than a grid's y extent takes: blocks loop over the rows
   run_case<float, 2, 1>("fp32 rows past gridDim.y", Case{70000, 1, {0, 0, 1}, {1, 2, 2}});
   std::printf("%d passed, %d failed\n", passed, failed);
