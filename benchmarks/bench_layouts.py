@@ -14,8 +14,11 @@ csrc/cuda/engine.cuh):
                                                                         per load, no vector)
   transposed   both transposed views of [d, rows] buffers              flat
   interleaved  h[:, 0::2], h[:, 1::2] of one [rows, 2d] buffer         strided (GPT-OSS packs its
-                                                                        gate and up this way)
-  gate_t       gate transposed, up contiguous                          strided
+                                                                        gate and up this way;
+                                                                        CUDA: 4 elements a thread)
+  gate_t       gate transposed, up contiguous                          strided (CUDA: the tile
+                                                                        kernel, 32 x 32 tiles
+                                                                        through shared memory)
 
 Bytes: 3 rows d elements forward (read gate and up, write y), 5 more for the backward (read dy,
 gate, up; write dgate, dup). of_copy: achieved bytes per second over a same-run copy of 3 rows d
@@ -63,6 +66,10 @@ def main():
     add_common_args(ap, "fp32,bf16")
     ap.add_argument("--shape", default=None, help="rows x d (default 1024x2048 on a CPU, 8192x14336 on CUDA)")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, 2 repetitions, no compile")
+    ap.add_argument("--layouts", default=None, help="comma-separated layouts to time (default: all; separate is "
+                    "always timed, as the anchor of x_separate)")
+    ap.add_argument("--tag", default=None, help="a suffix of the results' names (layouts-<tag>-...), for runs "
+                    "of the same build under FFN_EXT_CUDA_TILES=0 or FFN_EXT_CUDA_STRIDED_UNROLL=1")
     a = ap.parse_args()
     if a.quick:
         a.shape, a.reps, a.no_compile = "64x256", 2, True
@@ -79,6 +86,8 @@ def main():
         dy = torch.randn(rows, d, dtype=dtype, device=dev)
         base = {}
         for name, (g, u) in layouts(rows, d, dtype, dev).items():
+            if a.layouts and name != "separate" and name not in a.layouts.split(","):
+                continue
             gr, ur = (t.detach().requires_grad_(True) for t in (g, u))  # views, same strides
             fns = {"ffn_ext": ffn_ext.act_and_mul, "eager": eager} | ({"compile": compiled} if compiled else {})
             for direction in ("fwd", "fwd+bwd"):
@@ -99,7 +108,8 @@ def main():
                 out.append(row)
                 print_row(row)
         del src, dst, dy
-    save("layouts", dev, env, out,
+    env.update({k: os.environ[k] for k in ("FFN_EXT_CUDA_TILES", "FFN_EXT_CUDA_STRIDED_UNROLL") if k in os.environ})
+    save("layouts" + (f"-{a.tag}" if a.tag else ""), dev, env, out,
          ["layout", "dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "of_copy", "vs_eager",
           "vs_compile", "x_separate"],
          "SwiGLU gating act_and_mul(gate, up) on each operand layout: ffn_ext vs eager vs torch.compile",

@@ -30,7 +30,8 @@
 # and its time after an L2 flush split into waiting, kernels and gaps
 # (benchmarks/profile_projection.py), explore: swiglu chunk by chunk of tokens at prefill sizes
 # (benchmarks/explore_chunked_swiglu.py, an experiment), layouts: SwiGLU gating on each operand
-# layout, the interleaved and mixed ones on the strided kernel (benchmarks/bench_layouts.py),
+# layout, the interleaved one on the strided kernel and the mixed one on the tile kernel
+# (benchmarks/bench_layouts.py),
 # exact: the fp16/bf16 cases and the vector-loops test (bitwise equal to fp32 there) again with
 # FFN_EXT_CUDA_EXACT_LOWP=1, sanitize:
 # compute-sanitizer memcheck on the kernel and gating tests and racecheck on the gating tests, and
@@ -161,7 +162,15 @@ if want layouts; then
   step "gating on each operand layout (benchmarks/bench_layouts.py, 8192 x 14336, no compile)"
   timeout ${LAYOUTS_TIMEOUT:-60} python3 "$SRC/benchmarks/bench_layouts.py" --device cuda --no-compile --dtypes bf16,fp32 \
     --out-dir "$LOG/layouts" > "$LOG/layouts.log" 2>&1
-  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| [a-z_]+ \|" "$LOG"/layouts/layouts-*.md | head -30
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| [a-z_]+ \|" "$LOG"/layouts/layouts-cuda-*.md | head -30
+  # The same build with the kernels the tile kernel and the unrolled strided kernel replaced
+  # (each process its own copy anchor: compare of_copy and x_separate, not times).
+  for cfg in "no_tiles:FFN_EXT_CUDA_TILES=0" "unroll1:FFN_EXT_CUDA_STRIDED_UNROLL=1"; do
+    name=${cfg%%:*}; envs=${cfg#*:}
+    env $envs timeout ${LAYOUTS_TIMEOUT:-60} python3 "$SRC/benchmarks/bench_layouts.py" --device cuda --no-compile \
+      --dtypes bf16,fp32 --layouts interleaved,gate_t --tag "$name" --out-dir "$LOG/layouts" > "$LOG/layouts_$name.log" 2>&1
+    echo "$name: exit $? ($(grep -cE "^\| (interleaved|gate_t) \|" "$LOG"/layouts/layouts-"$name"-*.md 2>/dev/null) rows)"
+  done
   pack
 fi
 

@@ -40,6 +40,26 @@ int64_t grid_cap(int device) {
   return waves > 0 ? std::min(kMaxGridX, waves * sm_count(device)) : kMaxGridX;
 }
 
+// FFN_EXT_CUDA_TILES=0 and FFN_EXT_CUDA_STRIDED_UNROLL=n (benchmarks): the layouts of the tile
+// kernel go to the strided kernel, and the strided kernel's threads take at most n elements (1, 2
+// or kStridedUnroll), so that one build can be timed against the kernels it replaced.
+bool tiles_enabled() {
+  static const bool v = [] {
+    const char* s = std::getenv("FFN_EXT_CUDA_TILES");
+    return s == nullptr || s[0] == '\0' || s[0] != '0';
+  }();
+  return v;
+}
+
+int strided_unroll() {
+  static const int v = [] {
+    const char* s = std::getenv("FFN_EXT_CUDA_STRIDED_UNROLL");
+    const int n = s ? std::atoi(s) : kStridedUnroll;
+    return n >= kStridedUnroll ? kStridedUnroll : n >= 2 ? 2 : 1;
+  }();
+  return v;
+}
+
 bool exact_lowp() {
   static const bool v = [] {
     const char* s = std::getenv("FFN_EXT_CUDA_EXACT_LOWP");

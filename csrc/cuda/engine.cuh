@@ -53,6 +53,10 @@ int sm_count(int device);
 int64_t grid_cap(int device);
 // FFN_EXT_CUDA_EXACT_LOWP=1: fp16/bf16 compute with the accurate maths of fp32 (fast_float.cuh).
 bool exact_lowp();
+// FFN_EXT_CUDA_TILES=0: no tile kernel (its layouts take the strided one); FFN_EXT_CUDA_STRIDED_UNROLL:
+// the most elements a strided kernel's thread takes. Benchmarks' knobs, defined in activation_cuda.cu.
+bool tiles_enabled();
+int strided_unroll();
 
 // One launch's operands (outputs first) and where they go.
 struct Launch {
@@ -169,7 +173,7 @@ void launch_strided32(const F& f, const at::TensorIterator& iter, cudaStream_t s
   }
   strided_prepare(args);
   const int64_t n = iter.numel();
-  const StridedGeometry g = strided_geometry(n, sm_count(device), grid_cap(device));
+  const StridedGeometry g = strided_geometry(n, sm_count(device), grid_cap(device), strided_unroll());
   strided_kernel<scalar_t, W><<<static_cast<unsigned>(g.grid), kMaxThreads, 0, stream>>>(args, n, g, f);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -192,7 +196,7 @@ void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at
       for (int k = 0; k < nt; ++k) strides[d][k] = iter.strides(k)[d];
     }
     TileArgs t{};
-    if (tile_plan(ndim, sizes, strides, nt, sizeof(scalar_t), t)) {
+    if (tiles_enabled() && tile_plan(ndim, sizes, strides, nt, sizeof(scalar_t), t)) {
       for (int k = 0; k < nt; ++k) t.data[k] = static_cast<char*>(iter.data_ptr(k));
       // As many blocks as the GPU holds at once (their number a multiprocessor, asked once per kernel).
       static const int per_sm = [] {

@@ -112,7 +112,7 @@ FFN_HD void strided_offsets32(uint32_t idx, const StridedArgs& a, uint32_t* off)
 }
 
 // A strided launch of n elements: blocks of kMaxThreads threads, each thread `unroll` elements
-// (at most kStridedUnroll), so a block covers kMaxThreads * unroll;
+// (at most max_unroll, itself at most kStridedUnroll), so a block covers kMaxThreads * unroll;
 // `grid` blocks loop over them. Threads take fewer elements while the blocks would be fewer than
 // the multiprocessors (as row_geometry does), so that small launches still spread over the GPU.
 struct StridedGeometry {
@@ -120,8 +120,10 @@ struct StridedGeometry {
   int64_t grid = 1;
 };
 
-inline StridedGeometry strided_geometry(int64_t n, int sms, int64_t max_grid = kMaxGridX) {
+inline StridedGeometry strided_geometry(int64_t n, int sms, int64_t max_grid = kMaxGridX,
+                                        int max_unroll = kStridedUnroll) {
   StridedGeometry g;
+  g.unroll = std::clamp(max_unroll, 1, kStridedUnroll);
   auto blocks = [&] {
     const int64_t per = int64_t(kMaxThreads) * g.unroll;
     return std::max<int64_t>(1, (n + per - 1) / per);
