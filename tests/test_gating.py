@@ -119,12 +119,18 @@ def test_two_tensors_forward_backward(act, dtype, layout, device):
     shape = (9, 37)
     g = make_layout(shape, layout, dtype, device, lambda *a, **k: 3 * torch.randn(*a, **k))
     u = make_layout(shape, layout, dtype, device)
-    dy = torch.randn(shape, dtype=dtype, device=device)
+    _check_fwd_bwd(act, g, u)
+
+
+def _check_fwd_bwd(act, g, u):
+    """act_and_mul(g, u) and its backward with a contiguous dy, against the float64 formulas."""
+    dy = torch.randn(g.shape, dtype=g.dtype, device=g.device)
     y = ffn_ext.act_and_mul(g, u, act, beta=_beta(act))
-    assert y.shape == g.shape and y.dtype == dtype
+    assert y.shape == g.shape and y.dtype == g.dtype
     _check_fwd(act, y, g, u)
     dg, du = ops.act_and_mul_backward(dy, g, u, act, _beta(act))
     _check_bwd(act, dg, du, g, u, dy)
+    return dy
 
 
 def _cuda_kernel_names(fn):
@@ -167,12 +173,7 @@ def test_mixed_layouts_forward_backward(act, dtype, case, device):
     g = transposed(3) if which == "gate" else (3 * torch.randn(shape, dtype=torch.float64)).to(dtype).to(device)
     u = transposed(1) if which == "up" else torch.randn(shape, dtype=torch.float64).to(dtype).to(device)
     assert not (g.is_contiguous() and u.is_contiguous())
-    dy = torch.randn(shape, dtype=dtype, device=device)
-    y = ffn_ext.act_and_mul(g, u, act, beta=_beta(act))
-    assert y.shape == g.shape and y.dtype == dtype
-    _check_fwd(act, y, g, u)
-    dg, du = ops.act_and_mul_backward(dy, g, u, act, _beta(act))
-    _check_bwd(act, dg, du, g, u, dy)
+    dy = _check_fwd_bwd(act, g, u)
     if device == "cuda" and act == "silu" and dtype == torch.float32:
         for fn in (lambda: ffn_ext.act_and_mul(g, u, act), lambda: ops.act_and_mul_backward(dy, g, u, act, 1.0)):
             names = _cuda_kernel_names(fn)

@@ -18,7 +18,7 @@
 //  * strided_kernel (strided_kernel.cuh): any other layout, from TensorIterator's coalesced shape and
 //    byte strides (strided slices, interleaved halves, broadcast beta, op-math operands beside
 //    fp16/bf16 ones). Up to 4 elements a thread, loaded before the first is computed; 32-bit
-//    coordinates below 2^31 elements, else 64-bit.
+//    coordinates, on parts of fewer than 2^31 elements (TensorIterator's split).
 // Every entry point takes a device guard for the output's device, launches on the current
 // stream and checks the launch.
 #pragma once
@@ -66,7 +66,6 @@ struct Launch {
   cudaStream_t stream;
   int device;
 };
-
 
 // Blocks of kMaxThreads threads that a multiprocessor must be able to hold at once, which caps a
 // row kernel's registers at 80 (65536 / (3 * 256), in ptxas's steps of 8). These kernels are bound
@@ -198,7 +197,8 @@ void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at
     TileArgs t{};
     if (tiles_enabled() && tile_plan(ndim, sizes, strides, nt, sizeof(scalar_t), t)) {
       for (int k = 0; k < nt; ++k) t.data[k] = static_cast<char*>(iter.data_ptr(k));
-      // As many blocks as the GPU holds at once (their number a multiprocessor, asked once per kernel).
+      // As many blocks as the GPU holds at once (their number a multiprocessor, asked once per kernel,
+      // of the first device that runs it: a grid size, not a condition of correctness).
       static const int per_sm = [] {
         int blocks = 0;
         C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, tile_kernel<scalar_t, W, F>,

@@ -342,23 +342,22 @@ template <typename scalar_t, typename opmath_t, int NIN, int NOUT>
 FFN_HD void tile_load(const TileArgs& a, const TilePos<NIN + NOUT>& p, int tid, TileSmem<opmath_t>* sm) {
   const int tx = tid % kTile, ty = tid / kTile;
   const uint32_t mask_i = tile_mask(false, p.ni, p.nj, tx, ty), mask_j = tile_mask(true, p.ni, p.nj, tx, ty);
+  TileLane l[NIN];
+  uint32_t mask[NIN];
   scalar_t v[NIN][kTilePasses];
 #pragma unroll
   for (int k = 0; k < NIN; ++k) {
-    const TileLane l = tile_lane(a, NOUT + k, tx, ty);
-    const uint32_t mask = ((a.across >> (NOUT + k)) & 1u) ? mask_j : mask_i;
+    l[k] = tile_lane(a, NOUT + k, tx, ty);
+    mask[k] = ((a.across >> (NOUT + k)) & 1u) ? mask_j : mask_i;
 #pragma unroll
     for (int u = 0; u < kTilePasses; ++u)
-      if ((mask >> u) & 1u) v[k][u] = *reinterpret_cast<const scalar_t*>(p.origin[NOUT + k] + l.off + u * l.step);
+      if ((mask[k] >> u) & 1u) v[k][u] = *reinterpret_cast<const scalar_t*>(p.origin[NOUT + k] + l[k].off + u * l[k].step);
   }
 #pragma unroll
-  for (int k = 0; k < NIN; ++k) {
-    const TileLane l = tile_lane(a, NOUT + k, tx, ty);
-    const uint32_t mask = ((a.across >> (NOUT + k)) & 1u) ? mask_j : mask_i;
+  for (int k = 0; k < NIN; ++k)
 #pragma unroll
     for (int u = 0; u < kTilePasses; ++u)
-      if ((mask >> u) & 1u) sm[NOUT + k][l.soff + u * l.sstep] = static_cast<opmath_t>(v[k][u]);
-  }
+      if ((mask[k] >> u) & 1u) sm[NOUT + k][l[k].soff + u * l[k].sstep] = static_cast<opmath_t>(v[k][u]);
 }
 
 // 2. Computes the thread's elements from the shared tiles into the outputs' shared tiles. Positions

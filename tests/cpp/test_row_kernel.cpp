@@ -430,12 +430,28 @@ void run_nd(const NdCase& cs, bool tile) {
   (ok ? passed : failed) += 1;
 }
 
+// Each case forward-like (one output, two inputs: run_nd<T, 2, 1>) and backward-like (two outputs,
+// three inputs, in the orders bwd_order gives; the last input broadcast as the forward's second).
+template <typename T, typename Orders>
+void run_fwd_bwd(std::vector<NdCase> cases, const char* tname, int64_t max_n, bool tile, Orders bwd_order) {
+  for (auto c : cases) {
+    int64_t n = 1;
+    for (int64_t v : c.sizes) n *= v;
+    if (n > max_n) continue;
+    c.name = std::string(tname) + " " + c.name;
+    run_nd<T, 2, 1>(c, tile);
+    NdCase b = c;
+    b.order = bwd_order(c);
+    b.bcast = {-1, -1, -1, -1, c.bcast[2]};
+    run_nd<T, 3, 2>(b, tile);
+  }
+}
+
 // Layouts of the strided kernel: interleaved halves (one dimension of stride 2), rows of a few
 // elements, permuted 3- and 4-dimensional operands, broadcast inputs, a capped grid, few elements
 // (fewer per thread).
 template <typename T>
 void strided_layouts(const char* tname, int64_t max_n) {
-  auto nm = [&](const std::string& s) { return std::string(tname) + " " + s; };
   std::vector<NdCase> cases = {
       {"1-dim, 5 elements", {5}, {{0}, {0}, {0}}, {-1, -1, -1}},
       {"1-dim, 3000 elements", {3000}, {{0}, {0}, {0}}, {-1, -1, -1}, 0, 2},
@@ -449,18 +465,10 @@ void strided_layouts(const char* tname, int64_t max_n) {
       {"two elements a thread", {1000, 100}, {{0, 1}, {1, 0}, {0, 1}}, {-1, -1, -1}, 0, 132},
       {"3-dim, reversed", {37, 41, 3}, {{0, 1, 2}, {2, 1, 0}, {0, 1, 2}}, {-1, -1, -1}, 1, 2},
   };
-  for (auto c : cases) {
-    int64_t n = 1;
-    for (int64_t v : c.sizes) n *= v;
-    if (n > max_n) continue;
-    c.name = nm(c.name);
-    run_nd<T, 2, 1>(c, false);
-    // backward-like: two outputs, three inputs (the outputs in the first output's order)
-    NdCase b = c;
-    b.order = {c.order[0], c.order[0], c.order[0], c.order[1], c.order[2]};
-    b.bcast = {-1, -1, -1, -1, c.bcast[2]};
-    run_nd<T, 3, 2>(b, false);
-  }
+  // backward-like: two outputs, three inputs (the outputs in the first output's order)
+  run_fwd_bwd<T>(cases, tname, max_n, false, [](const NdCase& c) {
+    return std::vector<std::vector<int>>{c.order[0], c.order[0], c.order[0], c.order[1], c.order[2]};
+  });
 }
 
 // Layouts of the tile kernel: an input (and in the backward an output) transposed beside the
@@ -469,7 +477,6 @@ void strided_layouts(const char* tname, int64_t max_n) {
 // refuse (every operand along dim 0, a side below kTileMinSide).
 template <typename T>
 void tile_layouts(const char* tname, int64_t max_n) {
-  auto nm = [&](const std::string& s) { return std::string(tname) + " " + s; };
   const std::vector<int> ij = {0, 1}, ji = {1, 0};
   std::vector<NdCase> cases;
   for (auto [i, j] : {std::pair<int64_t, int64_t>{32, 32}, {37, 70}, {70, 37}, {8, 8}, {9, 300}, {300, 9}, {1, 64}})
@@ -485,19 +492,10 @@ void tile_layouts(const char* tname, int64_t max_n) {
                    {-1, -1, -1}, 1, 132, kMaxGridX, true});
   cases.push_back({"capped grid", {200, 90}, {ij, ji, ij}, {-1, -1, -1}, 0, 132, 5, true});
   cases.push_back({"all along dim 0", {40, 45}, {ij, ij, ij}, {-1, -1, -1}, 2, 132, kMaxGridX, false});
-  for (auto c : cases) {
-    int64_t n = 1;
-    for (int64_t v : c.sizes) n *= v;
-    if (n > max_n) continue;
-    c.name = nm(c.name);
-    run_nd<T, 2, 1>(c, true);
-    // the backward of the same pair: dy along the output, the gradients as their inputs
-    NdCase b = c;
-    b.order = {c.order[1], c.order[2], c.order[0], c.order[1], c.order[2]};
-    b.bcast = {-1, -1, -1, -1, c.bcast[2]};
-    if (c.bcast[2] >= 0) b.bcast[1] = -1;
-    run_nd<T, 3, 2>(b, true);
-  }
+  // the backward of the same pair: dy along the output, the gradients as their inputs
+  run_fwd_bwd<T>(cases, tname, max_n, true, [](const NdCase& c) {
+    return std::vector<std::vector<int>>{c.order[1], c.order[2], c.order[0], c.order[1], c.order[2]};
+  });
 }
 
 // tile_plan on strides alone: it takes a transposed operand beside a dense one, and refuses when a
