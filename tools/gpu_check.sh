@@ -194,12 +194,13 @@ if want sanitize; then
   sanitize ${SAN_TIMEOUT:-45} memcheck test_maths.py memcheck \
     "${SAN_K:-cuda and not more_than and (test_forward or test_backward or test_double_backward or special or aligned or swish_tensor) and (float32 or bfloat16)}"
   pack
-  step "compute-sanitizer memcheck (gating: row kernel layouts and row counts)"
+  step "compute-sanitizer memcheck (gating: row kernel layouts and row counts, tile kernel layouts)"
   sanitize ${SAN_TIMEOUT:-45} memcheck test_gating.py memcheck_gating \
-    "cuda and ((two_tensors or packed_sizes or row_counts or sliced_semantics) and (float32 or bfloat16) or views or out_variant)"
+    "cuda and ((two_tensors or packed_sizes or row_counts or sliced_semantics or mixed_layouts) and (float32 or bfloat16) or views or out_variant)"
   pack
-  step "compute-sanitizer racecheck (gating)"
-  sanitize ${RACE_TIMEOUT:-45} racecheck test_gating.py racecheck "cuda and (two_tensors or packed) and (float32 or bfloat16)"
+  step "compute-sanitizer racecheck (gating; the tile kernel's shared tiles)"
+  sanitize ${RACE_TIMEOUT:-45} racecheck test_gating.py racecheck \
+    "cuda and (two_tensors or packed or mixed_layouts and (silu or sigmoid)) and (float32 or bfloat16)"
   pack
 fi
 
