@@ -146,11 +146,11 @@ def _cuda_kernel_names(fn):
 # gate and up of the logical shape, one of them transposed in memory (and so, in the backward, its
 # gradient too): (name, shape, which operand is transposed, the CUDA kernel that takes the forward)
 MIXED = [
-    ("gate_t 33x70", (33, 70), "gate", "tile_kernel"),
-    ("up_t 70x33", (70, 33), "up", "tile_kernel"),
-    ("gate_t 8x300", (8, 300), "gate", "tile_kernel"),
-    ("gate_t batched 3x40x50", (3, 40, 50), "gate", "tile_kernel"),
-    ("gate_t 5x64 (a side below 8)", (5, 64), "gate", "strided_kernel"),
+    ("gate_t_33x70", (33, 70), "gate", "tile_kernel"),
+    ("up_t_70x33", (70, 33), "up", "tile_kernel"),
+    ("gate_t_8x300", (8, 300), "gate", "tile_kernel"),
+    ("gate_t_batched_3x40x50", (3, 40, 50), "gate", "tile_kernel"),
+    ("gate_t_5x64_side_below_8", (5, 64), "gate", "strided_kernel"),
 ]
 
 

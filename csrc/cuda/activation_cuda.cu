@@ -46,7 +46,7 @@ int64_t grid_cap(int device) {
 bool tiles_enabled() {
   static const bool v = [] {
     const char* s = std::getenv("FFN_EXT_CUDA_TILES");
-    return s == nullptr || s[0] == '\0' || s[0] != '0';
+    return s == nullptr || s[0] != '0';
   }();
   return v;
 }
