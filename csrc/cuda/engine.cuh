@@ -113,6 +113,9 @@ __global__ void __launch_bounds__(kTileThreads, kTileMinBlocks) tile_kernel(Tile
   using opmath_t = at::opmath_type<scalar_t>;
   constexpr int NIN = F::NIN, NOUT = F::NOUT;
   __shared__ TileSmem<opmath_t> sm[NIN + NOUT];
+  // Two barriers a tile. A third after the stores is not needed: the next tile's loads write the
+  // inputs' shared tiles, last read before the second barrier, and its computing writes the
+  // outputs' ones only after its first barrier, which every thread reaches after its stores.
   for (uint32_t t = blockIdx.x; t < w.tiles; t += gridDim.x) {
     const TilePos<NIN + NOUT> p = tile_pos<NIN + NOUT>(args, w, t);
     tile_load<scalar_t, opmath_t, NIN, NOUT>(args, p, threadIdx.x, sm);
@@ -120,7 +123,6 @@ __global__ void __launch_bounds__(kTileThreads, kTileMinBlocks) tile_kernel(Tile
     tile_compute<opmath_t, W>(threadIdx.x, sm, f);
     __syncthreads();
     tile_store<scalar_t, opmath_t, NIN, NOUT>(args, p, threadIdx.x, sm);
-    __syncthreads();  // before the next tile's loads overwrite the shared tiles
   }
 }
 
