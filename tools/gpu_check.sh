@@ -47,6 +47,11 @@ mkdir -p "$OUT" "$LOG"
 pack() { tar czf "$OUT/logs.tgz" -C "$LOG" . 2>/dev/null; }
 export PYTHONUNBUFFERED=1 FFN_EXT_EXPECT_CUDA=1 FFN_EXT_EXPECT_ARCHS=${TORCH_CUDA_ARCH_LIST:-9.0}
 step() { cur="$*"; echo "=== $* ($(date +%T))"; }
+# Set but empty is a mistake, not "every step" (it once started a source build and left nvcc
+# behind when its timeout fired).
+if [[ -n "${STEPS+set}" && -z "${STEPS// /}" ]]; then
+  echo "gpu_check.sh: STEPS is empty; name the steps to run (unset, it runs all of them)"; exit 2
+fi
 STEPS=${STEPS:-build errors prebuild tests bench bounds profile explore layouts exact sanitize}
 failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
