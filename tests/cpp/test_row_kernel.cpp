@@ -284,7 +284,6 @@ void strided_offsets_every_element() {
   (why.empty() ? passed : failed) += 1;
 }
 
-
 // Divider32 against the hardware's division: every numerator below 3000 and the largest ones,
 // and random ones, for every divisor below 3000, the powers of two and their neighbours, and
 // random divisors up to 2^31 - 1.
