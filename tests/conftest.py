@@ -172,7 +172,7 @@ def assert_cuda_graph_replays(fns, inputs):
 
 def profile_ops(fn, device="cpu"):
     """fn() under torch.profiler: (what it returned, or the exception it raised; the
-    [(name, in_backward)] of every operator it ran, in order; the number of GPU kernels it
+    [(name, in_backward)] of every operator it ran, in order; the names of the GPU kernels it
     launched, with device "cuda"). Operators are the CPU events named "ns::op" (aten::, ffn_ext::,
     the autograd engine's), not the CUDA runtime's calls (cudaLaunchKernel). in_backward: the op ran
     inside the autograd engine's evaluation of a graph node (the backward), on whichever thread."""
@@ -198,7 +198,7 @@ def profile_ops(fn, device="cpu"):
 
     events = p.events()
     ran = [(e.name, in_backward(e)) for e in events if e.device_type == torch.autograd.DeviceType.CPU and "::" in e.name]
-    return out, ran, sum(1 for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+    return out, ran, [e.name for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
 
 
 def free_memory_gb():
