@@ -212,3 +212,23 @@ def free_memory_gb():
     except OSError:
         pass
     return 0.0
+
+
+@pytest.fixture(autouse=True)
+def _large_tests_one_at_a_time(request):
+    """The tests marked large run one at a time, also across pytest-xdist's worker processes
+    (tools/gpu_check.sh runs the suite with -n 16): each checks the memory free before it allocates
+    10-40 GB, and two starting together would both find it free, then run out of memory. An
+    exclusive lock on a file in the temporary directory, held until the test's own tensors are gone
+    (they are freed when it returns, and CUDA's cache is emptied; one that failed keeps them in its
+    traceback, and the next large test then finds the memory taken and skips)."""
+    if request.node.get_closest_marker("large") is None:
+        yield
+        return
+    import fcntl  # POSIX; imported here, as only the large tests need it
+
+    with open(os.path.join(tempfile.gettempdir(), f"ffn_ext_large_tests_{getpass.getuser()}.lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+        if HAS_CUDA:  # what the test freed, back to the device for the next one's check
+            torch.cuda.empty_cache()
