@@ -393,7 +393,11 @@ def _same_values(a, b):
 def _same_as_dense(fn, args, device):
     """fn(*args) against fn of the same tensors made contiguous: the same values (_same_values) on
     the CPU, whose every layout runs the dense vector loop; on CUDA, where the strided kernel is
-    another kernel with rounding of its own, PyTorch's default closeness."""
+    another kernel with rounding of its own (ptxas may fuse a multiply and an add in one and not in
+    the other), PyTorch's default closeness: a cross-check only. The float64 formulas check each
+    family's strided layouts themselves: test_forward, test_backward, test_double_backward and
+    test_swish_tensor_beta here, test_two_tensors_forward_backward, test_mixed_layouts_forward_backward
+    and test_double_backward_values in test_gating.py."""
     got = fn(*args)
     want = fn(*(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args))
     got, want = (t if isinstance(t, tuple) else (t,) for t in (got, want))
@@ -560,6 +564,13 @@ def test_swish_tensor_beta_vector_loops(kind, device):
                     assert_accurate(y, lambda t: R.swish(t, B), x)
                     assert_accurate(dx, lambda t: G * R.swish_dx(t, B), x)
                     assert_accurate(d_x, lambda t: G * (G * R.swish_dxx(t, B) + GGB * R.swish_dxb(t, B)), x)
+                    # d_g sums two products whose weights (g, ggb) do not depend on x and may
+                    # cancel: one weight at a time, as test_special_points_tensor_beta checks it
+                    for wx, wb in ((g, torch.zeros_like(ggb)), (torch.zeros_like(g), ggb)):
+                        part = ops.swish_double_backward.Tensor(wx, wb, g, x, beta, True)[0]
+                        WX, WB = wx.double().cpu(), wb.double().cpu()
+                        assert_accurate(part, lambda t: WX * R.swish_dx(t, B) + WB * R.swish_dbeta(t, B), x)
+                    _check_beta_gradient_sums(outs, x, G, GGB, B, kind)
                     continue
                 if not same_as_fp32:
                     _check_swish_tensor_outputs(outs, ref, x, G, GGB, B, kind)
@@ -574,20 +585,30 @@ def _check_swish_tensor_outputs(outs, ref, x, G, GGB, B, kind):
     maths (swish, its backward and double backward with grad = grad_grad_x = G, grad_grad_beta =
     GGB). FastFloat's error is at most 1/50 of an fp16 and 1/400 of a bf16 ulp, so each 16-bit
     output is within one of its ulps of the float32 kernel's result (which the test checks against
-    the float64 formulas); beta's two gradients are within 1e-5 of the sum of their float64 terms'
-    magnitudes (as test_swish_tensor_beta_gradient_sums)."""
-    x64 = x.double().cpu()
-    terms = _beta_grad_terms(x64, B, G, G, GGB)
-    sums = {2: terms["backward"], 5: terms["double_backward"]}
+    the float64 formulas); beta's two gradients as _check_beta_gradient_sums."""
     for k, (got, want) in enumerate(zip(outs, ref)):
-        got64, want64 = got.double().cpu(), want.double().cpu()
-        if k not in sums:
+        if k not in _BETA_GRADIENTS:
+            got64, want64 = got.double().cpu(), want.double().cpu()
             assert got.dtype == x.dtype
             assert ((got64 - want64).abs() <= ulp(want64, got.dtype)).all(), (k, got, want)
-            continue
-        t, mag = sums[k]
+    _check_beta_gradient_sums(outs, x, G, GGB, B, kind)
+
+
+# Which of test_swish_tensor_beta_vector_loops' six outputs are beta's gradients (float32 sums), and
+# of which kernel: swish_backward.Tensor's and swish_double_backward.Tensor's.
+_BETA_GRADIENTS = {2: "backward", 5: "double_backward"}
+
+
+def _check_beta_gradient_sums(outs, x, G, GGB, B, kind):
+    """beta's two gradients among test_swish_tensor_beta_vector_loops' outputs, float32 sums in every
+    dtype: within 1e-5 of the sum of their float64 terms' magnitudes (as
+    test_swish_tensor_beta_gradient_sums)."""
+    terms = _beta_grad_terms(x.double().cpu(), B, G, G, GGB)
+    for k, kernel in _BETA_GRADIENTS.items():
+        t, mag = terms[kernel]
+        got64 = outs[k].double().cpu()
         want, tol = _beta_total(t, kind), 1e-5 * _beta_total(mag.abs(), kind) + 1e-300
-        assert ((got64 - want).abs() <= tol).all(), (k, got, want)
+        assert ((got64 - want).abs() <= tol).all(), (k, outs[k], want)
 
 
 def _beta_grad_terms(x64, b64, g64, gx64, ggb64):
