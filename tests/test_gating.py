@@ -513,15 +513,21 @@ def test_gradcheck_packed(act, device):
     assert torch.autograd.gradgradcheck(fn, (h,))
 
 
+@pytest.mark.parametrize("layout", TWO_LAYOUTS)
 @pytest.mark.parametrize("which", ["grad_grad_gate", "grad_grad_up"])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 @pytest.mark.parametrize("act", list(GATES))
-def test_double_backward_values(act, dtype, which, device):
+def test_double_backward_values(act, dtype, which, layout, device):
     """The second-order kernels in every dtype (gradgradcheck checks float64 only), two-tensor and
-    packed, one incoming gradient at a time so that each output is one product of terms."""
+    packed, one incoming gradient at a time so that each output is one product of terms. The gate
+    and the incoming gradient take `layout`, up and dy stay contiguous: beside them a transposed or
+    sliced operand goes to the strided kernel (eight operands: the tile kernel takes at most five),
+    which is checked here against the float64 formulas, as the first order is in
+    test_two_tensors_forward_backward."""
     shape = (9, 37)
-    g = 3 * torch.randn(shape, dtype=dtype, device=device)
-    u, dy, gg = (torch.randn(shape, dtype=dtype, device=device) for _ in range(3))
+    g = make_layout(shape, layout, dtype, device, scale=3.0)
+    gg = make_layout(shape, layout, dtype, device)
+    u, dy = (torch.randn(shape, dtype=dtype, device=device) for _ in range(2))
     zero = torch.zeros_like(gg)
     ggg, ggu = (gg, zero) if which == "grad_grad_gate" else (zero, gg)
     outs = ops.act_and_mul_double_backward(ggg, ggu, dy, g, u, act, _beta(act))
