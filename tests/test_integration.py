@@ -4,7 +4,8 @@ import pytest
 import torch
 
 import ffn_ext
-from conftest import assert_cuda_graph_replays, requires_cuda
+import ffn_ext.reference as R
+from conftest import assert_accurate, assert_cuda_graph_replays, requires_cuda
 
 
 def _fns(device):
@@ -56,12 +57,30 @@ def test_cuda_graph_capture_and_replay():
 
 @requires_cuda
 def test_current_stream_is_used():
-    x = torch.randn(1 << 20, device="cuda")
-    s = torch.cuda.Stream()
-    with torch.cuda.stream(s):
+    """Every kernel family launches on the caller's current stream. On a side stream held back by a
+    wait of ~50 ms, the inputs are overwritten, then the ops run: on that stream they see the new
+    values. A kernel launched on the default stream instead would run at once, on the old values
+    (the default stream waits for nothing), and fail the check against the float64 formulas."""
+    d = 1 << 10
+    x, gx, h, dy = (torch.randn(s, device="cuda") for s in ((1 << 20,), (1 << 20,), (512, 2 * d), (512, d)))
+    new_x, new_h = 3 * torch.randn_like(x), 3 * torch.randn_like(h)
+    torch.cuda.synchronize()
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        torch.cuda._sleep(100_000_000)  # GPU clock cycles: ~50 ms
+        x.copy_(new_x)
+        h.copy_(new_h)
         y = ffn_ext.gelu(x)
-    s.synchronize()
-    torch.testing.assert_close(y, torch.nn.functional.gelu(x), rtol=1e-6, atol=1e-7)
+        dx = torch.ops.ffn_ext.gelu_backward(gx, x)
+        z = ffn_ext.silu_and_mul(h)
+        dh = torch.ops.ffn_ext.act_and_mul_packed_backward(dy, h, "silu", 1.0)
+    side.synchronize()
+    gx64, u64, dy64 = gx.double().cpu(), new_h[:, d:].double().cpu(), dy.double().cpu()
+    assert_accurate(y, R.gelu, new_x)
+    assert_accurate(dx, lambda t: gx64 * R.gelu_d1(t), new_x)
+    assert_accurate(z, lambda t: R.silu(t) * u64, new_h[:, :d])
+    assert_accurate(dh[:, :d], lambda t: dy64 * u64 * R.silu_d1(t), new_h[:, :d])
+    assert_accurate(dh[:, d:], lambda t: dy64 * R.silu(t), new_h[:, :d])
 
 
 @requires_cuda
@@ -76,5 +95,8 @@ def test_mixed_devices_rejected():
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
 def test_second_gpu_device_guard():
+    """On a second GPU (the current device stays cuda:0) the kernels run there, right."""
     x = torch.randn(1000, device="cuda:1")
-    torch.testing.assert_close(ffn_ext.gelu(x), torch.nn.functional.gelu(x).to(x.device))
+    y = ffn_ext.gelu(x)
+    assert y.device == x.device
+    assert_accurate(y, R.gelu, x)
