@@ -21,7 +21,10 @@ ARCHS=${ARCHS:-9.0}
 VENV=${VENV:-/tmp/ffn_gpu_venv}
 
 if [[ -z "${PY312:-}" ]]; then
-  PY312=$(command -v python3.12 || ls -d "$HOME"/.pyenv/versions/3.12.*/bin/python 2>/dev/null | sort -V | tail -1 || true)
+  # (a pyenv shim named python3.12 is on PATH even where pyenv's active version is another and the
+  # shim refuses to run: only a python3.12 that runs counts)
+  PY312=$(python3.12 -c "import sys; print(sys.executable)" 2>/dev/null \
+          || ls -d "$HOME"/.pyenv/versions/3.12.*/bin/python 2>/dev/null | sort -V | tail -1 || true)
 fi
 [[ -n "$PY312" && -x "$PY312" ]] || { echo "build_gpu_wheel: no Python 3.12 found; set PY312" >&2; exit 1; }
 
