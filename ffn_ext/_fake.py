@@ -189,8 +189,9 @@ def _packed_linear_backward(grad_h, x, w1, w3, b1, b3, output_mask):
     check_same_kind(op, "grad_h", grad_h, "x", x)
     if tuple(grad_h.shape) != (m, 2 * d):
         raise ValueError(f"ffn_ext.{op}: grad_h must have shape {shape_str((m, 2 * d))}, got {shape_str(grad_h.shape)}")
-    none = x.new_empty(0)
-    dx = x.new_empty(x.shape) if output_mask[0] else none
-    dw13 = w1.new_empty((2 * d, w1.shape[1])) if output_mask[1] else none
-    db13 = x.new_empty(2 * d) if output_mask[2] else none
+    # A gradient not asked for is an empty tensor of its own, as the C++ op returns: outputs of one
+    # op may not alias one another.
+    dx = x.new_empty(x.shape if output_mask[0] else 0)
+    dw13 = w1.new_empty((2 * d, w1.shape[1])) if output_mask[1] else x.new_empty(0)
+    db13 = x.new_empty(2 * d if output_mask[2] else 0)
     return dx, dw13, db13

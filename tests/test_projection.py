@@ -594,8 +594,8 @@ def test_opcheck(device):
     h = ops.packed_linear(x, w1.detach(), w3, b1, b3)
     torch.library.opcheck(ops.packed_linear, (x, w1.detach(), w3, b1, b3))
     torch.library.opcheck(ops.packed_linear, (xg, w1, w3, b1, None))
-    torch.library.opcheck(ops.packed_linear_backward,
-                          (torch.randn_like(h), x, w1.detach(), w3, b1, None, [True, True, True]))
+    for mask in ([True, True, True], [False, True, False], [True, False, False]):  # each output its own
+        torch.library.opcheck(ops.packed_linear_backward, (torch.randn_like(h), x, w1.detach(), w3, b1, None, mask))
 
 
 # every projection op, as f(x, w1, w3, b1, b3, w2, b2)
