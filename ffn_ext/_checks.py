@@ -119,6 +119,16 @@ def check_packed(op, h):
     return n2 // 2
 
 
+def check_out_inference(op, out):
+    """An inference tensor is written only under torch.inference_mode() (as the C++ op's
+    check_out_inference)."""
+    if out.is_inference() and not torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            f"ffn_ext.{op}: out is an inference tensor (made under torch.inference_mode()), which can be "
+            "written only under torch.inference_mode(); call the op there, or pass out.clone()"
+        )
+
+
 def half_shape(h):
     return (*h.shape[:-1], h.shape[-1] // 2)
 

@@ -9,7 +9,7 @@ import math
 import torch
 
 from ._checks import check_approximate, check_beta, check_float_tensor, check_like, check_same_device, check_same_kind
-from ._checks import check_activation, check_gate_up, check_half, check_packed
+from ._checks import check_activation, check_gate_up, check_half, check_out_inference, check_packed
 from ._checks import check_projection, check_same_shape, half_shape, shape_str
 
 lib = "ffn_ext::"
@@ -135,6 +135,7 @@ def _act_and_mul_packed(h, activation="silu", beta=1.0):
 def _act_and_mul_packed_out(h, activation="silu", beta=1.0, *, out):
     check_packed("act_and_mul_packed", h)
     check_half("act_and_mul_packed", "out", out, h)
+    check_out_inference("act_and_mul_packed", out)
     check_activation("act_and_mul_packed", activation, beta)
     return out
 

@@ -626,6 +626,43 @@ def test_out_refuses_autograd():
         ffn_ext.silu_and_mul(h, out=torch.empty(2, 4))
 
 
+@pytest.mark.parametrize("dev", DEVICES + ["meta"])
+def test_out_inference_tensor_refused(dev):
+    """out made under torch.inference_mode() is written only there, as PyTorch's own out= functions
+    allow: outside it the op refuses before writing (it used to write, then fail in PyTorch's version
+    bump with an error naming no op; with h an inference tensor too, it wrote without an error).
+    Not under torch.compile, where Dynamo cannot trace tensor.is_inference()."""
+    with torch.inference_mode():
+        h_inf = torch.randn(3, 8, device=dev)
+        out = torch.full((3, 4), 7.0, device=dev)
+    h = h_inf.clone()  # a normal tensor
+    msg = (r"^ffn_ext.silu_and_mul: out is an inference tensor \(made under torch.inference_mode\(\)\), which "
+           r"can be written only under torch.inference_mode\(\); call the op there, or pass out.clone\(\)$")
+    for src in (h, h_inf):
+        with pytest.raises(RuntimeError, match=msg):
+            ffn_ext.silu_and_mul(src, out=out)
+        if dev != "meta":
+            assert (out == 7).all()  # refused before the kernel
+    with pytest.raises(RuntimeError, match=msg.replace("silu_and_mul", "act_and_mul_packed")):
+        ops.act_and_mul_packed.out(h, "silu", 1.0, out=out)
+    with torch.inference_mode():
+        ffn_ext.silu_and_mul(h_inf, out=out)
+    if dev != "meta":
+        _check_fwd("silu", out, h[:, :4], h[:, 4:])
+
+
+@pytest.mark.parametrize("dev", ["cpu", "meta"])
+def test_out_under_compile_checks_h_first(dev):
+    """Compiled, out= checks h before out, as eager does: a 0-dim or odd h gets h's error, not an
+    IndexError from out's expected shape or out's dtype error."""
+    f = torch.compile(lambda h, o: ffn_ext.silu_and_mul(h, out=o), fullgraph=True, backend="aot_eager", dynamic=False)
+    with pytest.raises(Exception, match=r"ffn_ext.silu_and_mul: h must have a last dimension \[..., 2d\] to split "
+                       r"into gate and up, got a 0-dim tensor"):
+        f(torch.tensor(1.0, device=dev), torch.empty(1, device=dev))
+    with pytest.raises(Exception, match=r"ffn_ext.silu_and_mul: the last dimension of h must be even"):
+        f(torch.randn(3, 7, device=dev), torch.empty(3, 3, device=dev))
+
+
 def test_out_overlap_and_beta_type_refused():
     h = torch.randn(3, 8)
     with pytest.raises(RuntimeError, match=r"ffn_ext.silu_and_mul: out has elements that share one memory "

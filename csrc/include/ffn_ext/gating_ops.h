@@ -14,6 +14,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <c10/core/InferenceMode.h>
 #include <c10/core/ScalarType.h>
 #include <c10/core/TensorImpl.h>
 #include <c10/util/SmallVector.h>
@@ -188,6 +189,16 @@ inline void check_out_memory(std::string_view op, const at::Tensor& out, const a
               "h's gate or up half itself");
 }
 
+// An inference tensor (made under torch.inference_mode()) is written only in inference mode, as
+// PyTorch refuses for its own out= functions. Checked here, before the kernel writes out: the
+// autograd kernel's version bump raised PyTorch's error after the write, and with h an inference
+// tensor too no autograd kernel runs, and nothing refused it.
+inline void check_out_inference(std::string_view op, const at::Tensor& out) {
+  TORCH_CHECK(!out.is_inference() || c10::InferenceMode::is_enabled(), "ffn_ext.", op,
+              ": out is an inference tensor (made under torch.inference_mode()), which can be "
+              "written only under torch.inference_mode(); call the op there, or pass out.clone()");
+}
+
 // h[..., offset : offset + d]: a view built as ATen's as_strided builds one (a VIEW TensorImpl on
 // h's storage), for the engines' operands. h.narrow costs three dispatcher calls (narrow, slice,
 // as_strided): act_and_mul_packed took 1.59 us a call with them, 1.01 us with these views, on a
@@ -265,6 +276,7 @@ struct GatingOps {
     const int64_t half = check_packed(op, h);
     check_half(op, "out", out, h);
     check_out_memory(op, out, h);
+    check_out_inference(op, out);
     const KernelDesc d = gate_desc(op, activation, beta, Gate::GFwd);
     packed_forward_into(h, out, d, half);
     return out;
