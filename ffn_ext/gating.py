@@ -19,7 +19,7 @@ import numbers
 
 import torch
 
-from ._checks import check_float_tensor, check_half, renamed
+from ._checks import check_float_tensor, check_half, check_packed, renamed
 from ._library import fast_calls
 
 __all__ = [
@@ -117,7 +117,11 @@ def _packed_op(op, h, activation, beta, out):
 
 def _out_while_compiling(op, h, activation, beta, out):
     """out= under torch.compile: the functional op, then out.copy_(), which the compiler can
-    functionalize. The op's own checks of out, first (copy_ would broadcast a larger out)."""
+    functionalize. The op's own checks of h and out first, in its order (copy_ would broadcast a
+    larger out). Not its memory checks: compiled, an out overlapping h is written after h is read
+    whole, so it is right where eager refuses it, and an expanded out gets copy_'s own error. Nor
+    the inference-tensor check: Dynamo cannot trace tensor.is_inference()."""
+    check_packed(op, h)
     check_half(op, "out", out, h)
     if torch.is_grad_enabled() and (h.requires_grad or out.requires_grad):
         raise RuntimeError(f"ffn_ext.{op}: out= does not support autograd (h or out requires grad); call it without "
