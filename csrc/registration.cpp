@@ -29,16 +29,23 @@ void def(torch::Library& m, const char* schema) {
   tensor_ops().push_back(s.substr(0, s.find('(')));
 }
 
-// The kernel of every tensor op for the sparse and MKL-DNN layouts: the error of check_float_tensor
-// (checks.h), naming the op and the first such argument, where the dispatcher would say only that
-// the op has no kernel for that backend.
+// The kernel of every tensor op for the sparse, MKL-DNN, quantized and nested backends: the error of
+// check_float_tensor (checks.h) for the first such argument, naming the op, where the dispatcher
+// would say only that the op has no kernel for that backend. Quantized and nested tensors have a
+// strided layout: a quantized one gets the dtype error (torch.qint8), a nested one its own.
 void refuse_layout(const c10::OperatorHandle& op, torch::jit::Stack* stack) {
   const auto& args = op.schema().arguments();
   const auto values = torch::jit::last(*stack, args.size());
   std::string name = op.schema().name();
   name = name.substr(name.find("::") + 2);
-  for (size_t i = 0; i < args.size(); ++i)
-    if (values[i].isTensor()) ffn_ext::check_strided(name, args[i].name(), values[i].toTensor());
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (!values[i].isTensor()) continue;
+    const at::Tensor& t = values[i].toTensor();
+    TORCH_CHECK(!t.is_nested(), "ffn_ext.", name, ": ", args[i].name(),
+                " must be a strided (dense) tensor, got a nested tensor");
+    ffn_ext::check_strided(name, args[i].name(), t);
+    if (t.is_quantized()) ffn_ext::check_float_tensor(name, args[i].name(), t);
+  }
   TORCH_CHECK(false, "ffn_ext.", name, ": the tensor arguments must be strided (dense) tensors");
 }
 }  // namespace
@@ -108,3 +115,7 @@ FFN_EXT_REFUSE_LAYOUT(SparseCUDA)
 FFN_EXT_REFUSE_LAYOUT(SparseCsrCPU)
 FFN_EXT_REFUSE_LAYOUT(SparseCsrCUDA)
 FFN_EXT_REFUSE_LAYOUT(MkldnnCPU)
+FFN_EXT_REFUSE_LAYOUT(QuantizedCPU)
+FFN_EXT_REFUSE_LAYOUT(QuantizedCUDA)
+FFN_EXT_REFUSE_LAYOUT(NestedTensorCPU)
+FFN_EXT_REFUSE_LAYOUT(NestedTensorCUDA)

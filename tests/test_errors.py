@@ -25,6 +25,54 @@ def test_non_float_input(name, dtype, dev):
         getattr(ffn_ext, name)(x)
 
 
+def _other_dtypes():
+    """Every dtype torch names beside the four floating ones, once each (aliases share a dtype)."""
+    floats = {torch.float32, torch.float64, torch.float16, torch.bfloat16}
+    found = {getattr(torch, n) for n in dir(torch) if isinstance(getattr(torch, n), torch.dtype)}
+    return sorted(found - floats, key=str)
+
+
+@pytest.mark.filterwarnings("ignore:.*support is experimental")  # complex32, bcomplex32
+@pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions")
+def test_every_other_dtype_named_as_python_names_it(dev):
+    """The dtype error names every other dtype as Python prints it (torch.float8_e4m3fn,
+    torch.uint16, torch.bits8; the C++ op once said torch.Float8_e4m3fn), as the fake kernel does.
+    Dtypes that cannot make a plain tensor on the device (the quantized ones, some on the GPU) are
+    left to test_quantized_and_nested_refused."""
+    checked = 0
+    for dtype in _other_dtypes():
+        try:
+            x = torch.zeros(3, 4, dtype=dtype, device=dev)
+        except Exception:  # noqa: BLE001 (no plain tensor of this dtype here)
+            continue
+        with pytest.raises(TypeError, match=rf"^ffn_ext.gelu: x must be a floating-point tensor \(torch.float32, "
+                           rf"torch.float64, torch.float16 or torch.bfloat16\), got {dtype}$"):
+            ffn_ext.gelu(x)
+        checked += 1
+    assert checked >= 10, checked  # the integer and complex dtypes at least
+
+
+@pytest.mark.filterwarnings("ignore:.*quantized tensor creation functions")
+@pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype stage")
+def test_quantized_and_nested_refused():
+    """Quantized and nested tensors get the op's own error naming the argument (the dtype for a
+    quantized one), not the dispatcher's 'Could not run ... from the QuantizedCPU backend'."""
+    q = torch.quantize_per_tensor(torch.randn(3, 8), 0.1, 0, torch.qint8)
+    nested = torch.nested.nested_tensor([torch.randn(2, 8), torch.randn(3, 8)])
+    dense = torch.randn(3, 8)
+    dtype_text = r"must be a floating-point tensor \(torch.float32, torch.float64, torch.float16 or torch.bfloat16\), got torch.qint8$"
+    for what, call in {"gelu: x": lambda: ffn_ext.gelu(q), "gelu_backward: x": lambda: ops.gelu_backward(dense, q),
+                       "act_and_mul: up": lambda: ffn_ext.act_and_mul(dense, q),
+                       "silu_and_mul: h": lambda: ffn_ext.silu_and_mul(q),
+                       "swiglu: x": lambda: ffn_ext.swiglu(q, torch.randn(2, 8), torch.randn(2, 8))}.items():
+        with pytest.raises(TypeError, match=rf"^ffn_ext.{what} {dtype_text}"):
+            call()
+    for what, call in {"gelu: x": lambda: ffn_ext.gelu(nested), "act_and_mul: gate": lambda: ffn_ext.act_and_mul(nested, nested),
+                       "silu_and_mul: h": lambda: ffn_ext.silu_and_mul(nested)}.items():
+        with pytest.raises(RuntimeError, match=rf"^ffn_ext.{what} must be a strided \(dense\) tensor, got a nested tensor$"):
+            call()
+
+
 def test_unknown_approximate(dev):
     x = torch.randn(3, device=dev)
     msg = r"ffn_ext.gelu: approximate must be one of 'none', 'tanh', got 'erf'"

@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -27,7 +28,13 @@ inline std::string dtype_name(c10::ScalarType t) {
     case c10::ScalarType::ComplexHalf: return "torch.complex32";
     case c10::ScalarType::ComplexFloat: return "torch.complex64";
     case c10::ScalarType::ComplexDouble: return "torch.complex128";
-    default: return std::string("torch.") + c10::toString(t);
+    default: {
+      // Every other dtype's Python name is ATen's in lower case (Float8_e4m3fn, UInt16, QInt8,
+      // Bits8, BComplex32: torch.float8_e4m3fn, torch.uint16, ...; tests/test_errors.py checks all).
+      std::string name = c10::toString(t);
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      return "torch." + name;
+    }
   }
 }
 
