@@ -629,7 +629,7 @@ def test_out_refuses_autograd():
 @pytest.mark.parametrize("dev", DEVICES + ["meta"])
 def test_out_inference_tensor_refused(dev):
     """out made under torch.inference_mode() is written only there, as PyTorch's own out= functions
-    allow: outside it the op refuses before writing (it used to write, then fail in PyTorch's version
+    require: outside it the op refuses before writing (it used to write, then fail in PyTorch's version
     bump with an error naming no op; with h an inference tensor too, it wrote without an error).
     Not under torch.compile, where Dynamo cannot trace tensor.is_inference()."""
     with torch.inference_mode():
