@@ -68,46 +68,28 @@ inline void strided_prepare(StridedArgs& a) {
 }
 
 // off[k] = the byte offset in operand k (of NT) of element idx, 0 <= idx < the product of
-// sizes[0 .. ndim), of a layout of ndim coalesced dimensions (dim 0 fastest-varying; strides[d][k]
-// in bytes). The outermost dimension's index is what is left of idx, so a layout that coalesces to
-// one dimension (the interleaved halves h[..., ::2] and h[..., 1::2]) takes no division. In 64 bits:
-// the tile kernel's tiles (a division per tile, not per element).
-template <int NT>
-FFN_HD void strided_offsets(int64_t idx, int ndim, const int64_t* sizes,
-                            const int64_t (*strides)[kMaxOperands], int64_t* off) {
+// sizes[0 .. ndim) < 2^31, of a layout of ndim coalesced dimensions (dim 0 fastest-varying;
+// strides[d][k] in bytes, as Off; div[d] divides by sizes[d]). The outermost dimension's index is
+// what is left of idx, so a layout that coalesces to one dimension (the interleaved halves
+// h[..., ::2] and h[..., 1::2]) takes no division. Off is uint32_t in a strided launch (offsets
+// below 2^31), int64_t for the tile kernel's outer dimensions (once a tile, any stride).
+template <int NT, typename Off>
+FFN_HD void strided_offsets(uint32_t idx, int ndim, const uint32_t* sizes, const Divider32* div,
+                            const Off (*strides)[kMaxOperands], Off* off) {
 #pragma unroll
   for (int k = 0; k < NT; ++k) off[k] = 0;
-  int64_t rem = idx;
+  uint32_t rem = idx;
 #pragma unroll 1
   for (int d = 0; d + 1 < ndim; ++d) {
-    const int64_t c = rem % sizes[d];
-    rem /= sizes[d];
+    const uint32_t q = div[d].div(rem);
+    const Off c = rem - q * sizes[d];
+    rem = q;
 #pragma unroll
     for (int k = 0; k < NT; ++k) off[k] += c * strides[d][k];
   }
   if (ndim > 0) {
 #pragma unroll
-    for (int k = 0; k < NT; ++k) off[k] += rem * strides[ndim - 1][k];
-  }
-}
-
-// The same offsets in a strided launch, by Divider32.
-template <int NT>
-FFN_HD void strided_offsets32(uint32_t idx, const StridedArgs& a, uint32_t* off) {
-#pragma unroll
-  for (int k = 0; k < NT; ++k) off[k] = 0;
-  uint32_t rem = idx;
-#pragma unroll 1
-  for (int d = 0; d + 1 < a.ndim; ++d) {
-    const uint32_t q = a.div[d].div(rem);
-    const uint32_t c = rem - q * a.sizes[d];
-    rem = q;
-#pragma unroll
-    for (int k = 0; k < NT; ++k) off[k] += c * a.strides[d][k];
-  }
-  if (a.ndim > 0) {
-#pragma unroll
-    for (int k = 0; k < NT; ++k) off[k] += rem * a.strides[a.ndim - 1][k];
+    for (int k = 0; k < NT; ++k) off[k] += Off(rem) * strides[ndim - 1][k];
   }
 }
 
@@ -148,7 +130,7 @@ FFN_HD void strided_thread(const StridedArgs& a, int64_t n, const StridedGeometr
     for (int u = 0; u < U; ++u) {
       const int64_t idx = b0 + tid + int64_t(u) * kMaxThreads;
       if (u < g.unroll && idx < n) {
-        strided_offsets32<NT>(static_cast<uint32_t>(idx), a, off[u]);
+        strided_offsets<NT>(static_cast<uint32_t>(idx), a.ndim, a.sizes, a.div, a.strides, off[u]);
 #pragma unroll
         for (int k = 0; k < NIN; ++k) {
           const char* p = a.data[NOUT + k] + off[u][NOUT + k];
@@ -204,7 +186,8 @@ struct TileArgs {
   int64_t size_i = 0, size_j = 0, tiles_i = 0, tiles_j = 0;
   int64_t outer = 1;                          // elements of the other dimensions
   int ndim_o = 0;                             // the other dimensions, fastest first
-  int64_t sizes_o[kMaxDims];
+  uint32_t sizes_o[kMaxDims];                 // (their product is below 2^31: tile numbers are)
+  Divider32 div_o[kMaxDims];                  // by sizes_o[d]
   int64_t strides_o[kMaxDims][kMaxOperands];  // bytes
 };
 
@@ -245,9 +228,11 @@ inline bool tile_plan(int ndim, const int64_t* sizes, const int64_t (*strides)[k
     }
     for (int d = 1; d < ndim; ++d) {
       if (d == j) continue;
-      t.sizes_o[t.ndim_o] = sizes[d];
-      for (int k = 0; k < nt; ++k) t.strides_o[t.ndim_o][k] = strides[d][k];
       t.outer *= sizes[d];
+      if (t.outer >= (int64_t(1) << 31)) return false;  // (and so would the tile numbers)
+      t.sizes_o[t.ndim_o] = static_cast<uint32_t>(sizes[d]);
+      t.div_o[t.ndim_o] = Divider32(t.sizes_o[t.ndim_o]);
+      for (int k = 0; k < nt; ++k) t.strides_o[t.ndim_o][k] = strides[d][k];
       ++t.ndim_o;
     }
     return t.tiles_i * t.tiles_j * t.outer < (int64_t(1) << 31);  // tile numbers fit 31 bits
@@ -295,7 +280,7 @@ FFN_HD TilePos<NT> tile_pos(const TileArgs& a, const TileWalk& w, uint32_t tile)
   const uint32_t outer = w.by_j.div(rest), tj = rest - outer * w.tiles_j;
   TilePos<NT> p;
   int64_t off[NT];
-  strided_offsets<NT>(outer, a.ndim_o, a.sizes_o, a.strides_o, off);
+  strided_offsets<NT>(outer, a.ndim_o, a.sizes_o, a.div_o, a.strides_o, off);
 #pragma unroll
   for (int k = 0; k < NT; ++k)
     p.origin[k] = a.data[k] + off[k] + int64_t(ti) * kTile * a.si[k] + int64_t(tj) * kTile * a.sj[k];

@@ -249,38 +249,47 @@ void pack_element_every_pattern() {
   (why.empty() ? passed : failed) += 1;
 }
 
-// strided_offsets (the strided kernel's addressing) against the offsets summed over every
-// dimension's index, for layouts of 0 to 6 dimensions (sizes of 1 and random strides, 0 among
-// them), every element of small ones and about 5000 of large ones.
+// strided_offsets (the strided kernel's addressing, 32-bit offsets, and the tile kernel's outer
+// dimensions, 64-bit ones) against the offsets summed over every dimension's index, for layouts of
+// 0 to 6 dimensions of fewer than 2^31 elements (sizes of 1 and random strides, 0 among them), every
+// element of small ones and about 5000 of large ones.
+template <typename Off>
 void strided_offsets_every_element() {
   constexpr int NT = 3;
   std::string why;
   uint64_t seed = 12345;
   auto next = [&] { return seed = seed * 6364136223846793005ull + 1442695040888963407ull, seed >> 33; };
+  const uint64_t max_stride = sizeof(Off) == 8 ? 100000 : 500;  // uint32 offsets stay below 2^31
   for (int trial = 0; trial < 400 && why.empty(); ++trial) {
     const int ndim = trial % 7;
-    int64_t sizes[8] = {}, strides[8][kMaxOperands] = {}, n = 1;
+    uint32_t sizes[8] = {};
+    Divider32 div[8];
+    Off strides[8][kMaxOperands] = {};
+    int64_t n = 1;
     for (int d = 0; d < ndim; ++d) {
-      sizes[d] = trial < 300 ? 1 + int64_t(next() % 5) : 1 + int64_t(next() % 70000);
+      const int64_t most = std::min<int64_t>(trial < 300 ? 5 : 70000, ((int64_t(1) << 31) - 1) / n);
+      sizes[d] = static_cast<uint32_t>(1 + int64_t(next() % uint64_t(most)));
+      div[d] = Divider32(sizes[d]);
       n *= sizes[d];
-      for (int k = 0; k < NT; ++k) strides[d][k] = int64_t(next() % 4 == 0 ? 0 : next() % 100000);
+      for (int k = 0; k < NT; ++k) strides[d][k] = Off(next() % 4 == 0 ? 0 : next() % max_stride);
     }
     const int64_t step = n <= 5000 ? 1 : n / 4999 + 1;
     for (int64_t idx = 0; idx < n && why.empty(); idx += step) {
-      int64_t off[NT], want[NT] = {}, rem = idx;
-      strided_offsets<NT>(idx, ndim, sizes, strides, off);
+      Off off[NT];
+      int64_t want[NT] = {}, rem = idx;
+      strided_offsets<NT>(static_cast<uint32_t>(idx), ndim, sizes, div, strides, off);
       for (int d = 0; d < ndim; ++d) {
-        for (int k = 0; k < NT; ++k) want[k] += (rem % sizes[d]) * strides[d][k];
+        for (int k = 0; k < NT; ++k) want[k] += (rem % sizes[d]) * int64_t(strides[d][k]);
         rem /= sizes[d];
       }
       for (int k = 0; k < NT && why.empty(); ++k)
-        if (off[k] != want[k])
+        if (int64_t(off[k]) != want[k])
           why = "trial " + std::to_string(trial) + " (ndim " + std::to_string(ndim) + "), element " +
                 std::to_string(idx) + ", operand " + std::to_string(k);
     }
   }
-  std::printf("%s strided_offsets, layouts of 0 to 6 dimensions%s%s\n", why.empty() ? "PASS" : "FAIL",
-              why.empty() ? "" : ": ", why.c_str());
+  std::printf("%s strided_offsets (%d-bit offsets), layouts of 0 to 6 dimensions%s%s\n", why.empty() ? "PASS" : "FAIL",
+              int(8 * sizeof(Off)), why.empty() ? "" : ": ", why.c_str());
   (why.empty() ? passed : failed) += 1;
 }
 
@@ -531,7 +540,8 @@ int main() {
   pack_element_every_pattern<8>();
   pack_element_every_pattern<4>();
   pack_element_every_pattern<2>();
-  strided_offsets_every_element();
+  strided_offsets_every_element<uint32_t>();
+  strided_offsets_every_element<int64_t>();
   divider32_against_division();
   strided_layouts<float>("fp32", 1 << 22);
   strided_layouts<double>("fp64", 1 << 22);
