@@ -320,6 +320,83 @@ def test_strided_and_tiled_more_than_2_31_elements(layout, device):
         _check_bwd("silu", dg[r], du[r], g[r], u[r], dy[r])
 
 
+def _unmerged_26d(base, offset=0):
+    """A view of `base` in 26 dimensions of size 2 (2^26 elements), no two of which merge:
+    dimension k from the last has a stride of 2^(k+1) - 1 elements, not twice the next one's
+    (TensorIterator merges two dimensions where size x stride of the inner is the outer's stride),
+    and more than the dimensions after it span (so no two elements share an address)."""
+    return base.as_strided([2] * 26, [2 ** (k + 1) - 1 for k in reversed(range(26))], offset)
+
+
+@pytest.mark.large
+def test_more_than_25_dimensions_that_do_not_merge(device):
+    """Operands of 26 dimensions that do not merge: one more than ATen's CUDA kernels take, its
+    copies included (they refuse: "tensor has too many (>25) dims"), so CUDA launches them in slices
+    (launch_strided). Activation forward and backward, a per-channel tensor beta (a broadcast
+    input), gating forward and backward, and packed forward into an out= of 26 dimensions. Every
+    element against the same op on dense copies of the operands (bit for bit on the CPU, PyTorch's
+    default closeness on CUDA: another kernel), and every 61st against the float64 formulas. Float32
+    throughout: the slicing is the same code for every dtype."""
+    if device == "cpu":
+        pytest.skip("a CUDA case (the CPU's strided path is TensorIterator's for_each, which takes any "
+                    "number of dimensions; there this test takes ~35 s)")
+    if torch.cuda.mem_get_info()[0] < 8 * 2**30:
+        pytest.skip("needs 8 GB of free GPU memory")
+    gen = torch.Generator().manual_seed(26)
+    base = 3 * torch.randn(2**27, generator=gen)  # on the CPU: the reference reads its views
+    base_dev = base.to(device)
+    # x, a second and a third operand: views of one buffer one element apart (inputs may overlap)
+    x, u, dy = (_unmerged_26d(base_dev, k) for k in range(3))
+    dense = [_unmerged_26d(base, k).contiguous() for k in range(3)]  # the CPU's copies of them
+    xd, ud, dyd = (t.to(device) for t in dense)
+    sample = torch.arange(0, 2**26, 61)
+    xs, us, dys = (t.view(-1)[sample] for t in dense)
+
+    def same(got, want):
+        assert got.shape == want.shape == (2,) * 26
+        if device == "cpu":
+            assert torch.equal(got, want)
+        else:
+            torch.testing.assert_close(got, want)
+
+    def at_sample(t):
+        assert t.is_contiguous()  # an output the op allocated: dense, whatever the inputs' layout
+        return t.view(-1)[sample.to(device)].cpu()
+
+    y = ffn_ext.gelu(x)
+    same(y, ffn_ext.gelu(xd))
+    assert_accurate(at_sample(y), R.gelu, xs)
+
+    gx = ops.gelu_backward(dy, x, "none")
+    same(gx, ops.gelu_backward(dyd, xd, "none"))
+    DY = dys.double()
+    assert_accurate(at_sample(gx), lambda t: DY * R.gelu_d1(t), xs)
+
+    beta = torch.tensor([0.75, -1.5], device=device)  # per channel: broadcast along every other dimension
+    y = ffn_ext.swish(x, beta)
+    same(y, ffn_ext.swish(xd, beta))
+    B = beta.double().cpu()[sample % 2]  # the last dimension's index of element i is i % 2
+    assert_accurate(at_sample(y), lambda t: R.swish(t, B), xs)
+
+    y = ffn_ext.act_and_mul(x, u, "silu")
+    same(y, ffn_ext.act_and_mul(xd, ud, "silu"))
+    _check_fwd("silu", at_sample(y), xs, us)
+
+    dg, du = ops.act_and_mul_backward(dy, x, u, "silu", 1.0)
+    dgd, dud = ops.act_and_mul_backward(dyd, xd, ud, "silu", 1.0)
+    same(dg, dgd)
+    same(du, dud)
+    _check_bwd("silu", at_sample(dg), at_sample(du), xs, us, dys)
+
+    h = torch.cat([xd, ud], -1)  # [2, ..., 2, 4]: gate x, up u
+    out_base = torch.full((2**27,), math.nan, device=device)
+    out = _unmerged_26d(out_base)
+    assert ffn_ext.silu_and_mul(h, out=out) is out
+    out_cpu = _unmerged_26d(out_base.cpu()).contiguous()
+    same(out_cpu.to(device), ffn_ext.silu_and_mul(h))
+    _check_fwd("silu", out_cpu.view(-1)[sample], xs, us)
+
+
 @pytest.mark.parametrize("dim", [-1, 0, 1, 2])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
 def test_glu_matches_torch(dim, dtype, device):

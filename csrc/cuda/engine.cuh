@@ -19,6 +19,7 @@
 //    byte strides (strided slices, interleaved halves, broadcast beta, op-math operands beside
 //    fp16/bf16 ones). Up to 4 elements a thread, loaded before the first is computed; 32-bit
 //    coordinates, on parts of fewer than 2^31 elements (TensorIterator's split).
+// Layouts of more than 25 dimensions that do not merge are launched in slices (launch_strided).
 // Every entry point takes a device guard for the output's device, launches on the current
 // stream and checks the launch.
 #pragma once
@@ -31,7 +32,7 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <string>
+#include <vector>
 #include <type_traits>
 
 #include "fast_float.cuh"
@@ -186,9 +187,30 @@ template <typename scalar_t, typename W, typename F>
 void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
                     cudaStream_t stream, int device) {
   at::TensorIterator iter = strided_iter(outs, ins);
-  TORCH_CHECK(iter.ndim() <= kMaxDims, "ffn_ext: a layout with ", std::to_string(iter.ndim()),
-              " dimensions that cannot be merged is not supported (at most ", std::to_string(kMaxDims),
-              "); call .contiguous() on the input first");
+  if (iter.ndim() > kMaxDims) {
+    // More dimensions that do not merge than the kernels' offsets hold: 26 or more of size 2 or
+    // more, so at least 2^26 elements. ATen's own CUDA kernels, copies included, refuse such
+    // layouts ("tensor has too many (>25) dims"), so this cannot go through a dense copy. Instead
+    // the output's smallest dimension (of size 2 or more) is walked, one launch a slice, until
+    // the slices' layouts fit. A broadcast input takes index 0 where it has size 1, and is whole
+    // where it lacks the dimension (broadcasting aligns dimensions from the last).
+    const at::Tensor& o = outs[0];
+    int64_t dim = -1;
+    for (int64_t k = 0; k < o.dim(); ++k) {
+      if (o.size(k) > 1 && (dim < 0 || o.size(k) < o.size(dim))) dim = k;
+    }
+    TORCH_INTERNAL_ASSERT(dim >= 0);  // dimensions of size 1 merge with any other
+    for (int64_t i = 0; i < o.size(dim); ++i) {
+      std::vector<at::Tensor> outs_i, ins_i;
+      for (const auto& t : outs) outs_i.push_back(t.select(dim, i));
+      for (const auto& t : ins) {
+        const int64_t k = dim - (o.dim() - t.dim());
+        ins_i.push_back(k < 0 ? t : t.select(k, t.size(k) > 1 ? i : 0));
+      }
+      launch_strided<scalar_t, W>(f, outs_i, ins_i, stream, device);
+    }
+    return;
+  }
   if constexpr (one_dtype<scalar_t, F>() && F::NIN + F::NOUT <= kTileMaxOperands) {
     const int ndim = iter.ndim(), nt = iter.ntensors();
     int64_t sizes[kMaxDims], strides[kMaxDims][kMaxOperands];
