@@ -806,6 +806,41 @@ def test_cuda_graph_capture_and_replay(adjacent):
             assert ((z.double().cpu() - ref).abs() <= bound).all()
 
 
+@requires_cuda
+@pytest.mark.parametrize("adjacent", [True, False], ids=["adjacent", "separate"])
+def test_cuda_graph_training_step(adjacent):
+    """A whole training step, swiglu's forward and torch.autograd.grad for x, both weights and both
+    biases, captured in one CUDA graph (whole-network capture: the autograd engine runs the
+    backward's kernels on the stream its forward ran on, the capturing one), then replayed on new x
+    and dy written into the captured buffers: each replay's gradients against float64 autograd of
+    the formula (assert_gradients_accurate). Nothing in the step may synchronize with the host."""
+    dtype = torch.bfloat16
+    w1, w3, b1, b3 = _weights(48, 32, dtype, "cuda", adjacent=adjacent, requires_grad=True)
+    x = torch.randn(8, 32, dtype=dtype, device="cuda", requires_grad=True)
+    dy = torch.randn(8, 48, dtype=dtype, device="cuda")
+    ins = (x, w1, w3, b1, b3)
+
+    def step():
+        return torch.autograd.grad(ffn_ext.swiglu(*ins), ins, dy)
+
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        for _ in range(2):
+            step()  # warm-up outside the graph (cuBLAS handles, workspaces, the engine's threads)
+    torch.cuda.current_stream().wait_stream(s)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        grads = step()
+    for _ in range(2):
+        with torch.no_grad():
+            x.copy_(torch.randn_like(x))
+        dy.copy_(torch.randn_like(dy))
+        graph.replay()
+        torch.cuda.synchronize()
+        assert_gradients_accurate(grads, "silu", ins, dy, range(5))
+
+
 @pytest.mark.parametrize("dev", ["cpu"] + (["cuda"] if HAS_CUDA else []))
 def test_autocast_like_linear(dev):
     """Under autocast the inputs are cast as F.linear's are (fp32 -> the autocast dtype); float64
