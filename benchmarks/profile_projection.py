@@ -10,15 +10,17 @@ how long each takes, so that a row where ffn_ext loses to eager can be traced to
 an extra kernel or launch gaps. Prints one table per (M, direction, candidate), the top kernels by
 device time per call, and writes them to --out (default: stdout only).
 
-On CUDA each forward candidate is also seen under the suite's own condition (cold_timeline: L2
-flushed, one call, a synchronization): its CUDA-event time beside the GPU's wait for the first
-kernel after the flush, the kernels' time and the gaps between them. On an H200 (torch 2.11,
-2026-11-27, 5ada78e) swiglu's forward at M = 64 took 119 us to eager's 112 in the suite, while its
-kernels took 66.8 us to eager's 71.2 here and 67.5 to 73.1 under graph replay: this says where the
-difference goes.
+On CUDA each candidate, forward and forward+backward, is also seen under the suite's own condition
+(cold_timeline: L2 flushed, one call, a synchronization): its CUDA-event time beside the GPU's wait
+for the first kernel after the flush, the kernels' time and the gaps between them. On an H200
+(torch 2.11, 2026-11-27, 5ada78e) swiglu's forward at M = 64 took 119 us to eager's 112 in the
+suite, while its kernels took 66.8 us to eager's 71.2 here and 67.5 to 73.1 under graph replay;
+its forward+backward at M = 512 took 838 us to eager's 755, the floor's three GEMMs 604: this says
+where the differences go (the GEMMs, the gating kernels, or the GPU waiting for the host).
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -130,34 +132,36 @@ def main():
         x = torch.randn(n, k, dtype=dtype, device=dev)
         xr = x.clone().requires_grad_(True)
         dy = torch.randn(n, d, dtype=dtype, device=dev)
+        dh = torch.randn(n, 2 * d, dtype=dtype, device=dev)  # the floor's packed gradient
         w1d, w3d = w1.detach(), w3.detach()
         cands = {
             "fwd": {"ffn_ext": lambda: ffn_ext.swiglu(x, w1d, w3d), "eager": lambda: eager_swiglu(x, w1d, w3d),
                     "floor": lambda: x @ w13.T},
             "fwd+bwd": {"ffn_ext": training_step(ffn_ext.swiglu, (xr, w1, w3), dy),
-                        "eager": training_step(eager_swiglu, (xr, w1, w3), dy)},
+                        "eager": training_step(eager_swiglu, (xr, w1, w3), dy),
+                        "floor": lambda: (x @ w13.T, dh @ w13, dh.T @ x)},  # bench_ffn's floor
         }
         for direction, fns in cands.items():
+            # forward: inference, as the suite times it; forward+backward: autograd recording
+            mode = torch.inference_mode if direction == "fwd" else contextlib.nullcontext
             for name, fn in fns.items():
-                if direction == "fwd":
-                    with torch.inference_mode():
-                        total, rows = kernel_table(fn, dev, a.calls, a.top)
-                else:
+                with mode():
                     total, rows = kernel_table(fn, dev, a.calls, a.top)
                 lines.append(f"\nM={n} {direction} {name}: {total:.1f} us of kernels per call")
                 lines += [f"  {us:9.1f} us  x{cnt:g}  {key[:110]}" for key, us, cnt in rows]
-            if direction == "fwd" and timer is not None:
+            if timer is not None:
                 # The suite's condition: its time per call beside what the GPU did in it.
-                with torch.inference_mode():
+                with mode():
                     timed = timer.compare(fns)
                     for name, fn in fns.items():
+                        head = f"M={n} {direction} {name} after an L2 flush:"
                         try:
                             t, seen = cold_timeline(fn, timer.flush.zero_, flush_names, a.calls)
-                            lines.append(f"M={n} fwd {name} after an L2 flush: timed {timed[name] * 1e6:.1f} us (the "
-                                         f"suite's method); wait for the first kernel {t['wait']:.1f} us, kernels "
-                                         f"{t['kernels']:.1f} us, gaps between them {t['gaps']:.1f} us ({seen} calls)")
+                            lines.append(f"{head} timed {timed[name] * 1e6:.1f} us (the suite's method); wait for the "
+                                         f"first kernel {t['wait']:.1f} us, kernels {t['kernels']:.1f} us, gaps between "
+                                         f"them {t['gaps']:.1f} us ({seen} calls)")
                         except Exception as e:  # noqa: BLE001 (a profiler without device events: say so)
-                            lines.append(f"M={n} fwd {name} after an L2 flush: timeline unavailable ({e!r})")
+                            lines.append(f"{head} timeline unavailable ({e!r})")
     text = "\n".join(lines)
     print(text)
     if a.out:
