@@ -8,7 +8,7 @@ each, forward (inference mode) and forward+backward (torch.autograd.grad).
 The suite's timings (run_all.py) say how long a call takes; this says which kernels it runs and
 how long each takes, so that a row where ffn_ext loses to eager can be traced to a GEMM algorithm,
 an extra kernel or launch gaps. Prints one table per (M, direction, candidate), the top kernels by
-device time per call, and writes them to --out (default: stdout only).
+device time per call, and writes them to --out as they come (default: stdout only).
 
 On CUDA each candidate, forward and forward+backward, is also seen under the suite's own condition
 (cold_timeline: L2 flushed, one call, a synchronization): its CUDA-event time beside the GPU's wait
@@ -126,8 +126,18 @@ def main():
     w13 = torch.cat([w1.detach(), w3.detach()])
     timer = Timer(dev, reps=20) if dev.type == "cuda" else None
     flush_names = flush_kernel_names(timer.flush.zero_) if timer is not None else None
-    lines = [f"profile_projection: device={dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), "
-             f"torch={torch.__version__}, in={k}, d={d}, dtype={a.dtype}, calls={a.calls}"]
+    # Each line printed and written as it comes, so that a run cut off by a time limit keeps what it did.
+    out = open(a.out, "w") if a.out else None  # noqa: SIM115 (open for the whole run)
+
+    def emit(*new):
+        for line in new:
+            print(line, flush=True)
+            if out:
+                out.write(line + "\n")
+                out.flush()
+
+    emit(f"profile_projection: device={dev} ({torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu'}), "
+         f"torch={torch.__version__}, in={k}, d={d}, dtype={a.dtype}, calls={a.calls}")
     for n in (int(t) for t in a.tokens.split(",")):
         x = torch.randn(n, k, dtype=dtype, device=dev)
         xr = x.clone().requires_grad_(True)
@@ -147,8 +157,8 @@ def main():
             for name, fn in fns.items():
                 with mode():
                     total, rows = kernel_table(fn, dev, a.calls, a.top)
-                lines.append(f"\nM={n} {direction} {name}: {total:.1f} us of kernels per call")
-                lines += [f"  {us:9.1f} us  x{cnt:g}  {key[:110]}" for key, us, cnt in rows]
+                emit(f"\nM={n} {direction} {name}: {total:.1f} us of kernels per call",
+                     *(f"  {us:9.1f} us  x{cnt:g}  {key[:110]}" for key, us, cnt in rows))
             if timer is not None:
                 # The suite's condition: its time per call beside what the GPU did in it.
                 with mode():
@@ -157,16 +167,13 @@ def main():
                         head = f"M={n} {direction} {name} after an L2 flush:"
                         try:
                             t, seen = cold_timeline(fn, timer.flush.zero_, flush_names, a.calls)
-                            lines.append(f"{head} timed {timed[name] * 1e6:.1f} us (the suite's method); wait for the "
-                                         f"first kernel {t['wait']:.1f} us, kernels {t['kernels']:.1f} us, gaps between "
-                                         f"them {t['gaps']:.1f} us ({seen} calls)")
+                            emit(f"{head} timed {timed[name] * 1e6:.1f} us (the suite's method); wait for the first "
+                                 f"kernel {t['wait']:.1f} us, kernels {t['kernels']:.1f} us, gaps between them "
+                                 f"{t['gaps']:.1f} us ({seen} calls)")
                         except Exception as e:  # noqa: BLE001 (a profiler without device events: say so)
-                            lines.append(f"{head} timeline unavailable ({e!r})")
-    text = "\n".join(lines)
-    print(text)
-    if a.out:
-        with open(a.out, "w") as f:
-            f.write(text + "\n")
+                            emit(f"{head} timeline unavailable ({e!r})")
+    if out:
+        out.close()
 
 
 if __name__ == "__main__":

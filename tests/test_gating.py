@@ -322,9 +322,10 @@ def test_strided_and_tiled_more_than_2_31_elements(layout, device):
 
 def _unmerged_26d(base, offset=0):
     """A view of `base` in 26 dimensions of size 2 (2^26 elements), no two of which merge:
-    dimension k from the last has a stride of 2^(k+1) - 1 elements, not twice the next one's
-    (TensorIterator merges two dimensions where size x stride of the inner is the outer's stride),
-    and more than the dimensions after it span (so no two elements share an address)."""
+    dimension k from the last has a stride of 2^(k+1) - 1 elements, never twice the stride of the
+    dimension inside it (TensorIterator merges two dimensions where the outer's stride is the
+    inner's size x stride), and more than all the dimensions inside it span (so no two elements
+    share an address)."""
     return base.as_strided([2] * 26, [2 ** (k + 1) - 1 for k in reversed(range(26))], offset)
 
 

@@ -26,8 +26,9 @@
 # (benchmarks/run_all.py, against Liger-Kernel when its wheel is carried in .whl: run with carry
 # [".whl"]), bounds: the row kernels under other launch bounds and with 2 packs a thread
 # (benchmarks/explore_launch_bounds.py, an experiment with a build of its own: 24 kernels, 75 s to
-# build on this project's 2-core VM), profile: the kernels of swiglu at decode sizes beside eager's,
-# and its time after an L2 flush split into waiting, kernels and gaps
+# build on this project's 2-core VM), profile: the kernels of swiglu at decode sizes beside eager's
+# and the GEMM floor's, forward and forward+backward, and each one's time after an L2 flush split
+# into waiting, kernels and gaps
 # (benchmarks/profile_projection.py), explore: swiglu chunk by chunk of tokens at prefill sizes
 # (benchmarks/explore_chunked_swiglu.py, an experiment), layouts: SwiGLU gating on each operand
 # layout, the interleaved one on the strided kernel and the mixed one on the tile kernel
@@ -151,7 +152,7 @@ if want profile; then
   step "kernels of swiglu vs eager at M = 1, 8, 64, 512 (benchmarks/profile_projection.py)"
   timeout ${PROFILE_TIMEOUT:-90} python3 "$SRC/benchmarks/profile_projection.py" --device cuda \
     --out "$LOG/profile_projection.txt" > "$LOG/profile_projection.log" 2>&1
-  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^M=" "$LOG/profile_projection.txt" | head -40
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^M=" "$LOG/profile_projection.txt" | head -60
   pack
 fi
 
