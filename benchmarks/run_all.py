@@ -105,7 +105,8 @@ TABLE_COLUMNS = {
     "gating": ["op", "dtype", "rows", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "GB/s",
                "of_limit", "ffn_ext_two_us", "eager_two_us", "vs_eager_two", "graph_us", "eager_graph_us", "call_us",
                "eager_call_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
-    "projection": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "of_limit",
+    "projection": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "split_floor_us",
+                   "of_limit",
                    "TFLOP/s", "graph_us", "eager_graph_us", *memory_column_names(("ffn_ext", "eager")), "best_peer",
                    "vs_best", "flag"],
     "block": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "TFLOP/s",
@@ -113,7 +114,8 @@ TABLE_COLUMNS = {
 }
 LIMIT = {"activation": "of_limit = achieved GB/s / same-run device copy GB/s",
          "gating": "of_limit = achieved GB/s / same-run device copy GB/s",
-         "projection": "of_limit = GEMM floor time / ffn_ext time (the floor: the same GEMMs alone)",
+         "projection": "of_limit = GEMM floor time / ffn_ext time (the floor: the same GEMMs alone); split_floor_us: "
+                       "eager's GEMMs alone (two projections, dx from two GEMMs, two weight GEMMs)",
          "block": "no limit measured (the floor of projection applies to its first half)"}
 
 
