@@ -106,9 +106,8 @@ TABLE_COLUMNS = {
                "of_limit", "ffn_ext_two_us", "eager_two_us", "vs_eager_two", "graph_us", "eager_graph_us", "call_us",
                "eager_call_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
     "projection": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "floor_us", "split_floor_us",
-                   "of_limit",
-                   "TFLOP/s", "graph_us", "eager_graph_us", *memory_column_names(("ffn_ext", "eager")), "best_peer",
-                   "vs_best", "flag"],
+                   "of_limit", "TFLOP/s", "graph_us", "eager_graph_us", *memory_column_names(("ffn_ext", "eager")),
+                   "best_peer", "vs_best", "flag"],
     "block": ["dtype", "M", "in", "d", "dir", "ffn_ext_us", "eager_us", "compile_us", "liger_us", "TFLOP/s",
               "graph_us", "eager_graph_us", *memory_column_names(), "best_peer", "vs_best", "flag"],
 }
