@@ -335,10 +335,10 @@ def test_more_than_25_dimensions_that_do_not_merge(device):
     copies included (they refuse: "tensor has too many (>25) dims"), so CUDA launches them in slices
     (launch_strided). Activation forward and backward, a per-channel tensor beta (a broadcast
     input), gating forward and backward, and packed forward into an out= of 26 dimensions (its
-    buffer written at out's elements only). Every
-    element against the same op on dense copies of the operands (bit for bit on the CPU, PyTorch's
-    default closeness on CUDA: another kernel), and every 61st against the float64 formulas. Float32
-    throughout: the slicing is the same code for every dtype."""
+    buffer written at out's elements only). Every element against the same op on dense copies of
+    the operands (bit for bit on the CPU, PyTorch's default closeness on CUDA: another kernel), and
+    every 61st against the float64 formulas. Float32 throughout: the slicing is the same code for
+    every dtype."""
     if device == "cpu":
         pytest.skip("a CUDA case (the CPU's strided path is TensorIterator's for_each, which takes any "
                     "number of dimensions; there this test takes 25-40 s)")
