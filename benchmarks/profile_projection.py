@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ffn_ext  # noqa: E402
-from bench_ffn import eager_swiglu  # noqa: E402  (the eager peer the suite times)
+from bench_ffn import eager_swiglu, floor_forward, floor_training  # noqa: E402  (what the suite times)
 from common import DTYPES, Timer, training_step  # noqa: E402
 
 
@@ -146,10 +146,10 @@ def main():
         w1d, w3d = w1.detach(), w3.detach()
         cands = {
             "fwd": {"ffn_ext": lambda: ffn_ext.swiglu(x, w1d, w3d), "eager": lambda: eager_swiglu(x, w1d, w3d),
-                    "floor": lambda: x @ w13.T},
+                    "floor": lambda: floor_forward(x, w13)},
             "fwd+bwd": {"ffn_ext": training_step(ffn_ext.swiglu, (xr, w1, w3), dy),
                         "eager": training_step(eager_swiglu, (xr, w1, w3), dy),
-                        "floor": lambda: (x @ w13.T, dh @ w13, dh.T @ x)},  # bench_ffn's floor
+                        "floor": lambda: floor_training(x, w13, dh)},
         }
         for direction, fns in cands.items():
             # forward: inference, as the suite times it; forward+backward: autograd recording
