@@ -562,18 +562,17 @@ def test_each_pass_is_one_kernel(packed, device):
     inputs = (h,) if packed else (g, u)
     forward = (lambda: ffn_ext.silu_and_mul(h)) if packed else (lambda: ffn_ext.act_and_mul(g, u, "gelu"))
     name = "act_and_mul_packed" if packed else "act_and_mul"
+    kernels_per_pass = 1 if device == "cuda" else 0  # (the CPU profile has no kernels)
     kept = []
     names, kernels = _ops_and_kernels(lambda: kept.append(forward()), device)
-    assert names - allocations == {f"ffn_ext::{name}"} and kernels <= 1, names
+    assert names - allocations == {f"ffn_ext::{name}"} and kernels == kernels_per_pass, (names, kernels)
     grads = []
     names, kernels = _ops_and_kernels(lambda: grads.append(torch.autograd.grad(kept[0], inputs, dy, create_graph=True)),
                                       device)
-    assert names - allocations == {f"ffn_ext::{name}_backward"} and kernels <= 1, names
+    assert names - allocations == {f"ffn_ext::{name}_backward"} and kernels == kernels_per_pass, (names, kernels)
     gg = [torch.randn_like(t) for t in grads[0]]
     names, kernels = _ops_and_kernels(lambda: torch.autograd.grad(grads[0], (dy, *inputs), gg), device)
-    assert names - allocations == {f"ffn_ext::{name}_double_backward"} and kernels <= 1, names
-    if device == "cuda":  # the GPU profiler saw the kernel: exactly one per pass
-        assert _ops_and_kernels(forward, device)[1] == 1
+    assert names - allocations == {f"ffn_ext::{name}_double_backward"} and kernels == kernels_per_pass, (names, kernels)
 
 
 @pytest.mark.parametrize("act", list(GATES))
