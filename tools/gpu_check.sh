@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One or two calls on a GPU machine (the device tool): build, test, sanitize, benchmark; logs under
 # $OUT. STEPS picks the steps (default: all of them, in this order):
-#   build errors prebuild tests bench bounds profile ncu explore layouts exact sanitize [compare]
+#   build errors prebuild tests bench profile ncu bounds explore layouts exact sanitize [compare]
 # Times on an H100 machine (16 cores, torch 2.11, 2026-11-26): build 177 s with the CUDA kernels in
 # one file (now one per dtype: less), error-path tests 6 s, the CUDA tests 242 s with 16 workers
 # (about 3 100 cases then, about 3 350 on 2026-11-27: the limit is 330 s, build + errors + tests
@@ -12,7 +12,7 @@
 # keeps what the first installed for 30 s; a fresh machine would need the build again):
 #   bash tools/build_gpu_wheel.sh     (on the CPU machine first: 303 s on its 2 cores, 2026-11-28)
 #   STEPS="build errors prebuild tests" bash tools/gpu_check.sh                (timeout_s 600)
-#   STEPS="bench bounds profile ncu explore layouts exact sanitize" bash tools/gpu_check.sh (timeout_s: what is left)
+#   STEPS="bench profile ncu bounds explore layouts exact sanitize" bash tools/gpu_check.sh (timeout_s: what is left)
 # Steps run in the order above whatever the order in STEPS: what the open issues' figures need
 # first, the checks that an earlier session already passed last. prebuild compiles
 # explore_launch_bounds.py's kernels on one core while the tests run, so that bounds only runs.
@@ -24,14 +24,15 @@
 # error-path tests alone (serially, with a native backtrace if one crashes), prebuild (above), the
 # CUDA test cases (pytest-xdist; the 25 slowest listed), the benchmark suite
 # (benchmarks/run_all.py, against Liger-Kernel when its wheel is carried in .whl: run with carry
-# [".whl"]), bounds: the row kernels under other launch bounds and with 2 packs a thread
-# (benchmarks/explore_launch_bounds.py, an experiment with a build of its own: 24 kernels, 75 s to
-# build on this project's 2-core VM), profile: the kernels of swiglu at decode sizes beside eager's
-# and the GEMM floor's, forward and forward+backward, and each one's time after an L2 flush split
-# into waiting, kernels and gaps
-# (benchmarks/profile_projection.py), ncu: the hardware counters of the gating kernels beside a
-# copy (benchmarks/ncu_gating.py: DRAM and issue use, occupancy, stall reasons; Nsight Compute reads
-# counters on the Firecracker machines, not on gVisor ones), explore: swiglu chunk by chunk of tokens at prefill sizes
+# [".whl"]), profile: the kernels of swiglu at decode sizes beside eager's and the GEMM floor's,
+# forward and forward+backward, and each one's time after an L2 flush split into waiting, kernels
+# and gaps (benchmarks/profile_projection.py), ncu: the hardware counters of the gating kernels
+# beside a copy (benchmarks/ncu_gating.py: DRAM and issue use, occupancy, stall reasons; Nsight
+# Compute reads counters on the Firecracker machines, not on gVisor ones), bounds: the row kernels
+# under other launch bounds and with 2 packs a thread (benchmarks/explore_launch_bounds.py, an
+# experiment with a build of its own: 24 kernels, 75 s to build on this project's 2-core VM; after
+# ncu, which tells whether occupancy is what a kernel lacks), explore: swiglu chunk by chunk of
+# tokens at prefill sizes
 # (benchmarks/explore_chunked_swiglu.py, an experiment), layouts: SwiGLU gating on each operand
 # layout, the interleaved one on the strided kernel and the mixed one on the tile kernel
 # (benchmarks/bench_layouts.py),
@@ -55,7 +56,7 @@ step() { cur="$*"; echo "=== $* ($(date +%T))"; }
 if [[ -n "${STEPS+set}" && -z "${STEPS// /}" ]]; then
   echo "gpu_check.sh: STEPS is empty; name the steps to run (unset, it runs all of them)"; exit 2
 fi
-STEPS=${STEPS:-build errors prebuild tests bench bounds profile ncu explore layouts exact sanitize}
+STEPS=${STEPS:-build errors prebuild tests bench profile ncu bounds explore layouts exact sanitize}
 failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 SRC=$PWD
@@ -142,14 +143,6 @@ if want bench; then
   pack
 fi
 
-if want bounds; then
-  step "row kernels under other launch bounds and unrolls (benchmarks/explore_launch_bounds.py: its own build, then 8192 x 14336)"
-  timeout ${BOUNDS_TIMEOUT:-150} python3 "$SRC/benchmarks/explore_launch_bounds.py" --out-dir "$LOG/bounds" \
-    > "$LOG/bounds.log" 2>&1
-  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| gate_bwd" "$LOG"/bounds/bounds-*.md | head -30
-  pack
-fi
-
 if want profile; then
   step "kernels of swiglu vs eager at M = 1, 8, 64, 512 (benchmarks/profile_projection.py)"
   timeout ${PROFILE_TIMEOUT:-90} python3 "$SRC/benchmarks/profile_projection.py" --device cuda \
@@ -163,6 +156,14 @@ if want ncu; then
   timeout ${NCU_TIMEOUT:-120} python3 "$SRC/benchmarks/ncu_gating.py" --out-dir "$LOG/ncu" > "$LOG/ncu.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || { failed="$failed [$cur]"; tail -15 "$LOG/ncu.log"; }
   grep -E "^\| [a-z]" "$LOG"/ncu/ncu-gating-*.md 2>/dev/null | head -14
+  pack
+fi
+
+if want bounds; then
+  step "row kernels under other launch bounds and unrolls (benchmarks/explore_launch_bounds.py: its own build, then 8192 x 14336)"
+  timeout ${BOUNDS_TIMEOUT:-150} python3 "$SRC/benchmarks/explore_launch_bounds.py" --out-dir "$LOG/bounds" \
+    > "$LOG/bounds.log" 2>&1
+  rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^\| gate_bwd" "$LOG"/bounds/bounds-*.md | head -30
   pack
 fi
 
