@@ -38,7 +38,13 @@ FLOAT_DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 LOWP = (torch.float16, torch.bfloat16)
 RTOL = {torch.float32: 1e-6, torch.float64: 1e-14}
 
-requires_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a visible CUDA GPU")
+
+
+def requires_cuda(fn):
+    """Skipped without a visible GPU, and marked `cuda`: tools/gpu_check.sh selects the GPU's cases
+    with -k "cuda or build", which matches test names and marker names, so a CUDA-only test whose
+    name lacks "cuda" (test_current_stream_is_used) would otherwise never run there."""
+    return pytest.mark.cuda(pytest.mark.skipif(not HAS_CUDA, reason="needs a visible CUDA GPU")(fn))
 
 
 @pytest.fixture(params=DEVICES)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import requires_cuda
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "cuda" / "test_fast_float_bits.cu"
 EXPECT_CUDA = os.environ.get("FFN_EXT_EXPECT_CUDA") == "1"
@@ -45,7 +47,7 @@ def test_fast_float_checker_builds(tmp_path):
     _build(tmp_path, "sm_90")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a visible CUDA GPU")
+@requires_cuda
 def test_fast_float_bits_equal_the_intrinsics_cuda(tmp_path):
     major, minor = torch.cuda.get_device_capability()
     exe = _build(tmp_path, f"sm_{major}{minor}")

@@ -93,6 +93,7 @@ def test_mixed_devices_rejected():
         ffn_ext.swish(x, torch.ones(3))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
 def test_second_gpu_device_guard():
     """On a second GPU (the current device stays cuda:0) the kernels run there, right."""
