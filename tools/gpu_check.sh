@@ -123,7 +123,9 @@ fi
 
 if want tests; then
   step "CUDA tests (xdist)"
-  timeout ${TEST_TIMEOUT:-330} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -n ${XDIST:-16} -rfE --durations=25 \
+  # SIGINT at the limit, not timeout's SIGTERM: pytest then still prints the failures so far with
+  # their tracebacks and the counts (under SIGTERM a cut-off run left only its progress dots).
+  timeout -s INT -k 20 ${TEST_TIMEOUT:-330} python3 -m pytest "$SRC/tests" -q -p no:cacheprovider -n ${XDIST:-16} -rfE --durations=25 \
     -k "${PYTEST_K:-cuda or build}" > "$LOG/tests.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^(FAILED|ERROR)|crashed|node down" "$LOG/tests.log" | head -20
   tail -1 "$LOG/tests.log"
@@ -193,7 +195,7 @@ fi
 
 if want exact; then
   step "fp16/bf16 CUDA tests with FFN_EXT_CUDA_EXACT_LOWP=1"
-  FFN_EXT_CUDA_EXACT_LOWP=1 timeout ${EXACT_TIMEOUT:-100} python3 -m pytest "$SRC/tests/test_maths.py" -q -p no:cacheprovider \
+  FFN_EXT_CUDA_EXACT_LOWP=1 timeout -s INT -k 20 ${EXACT_TIMEOUT:-100} python3 -m pytest "$SRC/tests/test_maths.py" -q -p no:cacheprovider \
     -n ${XDIST:-16} -rfE -k "cuda and ((float16 or bfloat16) and not more_than or vector_loops)" > "$LOG/tests_exact_lowp.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; grep -E "^(FAILED|ERROR)" "$LOG/tests_exact_lowp.log" | head -10; tail -1 "$LOG/tests_exact_lowp.log"
   pack
