@@ -8,7 +8,9 @@ H200, 2026-11-27; fp32 at 0.99).
     python benchmarks/ncu_gating.py --check-parser       # the parser on a made-up export (no GPU)
 
 One launch of each kernel, on the packed layout at 8192 x 14336 (--shape): copies of the forward's
-and the backward's bytes (3 and 5 rows x d elements), the SiLU gating forward, and the gating
+and the backward's bytes (3 and 5 rows x d elements; an element-wise kernel, torch.neg into a
+second buffer, since ncu does not see the cudaMemcpy that a copy_ of one dtype is), the SiLU
+gating forward, and the gating
 backward (torch.ops.ffn_ext.act_and_mul_packed_backward, one kernel) for SiLU, exact and tanh GELU,
 sigmoid, ReLU and identity in bf16, SiLU in fp16 and fp32. The inputs are made before
 cudaProfilerStart, so ncu (--profile-from-start off) sees these launches and nothing else.
@@ -87,9 +89,11 @@ def launch_all(rows, d, labels_path):
     for label, dname, kind, act, traffic in cases(rows, d):
         dt = dtypes[dname]
         if kind == "copy":
+            # A kernel that reads and writes these bytes once (negation): a copy_ between tensors
+            # of one dtype is a cudaMemcpy, which ncu does not profile.
             src = torch.randn(rows * traffic * d // 2, dtype=dt, device=dev)
             dst = torch.empty_like(src)
-            plan.append(lambda dst=dst, src=src: dst.copy_(src))
+            plan.append(lambda dst=dst, src=src: torch.neg(src, out=dst))
         else:
             h = torch.randn(rows, 2 * d, dtype=dt, device=dev)
             if kind == "fwd":
@@ -230,6 +234,7 @@ def main():
     ap.add_argument("--out-dir", default=os.path.join(HERE, "results"))
     ap.add_argument("--parse", metavar="EXPORT_CSV", help="report from a saved export (labels beside it)")
     ap.add_argument("--check-parser", action="store_true")
+    ap.add_argument("--timeout", type=float, default=100, help="seconds ncu may run")
     ap.add_argument("--child", metavar="LABELS_JSON", help=argparse.SUPPRESS)
     a = ap.parse_args()
     rows, d = (int(v) for v in a.shape.split("x"))
@@ -250,21 +255,36 @@ def main():
                "--metrics", ",".join(METRICS), sys.executable, os.path.abspath(__file__), "--shape", a.shape,
                "--child", labels_path]
         print(" ".join(cmd), flush=True)
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        # Into the file as it comes: a run cut off by a time limit keeps what ncu wrote (--parse).
         with open(export, "w") as f:
-            f.write(r.stdout)
+            try:
+                r = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE, text=True, timeout=a.timeout)
+            except subprocess.TimeoutExpired:
+                sys.exit(f"ncu_gating.py: ncu ran past {a.timeout} s; what it wrote is in {export}")
         if r.returncode != 0:
-            sys.exit(f"ncu_gating.py: ncu exited {r.returncode}:\n{r.stderr[-3000:]}\n{r.stdout[-2000:]}")
+            with open(export) as f:
+                tail = f.read()[-2000:]
+            sys.exit(f"ncu_gating.py: ncu exited {r.returncode}:\n{r.stderr[-3000:]}\n{tail}")
     with open(export) as f:
         launches = parse(f.read())
     with open(labels_path) as f:
         labels = json.load(f)
     shape = f"{labels[0]['rows']} x {labels[0]['d']}" if labels else a.shape
-    md = markdown(table(launches, labels), f"Gating kernels under Nsight Compute, {shape} (one launch each, DRAM cold)")
+    title = f"Gating kernels under Nsight Compute, {shape} (one launch each, DRAM cold)"
+    try:
+        rows_out, problem = table(launches, labels), None
+    except ValueError as e:  # the launches still come back, each by its kernel's name
+        problem = str(e)
+        rows_out = table(launches, [{"label": f"launch {i}", "dtype": "?", "traffic": None, "rows": rows, "d": d}
+                                    for i in range(len(launches))])
+        title += f". NOT MATCHED TO THE CASES: {problem}"
+    md = markdown(rows_out, title)
     with open(stem + ".md", "w") as f:
         f.write(md)
     print(md)
     print(f"saved {stem}.md and {export}")
+    if problem:
+        sys.exit(f"ncu_gating.py: {problem}")
 
 
 if __name__ == "__main__":
