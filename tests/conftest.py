@@ -39,7 +39,6 @@ LOWP = (torch.float16, torch.bfloat16)
 RTOL = {torch.float32: 1e-6, torch.float64: 1e-14}
 
 
-
 def requires_cuda(fn):
     """Skipped without a visible GPU, and marked `cuda`: tools/gpu_check.sh selects the GPU's cases
     with -k "cuda or build", which matches test names and marker names, so a CUDA-only test whose
