@@ -591,11 +591,11 @@ def _check_swish_tensor_outputs(outs, ref, parts, ref_parts, x, G, GGB, B, kind)
     backward's d_g and d_x are sums of two such products, ggx-weighted and ggb-weighted, whose
     random weights make them cancel now and then to 1e-4 of either product and less, where those
     products' error is no longer within an ulp of the sum (with each product off by up to 2.4e-7
-    relative, an emulation of this test failed that check in 12 of 40 draws in fp16, 9 in bf16;
-    the one below in none, 2026-11-28). So each product (`parts`: the
-    double backward with one weight zeroed) is within one ulp of float32's, and each sum is the sum
-    of its two products up to the roundings of the three to the 16-bit type (half an ulp each) and
-    float's of the sum. beta's two gradients as _check_beta_gradient_sums."""
+    relative, an emulation of this test failed that check in 12 of 40 draws in fp16, 9 in bf16; the
+    one below in none, 2026-11-28). So each product (`parts`: the double backward with one weight
+    zeroed) is within one ulp of float32's, and each sum is the sum of its two products up to the
+    roundings of the three to the 16-bit type (half an ulp each) and float's of the sum. beta's two
+    gradients as _check_beta_gradient_sums."""
     def within_ulp(got, want):
         got64, want64 = got.double().cpu(), want.double().cpu()
         assert got.dtype == x.dtype
