@@ -8,25 +8,24 @@ H200, 2026-11-27; fp32 at 0.99).
     python benchmarks/ncu_gating.py --check-parser       # the parser on a made-up export (no GPU)
 
 One launch of each kernel, on the packed layout at 8192 x 14336 (--shape): copies of the forward's
-and the backward's bytes (3 and 5 rows x d elements; an element-wise kernel, torch.neg into a
-second buffer, since ncu does not see the cudaMemcpy that a copy_ of one dtype is), the SiLU
-gating forward, and the gating
-backward (torch.ops.ffn_ext.act_and_mul_packed_backward, one kernel) for SiLU, exact and tanh GELU,
-sigmoid, ReLU and identity in bf16, SiLU in fp16 and fp32. The inputs are made before
-cudaProfilerStart, so ncu (--profile-from-start off) sees these launches and nothing else.
-ncu runs with --clock-control none (the device README: leave the clocks alone) and its default
+and the backward's bytes (3 and 5 rows x d elements; an element-wise kernel, torch.neg into a second
+buffer, since ncu does not see the cudaMemcpy that a copy_ of one dtype is), the SiLU gating
+forward, and the gating backward (torch.ops.ffn_ext.act_and_mul_packed_backward, one kernel) for
+SiLU, exact and tanh GELU, sigmoid, ReLU and identity in bf16, SiLU in fp16 and fp32. The inputs are
+made before cudaProfilerStart, so ncu (--profile-from-start off) sees these launches and nothing
+else. ncu runs with --clock-control none (the device README: leave the clocks alone) and its default
 cache control (caches flushed before each replay pass), so each kernel reads DRAM cold.
 
-Columns: us (gpu__time_duration), of_copy (the DRAM bytes a second against the copy's of the same
-direction), dram_pct and sm_pct (dram__throughput and sm__throughput, % of peak), issue_pct (smsp__issue_active: the cycles a
-scheduler issued, % of active cycles), occupancy_pct (sm__warps_active: achieved, % of 64 warps),
-regs, inst_per_elem (warp instructions x 32 / the elements of d computed, rows x d), and the three
-largest stall reasons in cycles per issued instruction (smsp__average_warps_issue_stalled_*).
-How to read them: a kernel at the copy's dram_pct is at the floor; one whose issue_pct nears 100
-is issue-bound (fewer instructions an element move it, bounds and unroll do not); one with low
-dram_pct, low issue_pct and long_scoreboard on top waits on its loads with too few bytes in flight
-(occupancy or packs a thread: explore_launch_bounds.py's variants); lg_throttle on top: too many
-memory instructions queued (wider or fewer loads).
+Columns: us (gpu__time_duration), of_copy (the DRAM bytes a second against the copy anchor's of the
+same direction), dram_pct and sm_pct (dram__throughput and sm__throughput, % of peak), issue_pct
+(smsp__issue_active: the cycles a scheduler issued, % of active cycles), occupancy_pct
+(sm__warps_active: achieved, % of 64 warps), regs, inst_per_elem (warp instructions x 32 / the
+elements of d computed, rows x d), and the three largest stall reasons in cycles per issued
+instruction (smsp__average_warps_issue_stalled_*). How to read them: a kernel at the copy's dram_pct
+is at the floor; one whose issue_pct nears 100 is issue-bound (fewer instructions an element move
+it, bounds and unroll do not); one with low dram_pct, low issue_pct and long_scoreboard on top waits
+on its loads with too few bytes in flight (occupancy or packs a thread: explore_launch_bounds.py's
+variants); lg_throttle on top: too many memory instructions queued (wider or fewer loads).
 Prediction (sm_90 SASS of the bf16 SiLU gating backward row kernel, nvcc 13.0, 2026-11-28: 1232
 instructions for 4 packs of 8 elements and the row's tail, 80 registers, no spill): inst_per_elem
 25-38; issued at 4 a cycle a multiprocessor (132 at ~1.98 GHz) that is 95-135 us of the kernel's
