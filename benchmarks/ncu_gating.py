@@ -31,19 +31,22 @@ instructions for 4 packs of 8 elements and the row's tail, 80 registers, no spil
 25-38; issued at 4 a cycle a multiprocessor (132 at ~1.98 GHz) that is 95-135 us of the kernel's
 ~280 at copy bandwidth, so issue_pct a third to a half and dram_pct near the copy's. A bf16 backward
 far below the copy with such an issue_pct is waiting, not computing.
-Results: <out-dir>/ncu-gating-<date>.{md,csv} (the .csv is ncu's own export, --page raw).
+Results: <out-dir>/ncu-gating-cuda-<date>.{md,json} (the environment is the profiled GPU's), beside
+<out-dir>/ncu-gating-<date>.csv, ncu's own export (--page raw), and its .labels.json.
 """
 
 import argparse
 import csv
 import datetime
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # common (imported where needed: it imports torch, which the parser does not need)
 
 METRICS = [
     "gpu__time_duration.sum",
@@ -65,7 +68,7 @@ UNITS = {"nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9,
          "KB": 1e3, "MB": 1e6, "GB": 1e9, "ns": 1.0, "us": 1e3, "ms": 1e6}
 
 
-def cases(rows, d):
+def cases():
     """[(label, dtype name, kind, activation, elements of traffic per element of d)] in launch order."""
     out = [("copy fwd bytes", "bf16", "copy", None, 3), ("copy bwd bytes", "bf16", "copy", None, 5),
            ("silu fwd", "bf16", "fwd", "silu", 3)]
@@ -77,15 +80,17 @@ def cases(rows, d):
 
 def launch_all(rows, d, labels_path):
     """The child under ncu: every case's inputs first, then one launch of each between
-    cudaProfilerStart and Stop; the labels, in launch order, go to labels_path."""
+    cudaProfilerStart and Stop; the labels, in launch order, and the environment (the GPU's, for
+    the report) go to labels_path."""
     import torch
 
     import ffn_ext  # noqa: F401  (the installed package, as the other scripts: registers torch.ops.ffn_ext)
+    from common import environment
 
     dtypes = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     dev = torch.device("cuda")
     plan, labels = [], []
-    for label, dname, kind, act, traffic in cases(rows, d):
+    for label, dname, kind, act, traffic in cases():
         dt = dtypes[dname]
         if kind == "copy":
             # A kernel that reads and writes these bytes once (negation): a copy_ between tensors
@@ -108,7 +113,7 @@ def launch_all(rows, d, labels_path):
     torch.cuda.synchronize()
     torch.cuda.profiler.stop()
     with open(labels_path, "w") as f:
-        json.dump(labels, f)
+        json.dump({"env": environment(dev), "cases": labels}, f)
 
 
 def _number(text):
@@ -164,7 +169,7 @@ def table(launches, labels):
                          if k.startswith(STALL_PREFIX) and k.endswith(STALL_SUFFIX)), key=lambda kv: -kv[1])
         copy_rate = rate.get(lab["traffic"])
         inst = rec.get("smsp__inst_executed.sum")
-        row = {"case": lab["label"], "dtype": lab["dtype"], "us": _scaled(rec.get("gpu__time_duration.sum"), 1e-3),
+        row = {"case": lab["label"], "dtype": lab["dtype"], "us": rec.get("gpu__time_duration.sum", math.nan) * 1e-3,
                "of_copy": rec["_rate"] / copy_rate if rec["_rate"] and copy_rate else None,
                "dram_pct": rec.get("dram__throughput.avg.pct_of_peak_sustained_elapsed"),
                "sm_pct": rec.get("sm__throughput.avg.pct_of_peak_sustained_elapsed"),
@@ -178,23 +183,8 @@ def table(launches, labels):
     return out
 
 
-def _scaled(v, f):
-    return None if v is None else v * f
-
-
 COLUMNS = ["case", "dtype", "us", "of_copy", "dram_pct", "sm_pct", "issue_pct", "occupancy_pct", "regs",
            "inst_per_elem", "stalls", "kernel"]
-
-
-def markdown(rows, title):
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:.3g}" if abs(v) < 1000 else f"{v:.0f}"
-        return "–" if v is None else str(v)
-
-    lines = [f"# {title}", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(fmt(r.get(c)) for c in COLUMNS) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
 
 
 def check_parser():
@@ -267,9 +257,11 @@ def main():
     with open(export) as f:
         launches = parse(f.read())
     with open(labels_path) as f:
-        labels = json.load(f)
-    shape = f"{labels[0]['rows']} x {labels[0]['d']}" if labels else a.shape
-    title = f"Gating kernels under Nsight Compute, {shape} (one launch each, DRAM cold)"
+        child = json.load(f)
+    env, labels = child["env"], child["cases"]
+    if labels:  # the shape the child ran (a --parse of another run's export need not repeat --shape)
+        rows, d = labels[0]["rows"], labels[0]["d"]
+    title = f"Gating kernels under Nsight Compute, {rows} x {d} (one launch each, DRAM cold)"
     try:
         rows_out, problem = table(launches, labels), None
     except ValueError as e:  # the launches still come back, each by its kernel's name
@@ -277,11 +269,10 @@ def main():
         rows_out = table(launches, [{"label": f"launch {i}", "dtype": "?", "traffic": None, "rows": rows, "d": d}
                                     for i in range(len(launches))])
         title += f". NOT MATCHED TO THE CASES: {problem}"
-    md = markdown(rows_out, title)
-    with open(stem + ".md", "w") as f:
-        f.write(md)
-    print(md)
-    print(f"saved {stem}.md and {export}")
+    from common import save
+
+    save("ncu-gating", "cuda", env, rows_out, COLUMNS, title, out_dir=a.out_dir)  # (prints where)
+    print(f"ncu's export: {export}")
     if problem:
         sys.exit(f"ncu_gating.py: {problem}")
 
