@@ -1,0 +1,166 @@
+"""Random memory layouts, bit for bit.
+
+The layout tests elsewhere (test_gating.py, test_maths.py) take named layouts one at a time:
+contiguous, transposed, sliced, offset, padded rows, a transposed operand beside a contiguous one.
+Here every operand gets a layout of its own drawn at random, and they combine: dimensions permuted
+in memory, a step of 1 to 3 along each, rows padded, a base pointer 1 or 3 elements past an
+aligned one, a dimension broadcast (stride 0) on inputs, over shapes with sizes 0 and 1, partial
+32 x 32 tiles and rows long enough for the vectorised row kernel. On CUDA each goes to whichever
+of the three kernels (row, tile, strided: csrc/cuda/engine.cuh) its layout asks for, with
+combinations nobody wrote down; on the CPU to the dense, row and tiled (strided_runs) paths.
+
+The activations are ReLU and identity (ReGLU and the bilinear form), for which every output is
+one product of two stored values, or a selection of one, rounded once: dy * up * [gate > 0] and
+dy * relu(gate) are exact in float64 for inputs of 24 significant bits or fewer, so the float64
+formula rounded to the dtype is the correctly rounded result, and it is the only result any kernel
+can return (float64 inputs: the kernel's own float64 product is that rounding). So each output is
+compared with the float64 reference bit for bit (torch.equal: -0.0 equals 0.0), whatever path
+computed it; an index that is off anywhere shows as a wrong value, not as a rounding. (The other
+activations go through the same layout code with another functor; their accuracy is tested on the
+named layouts.) Each case is a seed, so a failure names its layout and reproduces alone.
+"""
+
+import math
+import random
+
+import pytest
+import torch
+
+import ffn_ext
+from conftest import FLOAT_DTYPES
+
+SIZES = [0, 1, 1, 2, 3, 5, 8, 9, 16, 17, 33, 40]
+LONG = [128, 200, 257, 1000, 2050]  # last dims for the row kernel (>= 16 packs of 8 bf16)
+MAX_ELEMENTS = 1 << 16
+
+
+def random_layout(shape, dtype, device, rng, broadcast=True, scale=3.0):
+    """A view of `shape` whose memory layout is drawn from rng: dimension order, step and padding
+    per dimension, a misaligned start, sometimes one dimension broadcast (stride 0)."""
+    nd = len(shape)
+    order = list(range(nd))
+    rng.shuffle(order)  # memory dimension j holds logical dimension order[j]
+    step = [rng.choice([1, 1, 1, 2, 3]) for _ in range(nd)]
+    pad = [rng.choice([0, 0, 1, 5]) for _ in range(nd)]
+    base_shape = [shape[p] * step[p] + pad[p] for p in order]
+    start = rng.choice([0, 0, 1, 3])
+    n = math.prod(base_shape)
+    gen = torch.Generator().manual_seed(rng.getrandbits(31))
+    flat = (scale * torch.randn(n + start, dtype=torch.float64, generator=gen)).to(dtype).to(device)
+    base = flat[start:].view(base_shape)
+    t = base[tuple(slice(0, shape[p] * step[p], step[p]) for p in order)]
+    t = t.permute(*[order.index(i) for i in range(nd)])
+    if broadcast and nd and rng.random() < 0.15:
+        k = rng.randrange(nd)
+        if shape[k] > 0:
+            t = t.narrow(k, 0, 1).expand(*shape)
+    assert tuple(t.shape) == tuple(shape)
+    return t
+
+
+def random_shape(rng, last=None):
+    nd = rng.choice([1, 2, 2, 3, 3, 4])
+    shape = [rng.choice(SIZES) for _ in range(nd)]
+    if last is not None:
+        shape[-1] = last
+    elif rng.random() < 0.3:
+        shape[-1] = rng.choice(LONG)
+    # keep each case small: shrink the leading dimensions first
+    k = 0
+    while math.prod(shape) * (2 if last is not None else 1) > MAX_ELEMENTS and k < nd - 1:
+        shape[k] = min(shape[k], 2)
+        k += 1
+    return shape
+
+
+def act64(name, g):
+    return torch.where(g > 0, g, torch.zeros_like(g)) if name == "relu" else g
+
+
+def d_act64(name, g):
+    return (g > 0).double() if name == "relu" else torch.ones_like(g)
+
+
+def assert_bits(out, ref64, what):
+    """out equals the float64 reference rounded to out's dtype, element for element."""
+    want = ref64.to(out.dtype)
+    got = out.detach().cpu()
+    assert got.shape == want.shape, (what, got.shape, want.shape)
+    if not torch.equal(got, want):
+        bad = (got != want).nonzero()[0].tolist()
+        raise AssertionError(f"{what}: {int((got != want).sum())} of {got.numel()} elements differ; first at {bad}: "
+                             f"got {got[tuple(bad)].item()!r}, want {want[tuple(bad)].item()!r}")
+
+
+def describe(**ts):
+    return "; ".join(f"{k} {tuple(t.shape)} strides {t.stride()} offset {t.storage_offset()}" for k, t in ts.items())
+
+
+def two_tensors(rng, dtype, device):
+    act = rng.choice(["relu", "identity"])
+    shape = random_shape(rng)
+    g = random_layout(shape, dtype, device, rng)
+    u = random_layout(shape, dtype, device, rng, scale=1.0)
+    dy = random_layout(shape, dtype, device, rng, scale=1.0)
+    ctx = f"act_and_mul {act} {dtype}: " + describe(gate=g, up=u, dy=dy)
+    g64, u64, dy64 = (t.detach().cpu().double() for t in (g, u, dy))
+    ga, ua = g.detach().requires_grad_(), u.detach().requires_grad_()
+    y = ffn_ext.act_and_mul(ga, ua, act)
+    assert_bits(y, act64(act, g64) * u64, ctx + " -> y")
+    if y.numel():
+        dg, du = torch.autograd.grad(y, (ga, ua), dy)
+        assert_bits(dg, dy64 * u64 * d_act64(act, g64), ctx + " -> dgate")
+        assert_bits(du, dy64 * act64(act, g64), ctx + " -> dup")
+
+
+def packed(rng, dtype, device):
+    act = rng.choice(["relu", "identity"])
+    d = rng.choice([1, 2, 3, 5, 8, 9, 24, 33] + LONG)
+    shape = random_shape(rng, last=2 * d)
+    h = random_layout(shape, dtype, device, rng)
+    dy = random_layout(shape[:-1] + [d], dtype, device, rng, scale=1.0)
+    ctx = f"act_and_mul_packed {act} {dtype}: " + describe(h=h, dy=dy)
+    h64, dy64 = h.detach().cpu().double(), dy.detach().cpu().double()
+    g64, u64 = h64[..., :d], h64[..., d:]
+    want = act64(act, g64) * u64
+    ha = h.detach().requires_grad_()
+    y = ffn_ext.act_and_mul_packed(ha, act)
+    assert_bits(y, want, ctx + " -> y")
+    if y.numel():
+        (dh,) = torch.autograd.grad(y, ha, dy)
+        assert_bits(dh, torch.cat([dy64 * u64 * d_act64(act, g64), dy64 * act64(act, g64)], -1), ctx + " -> dh")
+    # out= into a random view: its elements get the result, the rest of its buffer is untouched.
+    out = random_layout(shape[:-1] + [d], dtype, device, rng, broadcast=False)
+    buffer = out._base if out._base is not None else out
+    expected = buffer.detach().cpu().clone()
+    expected.as_strided(out.shape, out.stride(), out.storage_offset()).copy_(want)
+    with torch.no_grad():
+        r = ffn_ext.act_and_mul_packed(h, act, out=out)
+    assert r is out
+    assert_bits(buffer, expected.double(), ctx + "; out " + describe(out=out) + " -> out='s buffer")
+
+
+def unary(rng, dtype, device):
+    shape = random_shape(rng)
+    x = random_layout(shape, dtype, device, rng)
+    dy = random_layout(shape, dtype, device, rng, scale=1.0)
+    ctx = f"relu {dtype}: " + describe(x=x, dy=dy)
+    x64, dy64 = x.detach().cpu().double(), dy.detach().cpu().double()
+    xa = x.detach().requires_grad_()
+    y = ffn_ext.relu(xa)
+    assert_bits(y, act64("relu", x64), ctx + " -> y")
+    if y.numel():
+        (dx,) = torch.autograd.grad(y, xa, dy)
+        assert_bits(dx, dy64 * d_act64("relu", x64), ctx + " -> dx")
+
+
+CASES = 64
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("seed", range(CASES))
+def test_random_layouts_bit_for_bit(seed, dtype, device):
+    rng = random.Random(f"{seed}-{dtype}-{device}")
+    torch.manual_seed(seed)
+    for make in (two_tensors, packed, unary):
+        make(rng, dtype, device)
