@@ -44,16 +44,34 @@ def _cpu_memory(fn):
     return peak, running
 
 
+def cuda_memory_stats(device):
+    """Whether PyTorch's CUDA caching allocator keeps statistics on `device`. It does not where it
+    is bypassed (PYTORCH_NO_CUDA_MEMORY_CACHING=1, as tools/gpu_check.sh sets for compute-sanitizer's
+    memcheck, or torch.cuda.memory.caching_allocator_enable(False)): every tensor is then a
+    cudaMalloc of its own and torch.cuda.memory_allocated() stays where it was. Asked by allocating
+    one element, which the allocator counts as 512 bytes when it counts."""
+    before = torch.cuda.memory_allocated(device)
+    probe = torch.empty(1, device=device)
+    counted = torch.cuda.memory_allocated(device) != before
+    del probe
+    return counted
+
+
 def memory_of(fn, device):
     """(peak, held): the most memory that one call of fn() holds at any moment beyond what was
     allocated before it, and what it still holds when it returns; bytes. On CUDA from the caching
     allocator's statistics (kernels' workspaces included), on the CPU from the allocations and
-    frees the CPU allocator reports to the profiler."""
+    frees the CPU allocator reports to the profiler. On CUDA without statistics
+    (cuda_memory_stats) it refuses, rather than return zeros."""
     device = torch.device(device)
     if device.type == "cpu":
         return _cpu_memory(fn)
     if device.type != "cuda":
         raise ValueError(f"memory_of: device must be cpu or cuda, got {device}")
+    if not cuda_memory_stats(device):
+        raise RuntimeError(f"memory_of: PyTorch's CUDA caching allocator keeps no statistics on {device} (it is "
+                           "bypassed: PYTORCH_NO_CUDA_MEMORY_CACHING is set, or caching_allocator_enable(False)), "
+                           "so there is nothing to measure with")
     torch.cuda.synchronize(device)
     base = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)

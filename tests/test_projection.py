@@ -3,7 +3,10 @@ against the float64 formulas of REFERENCE.md, gradients of every input (gradchec
 registration (opcheck), compile and export, autocast, presets, memory, and the error texts."""
 
 import math
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -11,7 +14,7 @@ import torch.nn.functional as F
 
 import ffn_ext
 import ffn_ext.reference as R
-from ffn_ext._memory import memory_of
+from ffn_ext._memory import cuda_memory_stats, memory_of
 from conftest import DEVICES, FLOAT_DTYPES, HAS_CUDA, LOWP, profile_ops, requires_cuda, ulp
 
 ops = torch.ops.ffn_ext
@@ -535,6 +538,20 @@ def test_inference_peak_memory(device, paths, adjacent):
 def test_memory_of_refuses_other_devices():
     with pytest.raises(ValueError, match="memory_of: device must be cpu or cuda, got meta"):
         memory_of(lambda: None, "meta")
+
+
+@requires_cuda
+def test_memory_of_refuses_without_cuda_statistics():
+    """With PyTorch's caching allocator bypassed (PYTORCH_NO_CUDA_MEMORY_CACHING=1, as
+    tools/gpu_check.sh runs memcheck) CUDA keeps no memory statistics: memory_of refuses rather than
+    report zeros. Here, with the cache, it counts."""
+    assert cuda_memory_stats("cuda")
+    code = ("import torch, ffn_ext._memory as m; print(m.cuda_memory_stats('cuda'), flush=True); "
+            "m.memory_of(lambda: torch.empty(1000, device='cuda'), 'cuda')")
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTORCH_NO_CUDA_MEMORY_CACHING": "1"},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and r.stdout.strip() == "False", (r.stdout, r.stderr[-2000:])
+    assert "memory_of: PyTorch's CUDA caching allocator keeps no statistics on cuda" in r.stderr, r.stderr[-2000:]
 
 
 @pytest.mark.parametrize("adjacent", [False, True], ids=["separate", "adjacent"])
