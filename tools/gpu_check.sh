@@ -38,7 +38,10 @@
 # (benchmarks/bench_layouts.py),
 # exact: the fp16/bf16 cases and the vector-loops test (bitwise equal to fp32 there) again with
 # FFN_EXT_CUDA_EXACT_LOWP=1, sanitize:
-# compute-sanitizer memcheck on the kernel and gating tests and racecheck on the gating tests, and
+# compute-sanitizer memcheck on the kernel and gating tests and on the random layouts
+# (tests/test_layout_fuzz.py, whose values catch a wrong index but not a read past an allocation
+# whose value goes unused, nor a write past a fresh output: memcheck does), racecheck on the gating
+# tests, and
 # (compare, only when named) a comparison of the fp16/bf16 maths and of the grid geometry in one
 # session (three processes, each with its own copy anchor: compare their of_copy ratios).
 # The exit status is 1 when a step failed (they all run; the failed ones are named at the end).
@@ -202,8 +205,18 @@ if want exact; then
 fi
 
 # sanitize SECONDS TOOL TEST_FILE LOG_NAME K_EXPRESSION: compute-sanitizer over some test cases.
+# memcheck runs with PYTORCH_NO_CUDA_MEMORY_CACHING=1: every tensor its own cudaMalloc. PyTorch's
+# caching allocator carves tensors out of 2 MB (and larger) segments, each one cudaMalloc, which is
+# what memcheck sees: an access past a tensor's end that lands in its segment, on a neighbour or on
+# free space, is no error to it (c10/cuda/CUDACachingAllocator.cpp: "the caching allocator foils
+# cuda-memcheck"). Until 2026-11-28 the memcheck steps ran with the cache on (5ada78e's "0 errors"
+# saw only the segments). Every allocation is then a cudaMalloc and every free a cudaFree, which
+# synchronises; the allocator keeps no statistics then (ffn_ext._memory.cuda_memory_stats), so
+# the selected tests that measure memory check their values alone there.
 sanitize() {
-  timeout "$1" compute-sanitizer --tool "$2" --error-exitcode 1 python3 -m pytest "$SRC/tests/$3" -q -x \
+  local uncached=""
+  [[ $2 == memcheck ]] && uncached=PYTORCH_NO_CUDA_MEMORY_CACHING=1
+  env $uncached timeout "$1" compute-sanitizer --tool "$2" --error-exitcode 1 python3 -m pytest "$SRC/tests/$3" -q -x \
     -p no:cacheprovider -k "$5" > "$LOG/$4.log" 2>&1
   rc=$?; echo "exit $rc"; [[ $rc -eq 0 ]] || failed="$failed [$cur]"; tail -3 "$LOG/$4.log"
 }
@@ -216,6 +229,9 @@ if want sanitize; then
   step "compute-sanitizer memcheck (gating: row kernel layouts and row counts, tile kernel layouts)"
   sanitize ${SAN_TIMEOUT:-45} memcheck test_gating.py memcheck_gating \
     "cuda and ((two_tensors or packed_sizes or row_counts or sliced_semantics or mixed_layouts) and (float32 or bfloat16) or views or out_variant)"
+  pack
+  step "compute-sanitizer memcheck (random layouts: row, tile and strided kernels)"
+  sanitize ${SAN_TIMEOUT:-45} memcheck test_layout_fuzz.py memcheck_layouts "cuda"
   pack
   step "compute-sanitizer racecheck (gating; the tile kernel's shared tiles)"
   sanitize ${RACE_TIMEOUT:-45} racecheck test_gating.py racecheck \
