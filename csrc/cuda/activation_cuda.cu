@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
-#include <iterator>
 
 #include "engine.cuh"
 #include "ffn_ext/activation_ops.h"
@@ -76,18 +75,10 @@ struct CudaEngine {
     const int64_t n = outs[0].numel();
     if (n == 0) return;
     const c10::cuda::CUDAGuard guard(outs[0].device());
-    Launch l{outs, ins, RowLayout{}, false,
-             c10::cuda::getCurrentCUDAStream(outs[0].device().index()), outs[0].device().index()};
-    // A dense layout shared by every operand is one row of n elements.
-    if (flat_layout(outs, ins)) {
-      l.rl.rows = 1;
-      l.rl.d = n;
-      std::fill(std::begin(l.rl.row_stride), std::end(l.rl.row_stride), n);
-      l.rows = true;
-    } else {
-      l.rows = row_layout(outs, ins, l.rl);
-    }
-    dispatch_float(outs[0].scalar_type(), [&](auto tag) { run_typed<decltype(tag)>(d, l); });
+    const int device = outs[0].device().index();
+    const CudaDevice dev{c10::cuda::getCurrentCUDAStream(device), device};
+    const Launch l = plan_launch(outs, ins);
+    dispatch_float(outs[0].scalar_type(), [&](auto tag) { run_typed<decltype(tag)>(d, l, dev); });
   }
   // The row kernel has no in-loop sum of a tensor beta's gradient yet (ActivationOps::beta_gradient
   // then stores it per element and sums it with ATen).

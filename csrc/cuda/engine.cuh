@@ -20,8 +20,9 @@
 //    fp16/bf16 ones). Up to 4 elements a thread, loaded before the first is computed; 32-bit
 //    coordinates, on parts of fewer than 2^31 elements (TensorIterator's split).
 // Layouts of more than 25 dimensions that do not merge are launched in slices (launch_strided).
-// Every entry point takes a device guard for the output's device, launches on the current
-// stream and checks the launch.
+// Which kernel a layout takes, with which arguments and geometry, is launch.h's, over the
+// CudaDevice below, which launches on the current stream and checks each launch; the engine
+// (activation_cuda.cu) takes a device guard for the output's device.
 #pragma once
 
 #include <ATen/OpMathType.h>
@@ -36,15 +37,9 @@
 #include <type_traits>
 
 #include "fast_float.cuh"
-#include "row_kernel.cuh"
-#include "strided_kernel.cuh"
-#include "ffn_ext/engine_common.h"
-#include "ffn_ext/kernels.h"
+#include "launch.h"
 
 namespace ffn_ext::cuda {
-
-template <>
-struct FloatUpperHalf<c10::BFloat16> : std::true_type {};
 
 // Defined once, in activation_cuda.cu.
 int sm_count(int device);
@@ -58,15 +53,6 @@ bool exact_lowp();
 // the most elements a strided kernel's thread takes. Benchmarks' knobs, defined in activation_cuda.cu.
 bool tiles_enabled();
 int strided_unroll();
-
-// One launch's operands (outputs first) and where they go.
-struct Launch {
-  c10::ArrayRef<at::Tensor> outs, ins;
-  RowLayout rl;  // valid when rows
-  bool rows;     // the operands form rows with unit inner stride (row_layout or one dense row)
-  cudaStream_t stream;
-  int device;
-};
 
 // Blocks of kMaxThreads threads that a multiprocessor must be able to hold at once, which caps a
 // row kernel's registers at 80 (65536 / (3 * 256), in ptxas's steps of 8). These kernels are bound
@@ -83,13 +69,6 @@ struct Launch {
 template <typename scalar_t, typename F>
 constexpr int row_min_blocks() {
   return sizeof(scalar_t) <= 4 && F::NIN + F::NOUT <= 5 ? 3 : 1;
-}
-
-// Whether every operand of functor F is stored as scalar_t (no op-math operand beside fp16/bf16
-// ones): what the row and tile kernels take.
-template <typename scalar_t, typename F>
-constexpr bool one_dtype() {
-  return (F::IN_OPMATH == 0 && F::OUT_OPMATH == 0) || std::is_same_v<scalar_t, at::opmath_type<scalar_t>>;
 }
 
 // MIN_BLOCKS and UNROLL are parameters so that benchmarks/explore_launch_bounds.cu can launch this
@@ -127,150 +106,69 @@ __global__ void __launch_bounds__(kTileThreads, kTileMinBlocks) tile_kernel(Tile
   }
 }
 
-// Operands in rl's row layout (outputs first, then inputs), all stored as scalar_t. Returns false,
-// launching nothing, for rows too short for the row kernel (rows_suit_row_kernel).
-template <typename scalar_t, typename W, typename F>
-bool launch_rows(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
-                 const RowLayout& rl, cudaStream_t stream, int device) {
-  RowArgs args{};
-  const size_t no = outs.size();
-  for (size_t k = 0; k < no; ++k) {
-    args.out[k] = static_cast<char*>(outs[k].mutable_data_ptr());
-    args.out_stride[k] = rl.row_stride[k];
-  }
-  for (size_t k = 0; k < ins.size(); ++k) {
-    args.in[k] = static_cast<const char*>(ins[k].const_data_ptr());
-    args.in_stride[k] = rl.row_stride[no + k];
-  }
-  const int vec = row_vec<scalar_t>(args, F::NIN, F::NOUT, rl.rows);
-  if (!rows_suit_row_kernel(rl.rows, rl.d / vec)) return false;
-  auto go = [&](auto vec_tag) {
-    constexpr int VEC = decltype(vec_tag)::value;
-    const RowGeometry g = row_geometry(rl.rows, rl.d / VEC, sm_count(device), grid_cap(device));
+// launch.h's Device for a GPU: the current stream of `device`, whose multiprocessors it asks once.
+struct CudaDevice {
+  cudaStream_t stream;
+  int device;
+
+  int sms() const { return sm_count(device); }
+  int64_t grid_cap() const { return cuda::grid_cap(device); }
+  bool tiles() const { return tiles_enabled(); }
+  int strided_unroll() const { return cuda::strided_unroll(); }
+
+  template <typename scalar_t, typename W, int VEC, typename F>
+  void row(const RowArgs& args, const RowGeometry& g, int64_t rows, int64_t d, const F& f) const {
     const dim3 grid(static_cast<unsigned>(g.grid_x), static_cast<unsigned>(g.grid_y));
-    row_kernel<scalar_t, W, VEC><<<grid, g.threads, 0, stream>>>(args, g, rl.rows, rl.d, f);
-  };
-  constexpr int full = 16 / sizeof(scalar_t);
-  if (vec == full) {
-    go(std::integral_constant<int, full>{});
-  } else if (vec > 1) {
-    if constexpr (full > 2) go(std::integral_constant<int, full / 2>{});
-  } else {
-    go(std::integral_constant<int, 1>{});
+    row_kernel<scalar_t, W, VEC><<<grid, g.threads, 0, stream>>>(args, g, rows, d, f);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-  return true;
-}
 
-// A layout of fewer than 2^31 elements and byte offsets below 2^31 (iter.can_use_32bit_indexing()).
-template <typename scalar_t, typename W, typename F>
-void launch_strided32(const F& f, const at::TensorIterator& iter, cudaStream_t stream, int device) {
-  StridedArgs args{};
-  args.ndim = iter.ndim();
-  const int nt = iter.ntensors();
-  for (int k = 0; k < nt; ++k) args.data[k] = static_cast<char*>(iter.data_ptr(k));
-  for (int d = 0; d < args.ndim; ++d) {
-    args.sizes[d] = static_cast<uint32_t>(iter.shape()[d]);
-    for (int k = 0; k < nt; ++k) args.strides[d][k] = static_cast<uint32_t>(iter.strides(k)[d]);
+  template <typename scalar_t, typename W, typename F>
+  void strided(const StridedArgs& args, int64_t n, const StridedGeometry& g, const F& f) const {
+    strided_kernel<scalar_t, W><<<static_cast<unsigned>(g.grid), kMaxThreads, 0, stream>>>(args, n, g, f);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
-  strided_prepare(args);
-  const int64_t n = iter.numel();
-  const StridedGeometry g = strided_geometry(n, sm_count(device), grid_cap(device), strided_unroll());
-  strided_kernel<scalar_t, W><<<static_cast<unsigned>(g.grid), kMaxThreads, 0, stream>>>(args, n, g, f);
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
 
-// Any layout: the tile kernel where some operands run along another dimension than the rest
-// (tile_plan) and the functor's operands allow it, else the strided kernel, on parts of at most
-// 2^31 elements and offsets (ATen's split, as its own element-wise kernels launch).
-template <typename scalar_t, typename W, typename F>
-void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins,
-                    cudaStream_t stream, int device) {
-  at::TensorIterator iter = strided_iter(outs, ins);
-  if (iter.ndim() > kMaxDims) {
-    // More dimensions that do not merge than the kernels' offsets hold: 26 or more of size 2 or
-    // more, so at least 2^26 elements. ATen's own CUDA kernels, copies included, refuse such
-    // layouts ("tensor has too many (>25) dims"), so this cannot go through a dense copy. Instead
-    // the output's smallest dimension (of size 2 or more) is walked, one launch a slice, until
-    // the slices' layouts fit. A broadcast input takes index 0 where it has size 1, and is whole
-    // where it lacks the dimension (broadcasting aligns dimensions from the last).
-    const at::Tensor& o = outs[0];
-    int64_t dim = -1;
-    for (int64_t k = 0; k < o.dim(); ++k) {
-      if (o.size(k) > 1 && (dim < 0 || o.size(k) < o.size(dim))) dim = k;
-    }
-    TORCH_INTERNAL_ASSERT(dim >= 0);  // dimensions of size 1 merge with any other
-    for (int64_t i = 0; i < o.size(dim); ++i) {
-      std::vector<at::Tensor> outs_i, ins_i;
-      for (const auto& t : outs) outs_i.push_back(t.select(dim, i));
-      for (const auto& t : ins) {
-        const int64_t k = dim - (o.dim() - t.dim());
-        ins_i.push_back(k < 0 ? t : t.select(k, t.size(k) > 1 ? i : 0));
-      }
-      launch_strided<scalar_t, W>(f, outs_i, ins_i, stream, device);
-    }
-    return;
+  // Asked once per kernel, of the first device that runs it: a grid size, not a condition of
+  // correctness.
+  template <typename scalar_t, typename W, typename F>
+  int tiles_per_sm() const {
+    static const int per_sm = [] {
+      int blocks = 0;
+      C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, tile_kernel<scalar_t, W, F>,
+                                                                   kTileThreads, 0));
+      return std::max(blocks, 1);
+    }();
+    return per_sm;
   }
-  if constexpr (one_dtype<scalar_t, F>() && F::NIN + F::NOUT <= kTileMaxOperands) {
-    const int ndim = iter.ndim(), nt = iter.ntensors();
-    int64_t sizes[kMaxDims], strides[kMaxDims][kMaxOperands];
-    for (int d = 0; d < ndim; ++d) {
-      sizes[d] = iter.shape()[d];
-      for (int k = 0; k < nt; ++k) strides[d][k] = iter.strides(k)[d];
-    }
-    TileArgs t{};
-    if (tiles_enabled() && tile_plan(ndim, sizes, strides, nt, sizeof(scalar_t), t)) {
-      for (int k = 0; k < nt; ++k) t.data[k] = static_cast<char*>(iter.data_ptr(k));
-      // As many blocks as the GPU holds at once (their number a multiprocessor, asked once per kernel,
-      // of the first device that runs it: a grid size, not a condition of correctness).
-      static const int per_sm = [] {
-        int blocks = 0;
-        C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, tile_kernel<scalar_t, W, F>,
-                                                                     kTileThreads, 0));
-        return std::max(blocks, 1);
-      }();
-      const TileWalk w = tile_walk(t, std::min<int64_t>(int64_t(sm_count(device)) * per_sm, grid_cap(device)));
-      tile_kernel<scalar_t, W><<<static_cast<unsigned>(w.grid), kTileThreads, 0, stream>>>(t, w, f);
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-      return;
-    }
-  }
-  if (iter.can_use_32bit_indexing()) {
-    launch_strided32<scalar_t, W>(f, iter, stream, device);
-  } else {
-    for (const auto& part : iter.with_32bit_indexing()) launch_strided32<scalar_t, W>(f, part, stream, device);
-  }
-}
 
-// The kernel of functor d for storage dtype scalar_t: the row kernel where the layout allows,
-// else the tile or the strided one (launch_strided).
+  template <typename scalar_t, typename W, typename F>
+  void tile(const TileArgs& t, const TileWalk& w, const F& f) const {
+    tile_kernel<scalar_t, W><<<static_cast<unsigned>(w.grid), kTileThreads, 0, stream>>>(t, w, f);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+};
+
+// The kernel of functor d for storage dtype scalar_t (launch.h), computing fp16/bf16 in FastFloat
+// unless FFN_EXT_CUDA_EXACT_LOWP is set.
 template <typename scalar_t>
-void run_typed(const KernelDesc& d, const Launch& l) {
+void run_typed(const KernelDesc& d, const Launch& l, const CudaDevice& dev) {
   using opmath_t = at::opmath_type<scalar_t>;
   with_kernel<opmath_t>(d, [&](auto f) {
-    using F = decltype(f);
-    TORCH_INTERNAL_ASSERT(F::NIN == (int)l.ins.size() && F::NOUT == (int)l.outs.size());
-    auto go = [&](auto w_tag) {
-      using W = decltype(w_tag);
-      if constexpr (one_dtype<scalar_t, F>()) {
-        if (l.rows && launch_rows<scalar_t, W>(f, l.outs, l.ins, l.rl, l.stream, l.device)) return;
-      }
-      launch_strided<scalar_t, W>(f, l.outs, l.ins, l.stream, l.device);
-    };
     if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-      go(opmath_t{});
+      launch<scalar_t, opmath_t>(f, l, dev);
     } else if (exact_lowp()) {
-      go(opmath_t{});
+      launch<scalar_t, opmath_t>(f, l, dev);
     } else {
-      go(FastFloat{});
+      launch<scalar_t, FastFloat>(f, l, dev);
     }
   });
 }
 
 // Instantiated in kernels_<dtype>.cu, nowhere else.
-extern template void run_typed<double>(const KernelDesc&, const Launch&);
-extern template void run_typed<float>(const KernelDesc&, const Launch&);
-extern template void run_typed<c10::Half>(const KernelDesc&, const Launch&);
-extern template void run_typed<c10::BFloat16>(const KernelDesc&, const Launch&);
+extern template void run_typed<double>(const KernelDesc&, const Launch&, const CudaDevice&);
+extern template void run_typed<float>(const KernelDesc&, const Launch&, const CudaDevice&);
+extern template void run_typed<c10::Half>(const KernelDesc&, const Launch&, const CudaDevice&);
+extern template void run_typed<c10::BFloat16>(const KernelDesc&, const Launch&, const CudaDevice&);
 
 }  // namespace ffn_ext::cuda

@@ -1,4 +1,5 @@
 // The CUDA kernels of every activation and gating functor for float16 tensors (engine.cuh).
 #include "engine.cuh"
 
-template void ffn_ext::cuda::run_typed<c10::Half>(const ffn_ext::KernelDesc&, const ffn_ext::cuda::Launch&);
+template void ffn_ext::cuda::run_typed<c10::Half>(const ffn_ext::KernelDesc&, const ffn_ext::cuda::Launch&,
+                                                     const ffn_ext::cuda::CudaDevice&);
