@@ -3,6 +3,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,9 @@
 namespace ffn_ext::cpu {
 std::string loop_names();  // csrc/cpu/activation_cpu.cpp
 }  // namespace ffn_ext::cpu
+namespace ffn_ext::cuda {
+std::vector<int64_t> emulated_launches();  // csrc/cuda/host_emulation.cpp
+}  // namespace ffn_ext::cuda
 
 namespace {
 // Build facts for ffn_ext.info() and the C++ test: compiled against which torch, with CUDA or not.
@@ -102,6 +106,9 @@ TORCH_LIBRARY(ffn_ext, m) {
   m.def("_build_info() -> str", &build_info);
   // Which CPU vector loop each dtype takes on this processor ("dtype=loop" lines).
   m.def("_cpu_loops() -> str", &ffn_ext::cpu::loop_names);
+  // Launches of the CUDA row, tile and strided kernels emulated on the CPU so far
+  // (FFN_EXT_EMULATE_CUDA=1, csrc/cuda/host_emulation.cpp), for the tests.
+  m.def("_emulated_launches() -> int[]", &ffn_ext::cuda::emulated_launches);
 }
 
 // After TORCH_LIBRARY above (one translation unit: static initialisation in this order).

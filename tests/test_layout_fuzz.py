@@ -18,6 +18,12 @@ compared with the float64 reference bit for bit (torch.equal: -0.0 equals 0.0), 
 computed it; an index that is off anywhere shows as a wrong value, not as a rounding. (The other
 activations go through the same layout code with another functor; their accuracy is tested on the
 named layouts.) Each case is a seed, so a failure names its layout and reproduces alone.
+
+On the CPU the same cases also run through the CUDA engine emulated on the host
+(FFN_EXT_EMULATE_CUDA=1, csrc/cuda/host_emulation.cpp): its choice of kernel for each layout, the
+kernels' arguments and geometry, and the kernel bodies, block by block and thread by thread. A
+machine without a GPU so checks the CUDA path's indexing over these layouts, and that they reach
+each of its three kernels.
 """
 
 import math
@@ -157,10 +163,36 @@ def unary(rng, dtype, device):
 CASES = 64
 
 
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
-@pytest.mark.parametrize("seed", range(CASES))
-def test_random_layouts_bit_for_bit(seed, dtype, device):
+def run_case(seed, dtype, device):
     rng = random.Random(f"{seed}-{dtype}-{device}")
     torch.manual_seed(seed)
     for make in (two_tensors, packed, unary):
         make(rng, dtype, device)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("seed", range(CASES))
+def test_random_layouts_bit_for_bit(seed, dtype, device):
+    run_case(seed, dtype, device)
+
+
+@pytest.fixture
+def emulated(monkeypatch):
+    monkeypatch.setenv("FFN_EXT_EMULATE_CUDA", "1")
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+@pytest.mark.parametrize("seed", range(CASES))
+def test_random_layouts_bit_for_bit_on_the_emulated_gpu_kernels(seed, dtype, emulated):
+    run_case(seed, dtype, "cpu")
+
+
+def test_random_layouts_reach_every_emulated_gpu_kernel(emulated):
+    """A quarter of the cases launch the emulated row, tile and strided kernels, each of them."""
+    before = torch.ops.ffn_ext._emulated_launches()
+    for seed in range(CASES // 4):
+        for dtype in FLOAT_DTYPES:
+            run_case(seed, dtype, "cpu")
+    after = torch.ops.ffn_ext._emulated_launches()
+    launched = dict(zip(("row", "tile", "strided"), (a - b for a, b in zip(after, before))))
+    assert all(n > 0 for n in launched.values()), launched

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "../cuda/host_emulation.h"
 #include "ffn_ext/activation_ops.h"
 #include "ffn_ext/gating_ops.h"
 #include "ffn_ext/engine_common.h"
@@ -401,6 +402,7 @@ void strided_runs(const Launch& l, at::TensorIterator& iter) {
 struct CpuEngine {
   static void run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
                   c10::ArrayRef<at::Tensor> ins) {
+    if (cuda::emulate_cuda() && cuda::emulated_run(d, outs, ins)) return;
     const int64_t n = outs[0].numel();
     if (n == 0) return;
     const c10::ScalarType dtype = outs[0].scalar_type();
@@ -437,6 +439,7 @@ struct CpuEngine {
   // result is reproducible for a given number of threads.
   static at::Tensor run_summed(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
                                c10::ArrayRef<at::Tensor> ins, int64_t channels) {
+    if (cuda::emulate_cuda()) return at::Tensor();  // as the CUDA engine: no in-loop sums
     const at::Tensor& ref = outs[0];
     const Masks m = operand_masks(d, ref.scalar_type(), outs.size(), ins);
     at::Tensor sums = at::zeros({channels}, ref.options().dtype(at::kDouble));
