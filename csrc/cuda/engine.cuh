@@ -156,11 +156,11 @@ void run_typed(const KernelDesc& d, const Launch& l, const CudaDevice& dev) {
   using opmath_t = at::opmath_type<scalar_t>;
   with_kernel<opmath_t>(d, [&](auto f) {
     if constexpr (std::is_same_v<scalar_t, opmath_t>) {
-      launch<scalar_t, opmath_t>(f, l, dev);
+      launch_layout<scalar_t, opmath_t>(f, l, dev);
     } else if (exact_lowp()) {
-      launch<scalar_t, opmath_t>(f, l, dev);
+      launch_layout<scalar_t, opmath_t>(f, l, dev);
     } else {
-      launch<scalar_t, FastFloat>(f, l, dev);
+      launch_layout<scalar_t, FastFloat>(f, l, dev);
     }
   });
 }

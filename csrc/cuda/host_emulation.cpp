@@ -123,7 +123,7 @@ bool emulated_run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs, c10::Arra
     with_kernel<opmath_t>(d, [&](auto f) {
       using F = decltype(f);
       if constexpr (kEmulatedActivation<typename ActivationOf<F>::type>) {
-        if (outs[0].numel() > 0) launch<scalar_t, opmath_t>(f, plan_launch(outs, ins), HostDevice{});
+        if (outs[0].numel() > 0) launch_layout<scalar_t, opmath_t>(f, plan_launch(outs, ins), HostDevice{});
         ran = true;
       }
     });

@@ -180,7 +180,7 @@ void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at
 // Functor f over the launch's operands: the row kernel where the layout allows, else the tile or
 // the strided one (launch_strided). W: the type f computes in.
 template <typename scalar_t, typename W, typename Dev, typename F>
-void launch(const F& f, const Launch& l, const Dev& dev) {
+void launch_layout(const F& f, const Launch& l, const Dev& dev) {
   TORCH_INTERNAL_ASSERT(F::NIN == (int)l.ins.size() && F::NOUT == (int)l.outs.size());
   if constexpr (one_dtype<scalar_t, F>()) {
     if (l.rows && launch_rows<scalar_t, W>(f, l.outs, l.ins, l.rl, dev)) return;
