@@ -7,13 +7,13 @@
 // without a GPU. Those functors span the engine's cases: one to three inputs, one or two outputs,
 // and operands stored in op-math beside fp16/bf16 ones (a tensor beta and its gradient). The other
 // activations share every line of it but their maths, and are left to the CPU engine: each functor
-// here is compiled into every kernel body of every dtype, and all of them took about two minutes of
-// g++ -O3 (1/3 of that for these). ReLU and identity also give one exact answer on any path (one
-// product rounded once, or a selection), which tests/test_layout_fuzz.py compares bit for bit.
-// What only a GPU does is not here: fp16/bf16 compute in float (the kernels' FFN_EXT_CUDA_EXACT_LOWP
-// maths; FastFloat's intrinsics exist on the device only), threads that run at once, and the real
-// limits of memory and time. One thread computes every element of the emulated grid in turn: for
-// tests, never for use.
+// here is compiled into every kernel body of every dtype, and all 47 of a dtype took 133 s of
+// g++ 12 -O3 (57 s at -O1; 2-core VM, 2026-11-28), these 17 took 52 s. ReLU and identity also give
+// one exact answer on any path (one product rounded once, or a selection), which
+// tests/test_layout_fuzz.py compares bit for bit. What only a GPU does is not here: fp16/bf16
+// compute in float (the kernels' FFN_EXT_CUDA_EXACT_LOWP maths; FastFloat's intrinsics exist on
+// the device only), threads that run at once, and the real limits of memory and time. One thread
+// computes every element of the emulated grid in turn: for tests, never for use.
 //
 // Compiled into every build (it needs no CUDA) and called by the CPU engine (activation_cpu.cpp).
 #include "host_emulation.h"
@@ -98,9 +98,11 @@ struct HostDevice {
     for (int64_t bx = 0; bx < w.grid; ++bx) {
       for (int64_t i = bx; i < w.tiles; i += w.grid) {
         const TilePos<NIN + NOUT> p = tile_pos<NIN + NOUT>(t, w, static_cast<uint32_t>(i));
-        for (int tid = 0; tid < kTileThreads; ++tid) tile_load<scalar_t, opmath_t, NIN, NOUT>(t, p, tid, sm.get());
+        for (int tid = 0; tid < kTileThreads; ++tid)
+          tile_load<scalar_t, opmath_t, NIN, NOUT>(t, p, tid, sm.get());
         for (int tid = 0; tid < kTileThreads; ++tid) tile_compute<opmath_t, W>(tid, sm.get(), f);
-        for (int tid = 0; tid < kTileThreads; ++tid) tile_store<scalar_t, opmath_t, NIN, NOUT>(t, p, tid, sm.get());
+        for (int tid = 0; tid < kTileThreads; ++tid)
+          tile_store<scalar_t, opmath_t, NIN, NOUT>(t, p, tid, sm.get());
       }
     }
   }
@@ -115,7 +117,8 @@ bool emulate_cuda() {
   return s != nullptr && s[0] == '1';
 }
 
-bool emulated_run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins) {
+bool emulated_run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
+                  c10::ArrayRef<at::Tensor> ins) {
   bool ran = false;
   dispatch_float(outs[0].scalar_type(), [&](auto tag) {
     using scalar_t = decltype(tag);
@@ -123,7 +126,8 @@ bool emulated_run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs, c10::Arra
     with_kernel<opmath_t>(d, [&](auto f) {
       using F = decltype(f);
       if constexpr (kEmulatedActivation<typename ActivationOf<F>::type>) {
-        if (outs[0].numel() > 0) launch_layout<scalar_t, opmath_t>(f, plan_launch(outs, ins), HostDevice{});
+        if (outs[0].numel() > 0)
+          launch_layout<scalar_t, opmath_t>(f, plan_launch(outs, ins), HostDevice{});
         ran = true;
       }
     });

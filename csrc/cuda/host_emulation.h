@@ -17,6 +17,7 @@ bool emulate_cuda();
 std::vector<int64_t> emulated_launches();
 // Engine::run's contract (activation_ops.h), through the CUDA engine's launch logic and kernels,
 // for the functors emulated (host_emulation.cpp); false, computing nothing, for the others.
-bool emulated_run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at::Tensor> ins);
+bool emulated_run(const KernelDesc& d, c10::ArrayRef<at::Tensor> outs,
+                  c10::ArrayRef<at::Tensor> ins);
 
 }  // namespace ffn_ext::cuda

@@ -1,5 +1,6 @@
-// The CUDA engine's launch logic, apart from the launching itself: which kernel a layout takes (row,
-// tile or strided), with which arguments and geometry. It is written over a Device that launches:
+// The CUDA engine's launch logic, apart from the launching itself: which kernel a layout takes
+// (row, tile or strided), with which arguments and geometry. It is written over a Device that
+// launches:
 //
 //   struct Device {
 //     int sms() const;                  // multiprocessors
@@ -165,7 +166,8 @@ void launch_strided(const F& f, c10::ArrayRef<at::Tensor> outs, c10::ArrayRef<at
       for (int k = 0; k < nt; ++k) t.data[k] = static_cast<char*>(iter.data_ptr(k));
       // As many blocks as the GPU holds at once.
       const int per_sm = dev.template tiles_per_sm<scalar_t, W, F>();
-      const TileWalk w = tile_walk(t, std::min<int64_t>(int64_t(dev.sms()) * per_sm, dev.grid_cap()));
+      const TileWalk w =
+          tile_walk(t, std::min<int64_t>(int64_t(dev.sms()) * per_sm, dev.grid_cap()));
       dev.template tile<scalar_t, W>(t, w, f);
       return;
     }
