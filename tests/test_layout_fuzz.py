@@ -196,3 +196,28 @@ def test_random_layouts_reach_every_emulated_gpu_kernel(emulated):
     after = torch.ops.ffn_ext._emulated_launches()
     launched = dict(zip(("row", "tile", "strided"), (a - b for a, b in zip(after, before))))
     assert all(n > 0 for n in launched.values()), launched
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_emulated_tile_blocks_that_loop_over_tiles(dtype, emulated):
+    """A transposed gate beside a contiguous up, in more 32 x 32 tiles than the emulated GPU holds
+    blocks of the tile kernel at once (132 multiprocessors x 2: 264): each block computes two tiles,
+    and between one tile's stores and the next tile's loads the kernel has no barrier, which the
+    emulation plays as a GPU may (each thread stores, then loads the next tile, before the next
+    thread stores). The random layouts above are too small for a block to take a second tile."""
+    gen = torch.Generator().manual_seed(7)
+    shape = [100, 40, 40]  # 2 x 2 tiles of each of 100 matrices: 400 tiles
+    g = (3 * torch.randn(100, 40, 40, dtype=torch.float64, generator=gen)).to(dtype).transpose(-1, -2)
+    u, dy = (torch.randn(shape, dtype=torch.float64, generator=gen).to(dtype) for _ in range(2))
+    g64, u64, dy64 = g.double(), u.double(), dy.double()
+    before = torch.ops.ffn_ext._emulated_launches()
+    for act in ("relu", "identity"):
+        ga, ua = g.detach().requires_grad_(), u.detach().requires_grad_()
+        y = ffn_ext.act_and_mul(ga, ua, act)
+        assert_bits(y, act64(act, g64) * u64, f"{act} -> y")
+        dg, du = torch.autograd.grad(y, (ga, ua), dy)
+        assert_bits(dg, dy64 * u64 * d_act64(act, g64), f"{act} -> dgate")
+        assert_bits(du, dy64 * act64(act, g64), f"{act} -> dup")
+    after = torch.ops.ffn_ext._emulated_launches()
+    assert after[1] - before[1] == 4, (before, after)  # every launch took the tile kernel
+

@@ -87,22 +87,34 @@ struct HostDevice {
     return kTileMinBlocks;
   }
 
-  // A block's tiles in turn, each in the kernel's three phases, every thread through a phase
-  // before any thread starts the next (the kernel's barriers), over one block's shared tiles.
+  // A block's tiles in turn, over one block's shared tiles, in the kernel's phases: every thread
+  // through a phase before any thread starts the next where the kernel has a barrier (after the
+  // loads, after the computing). Between a tile's stores and the next tile's loads it has none,
+  // so there each thread stores its share and at once loads its share of the next tile, before the
+  // next thread stores: a schedule a GPU may run. Should the next tile's loads ever write a shared
+  // word that another thread's stores of this tile still have to read, the stores here read the
+  // next tile's value, and the results are wrong (tests/test_layout_fuzz.py).
   template <typename scalar_t, typename W, typename F>
   void tile(const TileArgs& t, const TileWalk& w, const F& f) const {
     using opmath_t = at::opmath_type<scalar_t>;
     constexpr int NIN = F::NIN, NOUT = F::NOUT;
     ++launches[1];
     const auto sm = std::make_unique<TileSmem<opmath_t>[]>(NIN + NOUT);
+    auto pos = [&](int64_t i) { return tile_pos<NIN + NOUT>(t, w, static_cast<uint32_t>(i)); };
     for (int64_t bx = 0; bx < w.grid; ++bx) {
+      if (bx >= w.tiles) continue;
+      TilePos<NIN + NOUT> p = pos(bx);
+      for (int tid = 0; tid < kTileThreads; ++tid)
+        tile_load<scalar_t, opmath_t, NIN, NOUT>(t, p, tid, sm.get());
       for (int64_t i = bx; i < w.tiles; i += w.grid) {
-        const TilePos<NIN + NOUT> p = tile_pos<NIN + NOUT>(t, w, static_cast<uint32_t>(i));
-        for (int tid = 0; tid < kTileThreads; ++tid)
-          tile_load<scalar_t, opmath_t, NIN, NOUT>(t, p, tid, sm.get());
         for (int tid = 0; tid < kTileThreads; ++tid) tile_compute<opmath_t, W>(tid, sm.get(), f);
-        for (int tid = 0; tid < kTileThreads; ++tid)
+        const int64_t next = i + w.grid;
+        const TilePos<NIN + NOUT> q = next < w.tiles ? pos(next) : p;
+        for (int tid = 0; tid < kTileThreads; ++tid) {
           tile_store<scalar_t, opmath_t, NIN, NOUT>(t, p, tid, sm.get());
+          if (next < w.tiles) tile_load<scalar_t, opmath_t, NIN, NOUT>(t, q, tid, sm.get());
+        }
+        p = q;
       }
     }
   }
