@@ -221,3 +221,47 @@ def test_emulated_tile_blocks_that_loop_over_tiles(dtype, emulated):
     after = torch.ops.ffn_ext._emulated_launches()
     assert after[1] - before[1] == 4, (before, after)  # every launch took the tile kernel
 
+
+def far_tile_gate(dtype, device):
+    """A gate whose two strides each fit a tile's 32-bit offsets but whose farthest element in a
+    32 x 32 tile lies past 2^31 bytes (31 times their sum): an as_strided view of itself with two
+    60 MB strides, beside an up that runs along its first dimension (so that the tile kernel is
+    asked). Such strides overlap: in a view that does not overlap itself one stride is at least the
+    other times its extent, and the farthest element stays below 2^31 bytes. The storage is
+    allocated (2.3 GB) and only the viewed elements are written."""
+    per = 60_000_000 // torch.empty((), dtype=dtype).element_size()  # 60 MB in elements
+    gen = torch.Generator().manual_seed(11)
+    shape, strides = (8, 32), (per + 1, per)
+    n = (shape[0] - 1) * strides[0] + (shape[1] - 1) * strides[1] + 1
+    g = torch.empty(n, dtype=dtype, device=device).as_strided(shape, strides)
+    g.copy_((3 * torch.randn(shape, dtype=torch.float64, generator=gen)).to(dtype))
+    u = torch.randn(shape[1], 2 * shape[0], dtype=torch.float64, generator=gen).to(dtype)[:, :shape[0]]
+    return g, u.t().to(device)  # up: unit stride along dim 0, where the gate has none
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("emulate", [False, True], ids=["native", "emulated"])
+def test_tile_offsets_past_2_31_bytes(dtype, emulate, device, monkeypatch):
+    """Such a gate goes to the strided kernel on CUDA, not to the tile kernel, whose offsets within
+    a tile are 32-bit. Until 2026-11-29 (found by a review of the CUDA code) tile_plan bounded each
+    stride alone, took this gate, and the emulation read 3.7 GB past the tile's origin (a
+    segmentation fault; on a GPU an illegal address, or another tensor's memory)."""
+    if emulate:
+        if device != "cpu":
+            pytest.skip("the emulation runs on the CPU")
+        monkeypatch.setenv("FFN_EXT_EMULATE_CUDA", "1")
+    g, u = far_tile_gate(dtype, device)
+    ctx = f"{dtype}: " + describe(gate=g, up=u)
+    g64, u64 = g.cpu().double(), u.cpu().double()
+    dy = torch.randn(g.shape, dtype=torch.float64).to(dtype)
+    before = torch.ops.ffn_ext._emulated_launches()
+    for act in ("relu", "identity"):
+        ga, ua = g.detach().requires_grad_(), u.detach().requires_grad_()
+        y = ffn_ext.act_and_mul(ga, ua, act)
+        assert_bits(y, act64(act, g64) * u64, ctx + f" {act} -> y")
+        dg, du = torch.autograd.grad(y, (ga, ua), dy.to(device))
+        assert_bits(dg, dy.double() * u64 * d_act64(act, g64), ctx + f" {act} -> dgate")
+        assert_bits(du, dy.double() * act64(act, g64), ctx + f" {act} -> dup")
+    after = torch.ops.ffn_ext._emulated_launches()
+    if emulate:  # the forward on the strided kernel; no launch took the tile kernel
+        assert after[1] == before[1] and after[2] > before[2], (ctx, before, after)

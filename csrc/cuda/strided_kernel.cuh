@@ -169,14 +169,18 @@ constexpr int kTilePasses = kTile / kTileRows;      // and so 4 elements each
 constexpr int kTileLine = kTile + 1;                // a shared tile's row stride, in values
 constexpr int kTileMaxOperands = 5;                 // a gating backward's
 constexpr int64_t kTileMinSide = 8;                 // shorter dims i or j: the strided kernel
-// Offsets within a tile are 32-bit: strides along i and j below 2^31 / kTile bytes (64 MB).
-constexpr int64_t kTileMaxStride = (int64_t(1) << 31) / kTile;
+// Offsets within a tile are 32-bit (TileLane): a thread's farthest element of an operand lies
+// (kTile - 1) (si + sj) bytes from the tile's origin, which must stay below 2^31, so si + sj below
+// 69 MB. A bound of 2^31 / kTile on each stride alone was not: an input that overlaps itself (an
+// as_strided view of strides 60 and 60 MB) put the farthest element 3.7 GB away. (In a view that
+// does not, one stride is at least the other times its extent, and that bound sufficed.)
+constexpr int64_t kTileMaxSpan = (int64_t(1) << 31) / (kTile - 1);
 
 // A layout of tiles: dims i (TensorIterator's dim 0) and j, and the other dimensions outside them.
 // Every operand is stored as one type of `es` bytes.
 struct TileArgs {
   char* data[kMaxOperands];  // outputs first, then inputs
-  int32_t si[kMaxOperands];  // byte strides along i (below kTileMaxStride)
+  int32_t si[kMaxOperands];  // byte strides along i (si + sj below kTileMaxSpan)
   int32_t sj[kMaxOperands];  // and along j
   unsigned across = 0;       // bit k: operand k runs along j (stride es there, not along i)
   // Thread (tx, ty)'s accesses of operand k (tile_lane): bytes tx cx + ty cy + u step from the
@@ -194,7 +198,8 @@ struct TileArgs {
 // Whether a coalesced layout of nt operands (ndim dims, dim 0 fastest, byte strides) suits the tile
 // kernel, and if so its TileArgs (data pointers left to the caller): the first dim j > 0 along which
 // some operand has unit stride while it does not along dim 0, both dims at least kTileMinSide long,
-// every stride along them non-negative and below kTileMaxStride, and fewer than 2^31 tiles.
+// every stride along them non-negative, each operand's two summing to less than kTileMaxSpan, and
+// fewer than 2^31 tiles.
 inline bool tile_plan(int ndim, const int64_t* sizes, const int64_t (*strides)[kMaxOperands], int nt,
                       int64_t es, TileArgs& t) {
   if (ndim < 2 || nt > kTileMaxOperands || sizes[0] < kTileMinSide) return false;
@@ -205,8 +210,8 @@ inline bool tile_plan(int ndim, const int64_t* sizes, const int64_t (*strides)[k
       if (strides[0][k] != es && strides[j][k] == es) across |= 1u << k;
     if (across == 0) continue;
     for (int k = 0; k < nt; ++k)
-      for (int64_t st : {strides[0][k], strides[j][k]})
-        if (st < 0 || st >= kTileMaxStride) return false;
+      if (strides[0][k] < 0 || strides[j][k] < 0 || strides[0][k] + strides[j][k] >= kTileMaxSpan)
+        return false;
     t.across = across;
     t.size_i = sizes[0];
     t.size_j = sizes[j];

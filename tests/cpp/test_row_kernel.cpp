@@ -506,24 +506,29 @@ void tile_layouts(const char* tname, int64_t max_n) {
   });
 }
 
-// tile_plan on strides alone: it takes a transposed operand beside a dense one, and refuses when a
-// stride along the tile's dims reaches kTileMaxStride (its offsets within a tile are 32-bit) or
-// more operands than kTileMaxOperands take part.
+// tile_plan on strides alone: it takes a transposed operand beside a dense one, and refuses when an
+// operand's two strides along the tile's dims sum to kTileMaxSpan (its offsets within a tile are
+// 32-bit: the farthest lies (kTile - 1) times that sum away) or more operands than
+// kTileMaxOperands take part.
 void tile_plan_limits() {
   std::string why;
   const int64_t sizes[2] = {40, 50};
-  auto plan = [&](int64_t big, int nt) {
+  // Operand 2's strides along i and j are (first, big); the others' are (4, 40 * 4) and (50 * 4, 4).
+  auto plan = [&](int64_t big, int nt, int64_t first = 4) {
     int64_t st[kMaxDims][kMaxOperands] = {};
     for (int k = 0; k < nt; ++k) {
-      st[0][k] = k == 1 ? 50 * 4 : 4;
-      st[1][k] = k == 1 ? 4 : big;
+      st[0][k] = k == 1 ? 50 * 4 : k == 2 ? first : 4;
+      st[1][k] = k == 1 ? 4 : k == 2 ? big : 40 * 4;
     }
     TileArgs t{};
     return tile_plan(2, sizes, st, nt, 4, t);
   };
   if (!plan(40 * 4, 3)) why = "refused a transposed input";
-  if (!plan(kTileMaxStride - 4, 3)) why = "refused a stride just below kTileMaxStride";
-  if (plan(kTileMaxStride, 3)) why = "took a stride of kTileMaxStride";
+  if (!plan(kTileMaxSpan - 8, 3)) why = "refused strides summing to just below kTileMaxSpan";
+  if (plan(kTileMaxSpan - 4, 3)) why = "took strides summing to kTileMaxSpan";
+  // two strides each of which alone fits: their sum does not (the check was per stride)
+  if (plan(kTileMaxSpan / 2 + 4, 3, kTileMaxSpan / 2)) why = "took two strides summing past kTileMaxSpan";
+  if (!plan(kTileMaxSpan / 2 - 4, 3, kTileMaxSpan / 2 - 4)) why = "refused two strides summing below it";
   if (plan(40 * 4, kTileMaxOperands + 1)) why = "took more than kTileMaxOperands operands";
   std::printf("%s tile_plan's limits%s%s\n", why.empty() ? "PASS" : "FAIL", why.empty() ? "" : ": ", why.c_str());
   (why.empty() ? passed : failed) += 1;
