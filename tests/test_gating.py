@@ -861,6 +861,41 @@ def test_piecewise_linear_gates_second_order_at_infinities(dtype, device):
                 act == "identity" and k == 3), (act, k)
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
+def test_smooth_gates_second_order_round_each_product(dtype, device):
+    """The second-order kernel of every smooth gate sums products each rounded on its own, as the
+    CPU build (-ffp-contract=off) and separate ATen ops do: d_dy = (ggg u) f'(g) + ggu f(g). nvcc
+    fuses a * b + c into one FMA by default, which keeps one product unrounded: where (ggg u) f'
+    is +inf and ggu f(g) overflows to -inf, the sum is NaN, and the FMA gave +inf on the GPU.
+    The gate takes values where f and f' are ordinary numbers far from 0 (f(4) is near 4, 0.98
+    for GLU), inside the range where the CPU computes in float (past its tail, |g| > 9.6 to 80,
+    it computes the lane in double, where such a product does not overflow); the others 0,
+    +-0.5, +-max/2 and +-inf, so that each product, and d_dy, overflows by a factor 1.9 or more or
+    stays below 0.75 max: the pattern of NaN, +inf and -inf is the formulas' whatever the last bits
+    of f and f'. d_u = (ggg dy) f'(g) is checked alike; d_g, whose f'' can be tiny, is left to the
+    accuracy tests (an FMA cannot overflow there: |f'| < 1.2 and |f''| < 0.5)."""
+    big = torch.finfo(dtype).max / 2
+    vals = torch.tensor([-math.inf, -big, -0.5, 0.0, 0.5, big, math.inf], dtype=dtype)
+    gates = torch.tensor([-0.5, 0.25, 1.0, 4.0], dtype=dtype)
+    ggg, ggu, dy, u, g = torch.cartesian_prod(vals, vals, vals, vals, gates).unbind(-1)
+    op = torch.float64 if dtype == torch.float64 else torch.float32  # the kernels' op-math
+    GGG, GGU, DY, U = (t.to(op) for t in (ggg, ggu, dy, u))
+    for act in ("sigmoid", "gelu", "gelu_tanh", "silu", "swish"):
+        f, d1 = (fn(g).to(op) for fn in GATES[act][:2])
+        want = {"d_dy": (GGG * U) * d1 + GGU * f, "d_u": (GGG * DY) * d1}
+        d_dy, _, d_u = ops.act_and_mul_double_backward(*(t.to(device) for t in (ggg, ggu, dy, g, u)), act,
+                                                      _beta(act))
+        for name, a in (("d_dy", d_dy), ("d_u", d_u)):
+            a, b = a.cpu(), want[name].to(dtype)
+            for kind, test in (("NaN", torch.isnan), ("+inf", torch.isposinf), ("-inf", torch.isneginf)):
+                bad = test(a) != test(b)
+                assert not bad.any(), (
+                    f"{act} {name}: {int(bad.sum())} of {a.numel()} differ in {kind}; first: "
+                    + ", ".join(f"{k}={t[bad][0].item()!r}" for k, t in zip(("ggg", "ggu", "dy", "g", "u"),
+                                                                            (ggg, ggu, dy, g, u)))
+                    + f" gave {a[bad][0].item()!r}, the formulas {b[bad][0].item()!r}")
+
+
 @pytest.mark.skipif(len(DEVICES) < 2, reason="needs a visible CUDA GPU")
 def test_cuda_graph_replay_every_activation():
     """Capture of the allocating ops and their backward ops, every activation; replay on new

@@ -110,10 +110,15 @@ struct SwishTBwd2K {
     // ggx, ggb (broadcast), g, x, beta -> d_g, d_x [, d_beta]
     const V ggx = in[0], ggb = in[1], g = in[2], x = in[3], beta = in[4];
     const auto p = SwishMath<T>::scaled(x, beta);
-    out[0] = ggx * SwishMath<T>::dx_scaled(p) + ggb * SwishMath<T>::dbeta_scaled(x, p);
+    // Each product of a sum rounded on its own, as on the CPU (GateBwd2K).
+    out[0] = ffn_mul_rounded(ggx, SwishMath<T>::dx_scaled(p)) +
+             ffn_mul_rounded(ggb, SwishMath<T>::dbeta_scaled(x, p));
     const V xq = SwishMath<T>::kq_scaled(x, p);  // -> 0 as x -> +-inf (inf * 0 would be NaN)
-    out[1] = g * (ggx * SwishMath<T>::kq_scaled(beta, p) + ggb * xq);
-    if constexpr (WITH_BETA) out[2] = g * (ggx * xq + ggb * SwishMath<T>::dbeta2_scaled(x, p));
+    out[1] = g * (ffn_mul_rounded(ggx, SwishMath<T>::kq_scaled(beta, p)) +
+                  ffn_mul_rounded(ggb, xq));
+    if constexpr (WITH_BETA)
+      out[2] = g * (ffn_mul_rounded(ggx, xq) +
+                    ffn_mul_rounded(ggb, SwishMath<T>::dbeta2_scaled(x, p)));
   }
 };
 
@@ -191,9 +196,10 @@ struct GateBwd2K {
       out[1] = a.bwd(ggu * dy, g) + ffn_nan_or_zero(ggg) + ffn_nan_or_zero(u) + ffn_nan_or_zero(dy);
       out[2] = sg * dy;
     } else {
-      const V d1 = a.d1(g);
-      out[0] = ggg * u * d1 + ggu * f;
-      out[1] = dy * (ggg * u * a.d2(g) + ggu * d1);
+      // Each product of a sum rounded on its own, as on the CPU (see the branch above).
+      const V d1 = a.d1(g), gu = ggg * u;
+      out[0] = ffn_mul_rounded(gu, d1) + ffn_mul_rounded(ggu, f);
+      out[1] = dy * (ffn_mul_rounded(gu, a.d2(g)) + ffn_mul_rounded(ggu, d1));
       out[2] = ggg * dy * d1;
     }
   }
