@@ -175,6 +175,11 @@ def assert_cuda_graph_replays(fns, inputs):
         assert torch.equal(o, f()), k
 
 
+# Set by tools/gpu_check.sh around compute-sanitizer: tests do not profile under it (CUPTI, which
+# torch.profiler uses, and the sanitizer both intercept kernel launches).
+UNDER_SANITIZER = os.environ.get("FFN_EXT_UNDER_SANITIZER", "") == "1"
+
+
 def profile_ops(fn, device="cpu"):
     """fn() under torch.profiler: (what it returned, or the exception it raised; the
     [(name, in_backward)] of every operator it ran, in order; the names of the GPU kernels it
