@@ -108,13 +108,17 @@ def two_tensors(rng, dtype, device):
     g = random_layout(shape, dtype, device, rng)
     u = random_layout(shape, dtype, device, rng, scale=1.0)
     dy = random_layout(shape, dtype, device, rng, scale=1.0)
-    ctx = f"act_and_mul {act} {dtype}: " + describe(gate=g, up=u, dy=dy)
+    check_act_and_mul(act, g, u, dy, f"act_and_mul {act} {dtype}: " + describe(gate=g, up=u, dy=dy))
+
+
+def check_act_and_mul(act, g, u, dy, ctx):
+    """act_and_mul(g, u, act) and its backward with dy, bit for bit against float64."""
     g64, u64, dy64 = (t.detach().cpu().double() for t in (g, u, dy))
     ga, ua = g.detach().requires_grad_(), u.detach().requires_grad_()
     y = ffn_ext.act_and_mul(ga, ua, act)
     assert_bits(y, act64(act, g64) * u64, ctx + " -> y")
     if y.numel():
-        dg, du = torch.autograd.grad(y, (ga, ua), dy)
+        dg, du = torch.autograd.grad(y, (ga, ua), dy.to(y.device))
         assert_bits(dg, dy64 * u64 * d_act64(act, g64), ctx + " -> dgate")
         assert_bits(du, dy64 * act64(act, g64), ctx + " -> dup")
 
@@ -209,15 +213,9 @@ def test_emulated_tile_blocks_that_loop_over_tiles(dtype, emulated):
     shape = [100, 40, 40]  # 2 x 2 tiles of each of 100 matrices: 400 tiles
     g = (3 * torch.randn(100, 40, 40, dtype=torch.float64, generator=gen)).to(dtype).transpose(-1, -2)
     u, dy = (torch.randn(shape, dtype=torch.float64, generator=gen).to(dtype) for _ in range(2))
-    g64, u64, dy64 = g.double(), u.double(), dy.double()
     before = torch.ops.ffn_ext._emulated_launches()
     for act in ("relu", "identity"):
-        ga, ua = g.detach().requires_grad_(), u.detach().requires_grad_()
-        y = ffn_ext.act_and_mul(ga, ua, act)
-        assert_bits(y, act64(act, g64) * u64, f"{act} -> y")
-        dg, du = torch.autograd.grad(y, (ga, ua), dy)
-        assert_bits(dg, dy64 * u64 * d_act64(act, g64), f"{act} -> dgate")
-        assert_bits(du, dy64 * act64(act, g64), f"{act} -> dup")
+        check_act_and_mul(act, g, u, dy, f"{act} {dtype}")
     after = torch.ops.ffn_ext._emulated_launches()
     assert after[1] - before[1] == 4, (before, after)  # every launch took the tile kernel
 
@@ -251,17 +249,11 @@ def test_tile_offsets_past_2_31_bytes(dtype, emulate, device, monkeypatch):
             pytest.skip("the emulation runs on the CPU")
         monkeypatch.setenv("FFN_EXT_EMULATE_CUDA", "1")
     g, u = far_tile_gate(dtype, device)
-    ctx = f"{dtype}: " + describe(gate=g, up=u)
-    g64, u64 = g.cpu().double(), u.cpu().double()
     dy = torch.randn(g.shape, dtype=torch.float64).to(dtype)
+    ctx = f"{dtype}: " + describe(gate=g, up=u)
     before = torch.ops.ffn_ext._emulated_launches()
     for act in ("relu", "identity"):
-        ga, ua = g.detach().requires_grad_(), u.detach().requires_grad_()
-        y = ffn_ext.act_and_mul(ga, ua, act)
-        assert_bits(y, act64(act, g64) * u64, ctx + f" {act} -> y")
-        dg, du = torch.autograd.grad(y, (ga, ua), dy.to(device))
-        assert_bits(dg, dy.double() * u64 * d_act64(act, g64), ctx + f" {act} -> dgate")
-        assert_bits(du, dy.double() * act64(act, g64), ctx + f" {act} -> dup")
+        check_act_and_mul(act, g, u, dy, f"{act} {ctx}")
     after = torch.ops.ffn_ext._emulated_launches()
     if emulate:  # the forward on the strided kernel; no launch took the tile kernel
         assert after[1] == before[1] and after[2] > before[2], (ctx, before, after)
