@@ -133,9 +133,13 @@ def run(cfg, timer, progress=None):
             cands["ffn_ext_two"] = (lambda: ffn_ext.act_and_mul(g, u), training_step(ffn_ext.act_and_mul, (gr, ur), dy))
             cands["eager_two"] = (lambda: act_fn(g) * u, training_step(lambda a, b: act_fn(a) * b, (gr, ur), dy))
             if LigerSiLUMulFunction is not None and cuda:
+                # Leaves of its own: Liger's backward stores the gradients into the saved inputs
+                # (liger-kernel 0.8.5, ops/swiglu.py), which on gr, ur would have fed its gradients
+                # to the two candidates above from its first warm-up call on.
+                gl, ul = g.clone().requires_grad_(True), u.clone().requires_grad_(True)
                 cands["liger"] = (
                     lambda: LigerSiLUMulFunction.apply(g, u),
-                    training_step(LigerSiLUMulFunction.apply, (gr, ur), dy),
+                    training_step(LigerSiLUMulFunction.apply, (gl, ul), dy),
                 )
         for direction in ("fwd", "fwd+bwd"):
             k = 0 if direction == "fwd" else 1

@@ -42,6 +42,7 @@ import json
 import math
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -62,7 +63,10 @@ METRICS = [
     r"regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio",
 ]
 STALL_PREFIX, STALL_SUFFIX = "smsp__average_warps_issue_stalled_", "_per_issue_active.ratio"
-# Unit of a value in ncu's units row -> factor to the base unit (seconds' nanoseconds, bytes).
+# Unit of a value in ncu's units row -> factor to the base unit (seconds' nanoseconds, bytes). The
+# run asks for base units (--print-units base); these serve a --parse of an export made without.
+# Units that are not scales of these (inst, %, register/thread, ratio) are taken as they are.
+UNSCALED = {"", "inst", "%", "register/thread", "ratio", "warp", "block", "thread", "cycle"}
 UNITS = {"nsecond": 1.0, "usecond": 1e3, "msecond": 1e6, "second": 1e9,
          "byte": 1.0, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9, "Tbyte": 1e12,
          "KB": 1e3, "MB": 1e6, "GB": 1e9, "ns": 1.0, "us": 1e3, "ms": 1e6}
@@ -138,7 +142,7 @@ def parse(text):
     if body and not body[0][0].strip():  # the units row: no ID
         units = dict(zip(header, body[0]))
         body = body[1:]
-    launches = []
+    launches, unknown = [], set()
     for r in body:
         if not r or not r[0].strip().isdigit():  # (==PROF== lines after the table, blank lines)
             continue
@@ -146,7 +150,11 @@ def parse(text):
         for name, cell in zip(header, r):
             v = _number(cell)
             if v is not None and "__" in name:
-                rec[name] = v * UNITS.get(units.get(name, "").strip(), 1.0)
+                unit = units.get(name, "").strip()
+                if unit not in UNITS and unit not in UNSCALED and unit not in unknown:
+                    unknown.add(unit)  # said, not silently taken as 1: a scaled count would be off
+                    print(f"ncu_gating.py: unit {unit!r} of {name} taken as it is", file=sys.stderr)
+                rec[name] = v * UNITS.get(unit, 1.0)
         launches.append(rec)
     return launches
 
@@ -165,8 +173,10 @@ def table(launches, labels):
             rate[lab["traffic"]] = rec["_rate"]
     out = []
     for rec, lab in zip(launches, labels):
+        # "selected" is 1 per issue by definition (the warp that issued), no stall: left out.
         stalls = sorted(((k[len(STALL_PREFIX):-len(STALL_SUFFIX)], v) for k, v in rec.items()
-                         if k.startswith(STALL_PREFIX) and k.endswith(STALL_SUFFIX)), key=lambda kv: -kv[1])
+                         if k.startswith(STALL_PREFIX) and k.endswith(STALL_SUFFIX)
+                         and k != STALL_PREFIX + "selected" + STALL_SUFFIX), key=lambda kv: -kv[1])
         copy_rate = rate.get(lab["traffic"])
         inst = rec.get("smsp__inst_executed.sum")
         row = {"case": lab["label"], "dtype": lab["dtype"], "us": rec.get("gpu__time_duration.sum", math.nan) * 1e-3,
@@ -192,11 +202,12 @@ def check_parser():
     separators, ==PROF== lines before the header): figures it must give back."""
     stall = STALL_PREFIX + "{}" + STALL_SUFFIX
     names = ["gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum",
-             "smsp__inst_executed.sum", stall.format("long_scoreboard"), stall.format("wait")]
+             "smsp__inst_executed.sum", stall.format("long_scoreboard"), stall.format("wait"),
+             stall.format("selected")]
     head = ["ID", "Process ID", "Kernel Name"] + names
-    units = ["", "", "", "usecond", "Mbyte", "Mbyte", "inst", "inst", "inst"]
-    data = [["0", "7", "copy, the copy", "100", "1,000", "1,000", "10", "1", "2"],
-            ["1", "7", "row_kernel", "200", "1,500", "1,000", "3,200", "5.5", "0.5"]]
+    units = ["", "", "", "usecond", "Mbyte", "Mbyte", "inst", "", "", ""]
+    data = [["0", "7", "copy, the copy", "100", "1,000", "1,000", "10", "1", "2", "1"],
+            ["1", "7", "row_kernel", "200", "1,500", "1,000", "3,200", "5.5", "0.5", "1"]]
     text = "==PROF== Connected\nprogram output\n" + "\n".join(
         ",".join(f'"{c}"' for c in r) for r in [head, units] + data) + "\n==PROF== Disconnected from process 7\n"
     launches = parse(text)
@@ -206,6 +217,7 @@ def check_parser():
     assert launches[0]["gpu__time_duration.sum"] == 100e3 and launches[0]["kernel"] == "copy, the copy", launches[0]
     assert launches[1]["dram__bytes_read.sum"] == 1.5e9, launches[1]
     got = (rows[1]["us"], rows[1]["of_copy"], rows[1]["inst_per_elem"], rows[1]["stalls"])
+    # ("selected", 1 per issue by definition, is no stall: not ranked above wait's 0.5)
     want = (200.0, 2.5e9 / 200e3 / (2e9 / 100e3), 3200 * 32 / 100, "long_scoreboard 5.5, wait 0.5")
     assert got == want, (got, want)
     try:
@@ -241,19 +253,25 @@ def main():
             sys.exit("ncu_gating.py: no ncu on PATH (Nsight Compute)")
         export, labels_path = stem + ".csv", stem + ".labels.json"
         cmd = [ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv", "--page", "raw",
+               "--print-units", "base",
                "--metrics", ",".join(METRICS), sys.executable, os.path.abspath(__file__), "--shape", a.shape,
                "--child", labels_path]
         print(" ".join(cmd), flush=True)
         # Into the file as it comes: a run cut off by a time limit keeps what ncu wrote (--parse).
+        # In a session of its own, so that a timeout stops the profiled process with ncu (killing ncu
+        # alone left it running, holding GPU memory, beside the next step's measurements).
         with open(export, "w") as f:
+            p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.PIPE, text=True, start_new_session=True)
             try:
-                r = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE, text=True, timeout=a.timeout)
+                _, err = p.communicate(timeout=a.timeout)
             except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
                 sys.exit(f"ncu_gating.py: ncu ran past {a.timeout} s; what it wrote is in {export}")
-        if r.returncode != 0:
+        if p.returncode != 0:
             with open(export) as f:
                 tail = f.read()[-2000:]
-            sys.exit(f"ncu_gating.py: ncu exited {r.returncode}:\n{r.stderr[-3000:]}\n{tail}")
+            sys.exit(f"ncu_gating.py: ncu exited {p.returncode}:\n{err[-3000:]}\n{tail}")
     with open(export) as f:
         launches = parse(f.read())
     with open(labels_path) as f:
