@@ -39,6 +39,17 @@ LOWP = (torch.float16, torch.bfloat16)
 RTOL = {torch.float32: 1e-6, torch.float64: 1e-14}
 
 
+def own_swish(x, beta):
+    """The yardstick for Swish-beta in fp16/bf16, which PyTorch lacks: computed as PyTorch computes
+    its own activations of half types (F.silu, F.gelu), in float and rounded once. Not the product
+    of rounded parts x * sigmoid(beta * x) in the low dtype: that rounds beta x first, REFERENCE.md's
+    first trap, and the rule 2 x its error + 1 ulp then let a kernel that makes the same rounding
+    pass (up to 19 ulps on test_swish_tensor_beta's inputs; found by a review, 2026-11-29)."""
+    xf = x.to(torch.promote_types(x.dtype, torch.float32))
+    b = beta.to(xf.dtype) if isinstance(beta, torch.Tensor) else beta
+    return (xf * torch.sigmoid(b * xf)).to(x.dtype)
+
+
 def requires_cuda(fn):
     """Skipped without a visible GPU, and marked `cuda`: tools/gpu_check.sh selects the GPU's cases
     with -k "cuda or build", which matches test names and marker names, so a CUDA-only test whose

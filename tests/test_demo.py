@@ -1,6 +1,7 @@
 """README's first command, `python -m ffn_ext.demo` (ffn_ext/demo.py): it runs to the end on each
 device and reports every result matching the float64 reference; and its check is one that a wrong
-result fails (the block's output, an activation's value, an activation's gradient)."""
+result fails (the block's output, an activation's value, an activation's gradient, in float32 and
+in bfloat16 alone)."""
 
 import os
 import subprocess
@@ -54,8 +55,14 @@ def _wrong_grad(f, scale):
     return lambda x, *a: f(Scaled.apply(x), *a)
 
 
+def _bf16_only(f, wrong):
+    """f, with `wrong` applied to its bfloat16 results only."""
+    return lambda x, *a: (lambda y: wrong(y) if y.dtype == torch.bfloat16 else y)(f(x, *a))
+
+
 def _wrong_results():
-    gelu, silu, forward = ffn_ext.gelu, ffn_ext.silu, ffn_ext.nn.FeedForward.forward
+    gelu, silu, swish, forward = ffn_ext.gelu, ffn_ext.silu, ffn_ext.swish, ffn_ext.nn.FeedForward.forward
+    bf16_grad = _wrong_grad(swish, 1 + 2**-6)
     return {
         # the block 1e-5 off (relative): 20x the float32 rounding of the result
         "block": (ffn_ext.nn.FeedForward, "forward", lambda self, x: forward(self, x) * (1 + 1e-5)),
@@ -63,10 +70,15 @@ def _wrong_results():
         "value": (ffn_ext, "gelu", lambda x, approximate="none": gelu(x, "tanh")),
         # SiLU's gradient 1e-4 off (relative)
         "gradient": (ffn_ext, "silu", _wrong_grad(silu, 1 + 1e-4)),
+        # bfloat16's alone, 2^-6 off (relative): 2 to 4 ulps after the rounding, each result once
+        # within half an ulp; float32's right (a check of 2e-2 of |ref| + 1 had passed 1e-2 off)
+        "bf16 value": (ffn_ext, "silu", _bf16_only(silu, lambda y: y * (1 + 2**-6))),
+        "bf16 gradient": (ffn_ext, "swish", lambda x, beta=1.0: swish(x, beta) if x.dtype != torch.bfloat16
+                          else bf16_grad(x, beta)),
     }
 
 
-@pytest.mark.parametrize("wrong", ["block", "value", "gradient"])
+@pytest.mark.parametrize("wrong", ["block", "value", "gradient", "bf16 value", "bf16 gradient"])
 def test_demo_check_fails_on_a_wrong_result(wrong, monkeypatch, capsys):
     """The demo in this process (CPU), with one result made slightly wrong: it reports the
     mismatch and returns 1."""

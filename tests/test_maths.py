@@ -12,13 +12,14 @@ import torch.nn.functional as F
 
 import ffn_ext
 import ffn_ext.reference as R
-from conftest import FLOAT_DTYPES, LOWP, LAYOUTS, assert_accurate, assert_layout, free_memory_gb, make_layout, ulp
+from conftest import (FLOAT_DTYPES, LOWP, LAYOUTS, assert_accurate, assert_layout, free_memory_gb, make_layout,
+                      own_swish, ulp)
 
 ops = torch.ops.ffn_ext
 
 
 def _own_swish(beta):
-    return lambda x: x * torch.sigmoid(beta * x)
+    return lambda x: own_swish(x, beta)
 
 
 # name: (ffn_ext forward, backward op, double-backward op, reference f, f', f'', PyTorch's own f)
@@ -161,15 +162,12 @@ def test_special_points(name, dtype, device):
     fwd, bwd, bwd2, ref, d1, d2, _ = OPS[name]
     x = _special_points(dtype).to(device)
     one = torch.ones_like(x)
-    lowp_ulp = (lambda t: torch.zeros_like(t)) if dtype in LOWP else None
     cases = [(fwd(x), ref), (bwd(one, x), d1)]
     if bwd2 is not None:
         cases.append((bwd2(one, one, x), d2))
     for out, fn in cases:
         # torch_own = the reference itself: the low-precision bound becomes exactly one ulp.
-        own = fn(x.double().cpu()).to(dtype) if dtype in LOWP else None
-        if own is not None:
-            own = fn(x.double().cpu())
+        own = fn(x.double().cpu()) if dtype in LOWP else None
         assert_accurate(out, fn, x, own)
 
 
@@ -307,9 +305,30 @@ def gelu_lowp_error(x):
     """Bound on the relative error of the fp16/bf16 exact-GELU value in float32 (the model behind
     the shorter fits' comments): the fit, 9.2e-6 (CPU) or 9.3e-7 (GPU), plus a few float roundings,
     within 1e-5 together; the rounding of z = -x/sqrt 2 to float, 2^-24 relative, which erfc's
-    exp(-z^2) turns into z^2 2^-23 = x^2 2^-24; and on the GPU __expf's 2 + 1.17 |z^2| ulp."""
-    x2 = x.double().cpu() ** 2
-    return 1e-5 + x2 * 2.0**-24 + (2 + 0.59 * x2) * 2.0**-23
+    exp(-z^2) turns into z^2 2^-23 = x^2 2^-24; and on the GPU __expf's 2 + 1.17 |z^2| ulp. Those
+    last two are errors of the tail Phi(-|x|) = erfc(|z|) / 2, which is all of Phi(x) for x < 0
+    but for x > 0 only its part in Phi(x) = 1 - Phi(-x): there they count Phi(-x) / Phi(x) times
+    (at x = 50, 0 times; applied unscaled they had let results one ulp off pass wherever x^2 2^-24
+    passed the distance to a midpoint, 11 895 of the fp16 inputs and 15 478 of the bf16)."""
+    x64 = x.double().cpu()
+    x2 = x64**2
+    tail = torch.where(x64 <= 0, 1.0, R.Phi(-x64.abs()) / R.Phi(x64))
+    return 1e-5 + tail * (x2 * 2.0**-24 + 0.59 * x2 * 2.0**-23) + 2 * 2.0**-23
+
+
+# Of every fp16/bf16 input, how many exact-GELU results the CPU's loops give one ulp off beside a
+# rounding midpoint (assert_nearly_correctly_rounded): the value; f' (the GELU backward, GEGLU's
+# dgate); and the value from the backward's one-exp maths (GEGLU's dup). AVX2 and AVX-512 give 27,
+# 14 and 8 of the fp16 inputs, the portable loop (at::vec's DEFAULT, whose fmadd is a product and a
+# sum) 29, 13 and 8; of the bf16 inputs none (2026-11-29). README states these figures: a change of
+# the maths that moves them changes both. The GPU's (FastFloat's shorter fits) are not yet counted:
+# there the cap is 1% of the inputs, the per-element model (gelu_lowp_error) being the check.
+GELU_LOWP_NEAR_CPU = {torch.float16: {"value": 29, "d1": 14, "up": 8},
+                      torch.bfloat16: {"value": 0, "d1": 0, "up": 0}}
+
+
+def _gelu_lowp_near_cap(dtype, device, what):
+    return GELU_LOWP_NEAR_CPU[dtype][what] if device == "cpu" else 0.01 * 65536
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
@@ -321,7 +340,7 @@ def test_gelu_lowp_every_input(dtype, device):
     x = every_value(dtype).to(device)
     err = gelu_lowp_error(x)
     near = assert_nearly_correctly_rounded(ffn_ext.gelu(x), R.gelu(x.double().cpu()), err)
-    assert near <= 0.01 * x.numel(), near  # (CPU, 2026-11-28: 0 bf16 and 27 fp16 results of 65536)
+    assert near <= _gelu_lowp_near_cap(dtype, device, "value"), near
     # GEGLU's forward: the same value times up = 1, along rows long enough for the vector loop; and
     # along packed rows of d = 1, every element a partial vector of its own: the same results.
     y = ffn_ext.act_and_mul(x.view(256, 256), torch.ones(256, 256, dtype=dtype, device=device), "gelu")
@@ -349,8 +368,8 @@ def test_gelu_lowp_derivative_every_input(dtype, device):
     dg, du = ops.act_and_mul_backward(one, x, one, "gelu", 1.0)
     n_gate = assert_nearly_correctly_rounded(dg, d1, near)
     n_up = assert_nearly_correctly_rounded(du, R.gelu(x64), gelu_lowp_error(x))
-    # (CPU, 2026-11-28: f' beside a midpoint for 0 bf16 and 14 fp16 inputs of 65536, f for 0 and 8)
-    assert max(n_bwd, n_gate, n_up) <= 0.01 * x.numel(), (n_bwd, n_gate, n_up)
+    assert max(n_bwd, n_gate) <= _gelu_lowp_near_cap(dtype, device, "d1"), (n_bwd, n_gate)
+    assert n_up <= _gelu_lowp_near_cap(dtype, device, "up"), n_up
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=str)
@@ -510,16 +529,14 @@ def test_swish_tensor_beta(dtype, kind, layout, device):
     b64 = beta.double().cpu()
     out = ffn_ext.swish(x, beta)
     assert out.dtype == dtype
-    own = (x.float() * torch.sigmoid(beta.float() * x.float())).to(dtype) if dtype in LOWP else None
-    if own is not None:  # PyTorch's own in the low dtype: the product of the two rounded parts
-        own = x * torch.sigmoid(beta.to(dtype) * x)
+    own = own_swish(x, beta) if dtype in LOWP else None
     assert_accurate(out, lambda t: R.swish(t, b64), x, own)
 
     # backward: dx and dbeta
     g = torch.randn(x.shape, dtype=dtype, device=device)
     g64 = g.double().cpu()
     dx, dbeta = ops.swish_backward.Tensor(g, x, beta, True)
-    own_dx = _own_grads(lambda t: t * torch.sigmoid(beta.to(dtype) * t), x, g) if dtype in LOWP else None
+    own_dx = _own_grads(lambda t: own_swish(t, beta), x, g) if dtype in LOWP else None
     assert_accurate(dx, lambda t: g64 * R.swish_dx(t, b64), x, own_dx)
     x64 = x.double().cpu()
     terms = g64 * R.swish_dbeta(x64, b64)
@@ -944,46 +961,78 @@ def test_swish_tensor_beta_random_extremes_float64(device):
 _CAPS = ["DEFAULT", "AVX2", "AVX512"]
 
 
+def _cpu_loop_checks(cap, seed, gating):
+    """test_each_cpu_loop's checks, in the process that ATEN_CPU_CAPABILITY=cap started: the
+    element-wise ops in float32/float64 on random values and the special points, forward, backward
+    and second order; exact GELU on every bf16/fp16 input within the cap of its neighbours of a
+    midpoint; and with `gating` (a loop that the rest of the suite does not run: any but this
+    processor's best) the gating ops, two tensors and packed, and the element-wise ops' backward and
+    second order in every dtype, Swish's tensor beta with them."""
+    import test_gating as TG
+
+    assert torch.backends.cpu.get_cpu_capability() == cap
+    assert ffn_ext.info()["cpu_loops"]["float32"] == cap.lower(), ffn_ext.info()["cpu_loops"]
+    torch.manual_seed(seed)
+    for dt in (torch.float32, torch.float64):
+        x = torch.cat([4 * torch.randn(100003, dtype=dt), _special_points(dt)])
+        g = torch.randn_like(x)
+        G = g.double()
+        for a, f, d1, d2 in (("none", R.gelu, R.gelu_d1, R.gelu_d2), ("tanh", R.gelu_tanh, R.gelu_tanh_d1, R.gelu_tanh_d2)):
+            assert_accurate(ops.gelu(x, a), f, x)
+            assert_accurate(ops.gelu_backward(g, x, a), lambda t: G * d1(t), x)
+            assert_accurate(ops.gelu_double_backward(g, g, x, a), lambda t: G * G * d2(t), x)
+        assert_accurate(ops.silu(x), R.silu, x)
+        assert_accurate(ops.silu_backward(g, x), lambda t: G * R.swish_dx(t), x)
+        assert_accurate(ops.silu_double_backward(g, g, x), lambda t: G * G * R.swish_dxx(t), x)
+        assert_accurate(ops.swish(x, 1.7), lambda t: R.swish(t, 1.7), x)
+        assert_accurate(ops.relu(x), R.relu, x)
+    x = 4 * torch.randn(100003, dtype=torch.bfloat16)
+    assert_accurate(ffn_ext.gelu(x), R.gelu, x, F.gelu(x))
+    for dt in LOWP:
+        x = every_value(dt)
+        near = assert_nearly_correctly_rounded(ffn_ext.gelu(x), R.gelu(x.double()), gelu_lowp_error(x))
+        assert near <= GELU_LOWP_NEAR_CPU[dt]["value"], (dt, near)
+    if not gating:
+        return
+    for dt in FLOAT_DTYPES:
+        g, u, dy, ggg, ggu = (s * torch.randn(37, 301, dtype=torch.float64).to(dt) for s in (3, 1, 1, 1, 1))
+        for act in TG.GATES:
+            b = TG._beta(act)
+            TG._check_fwd(act, ffn_ext.act_and_mul(g, u, act, b), g, u)
+            TG._check_bwd(act, *ops.act_and_mul_backward(dy, g, u, act, b), g, u, dy)
+            zero_g, zero_u = torch.zeros_like(ggg), torch.zeros_like(ggu)
+            for a, c in ((ggg, zero_u), (zero_g, ggu)):
+                TG._check_double_bwd(act, ops.act_and_mul_double_backward(a, c, dy, g, u, act, b), g, u, dy, a, c)
+            h = torch.cat([g, u], -1)
+            TG._check_fwd(act, ffn_ext.act_and_mul_packed(h, act, b), g, u)
+            dh = ops.act_and_mul_packed_backward(dy, h, act, b)
+            TG._check_bwd(act, dh[:, :301], dh[:, 301:], g, u, dy)
+        low = dt in LOWP
+        G, P = dy.double(), ggg.double() * dy.double()
+        for name, (fwd, bwd, bwd2, ref, d1, d2, own) in OPS.items():
+            assert_accurate(fwd(g), ref, g, own(g) if low else None)
+            assert_accurate(bwd(dy, g), lambda t: G * d1(t), g, _own_grads(own, g, dy) if low else None)
+            if bwd2 is not None:
+                assert_accurate(bwd2(ggg, dy, g), lambda t: P * d2(t), g, _own_grads(own, g, dy, ggg) if low else None)
+        beta = torch.linspace(-2, 2, 301, dtype=torch.float64 if dt == torch.float64 else torch.float32)
+        b64 = beta.double()
+        assert_accurate(ffn_ext.swish(g, beta), lambda t: R.swish(t, b64), g, own_swish(g, beta) if low else None)
+
+
 @pytest.mark.parametrize("cap", _CAPS)
 def test_each_cpu_loop(cap):
     """Each CPU vector loop (portable, AVX2, AVX-512), forced through ATEN_CPU_CAPABILITY, meets
-    the rule on random values and on the special points, forward, backward and second order. The
-    values are fresh each run (they found a reference bug in a band hit by 1% of runs: 6f3ce08);
-    a failure names the seed, and FFN_EXT_TEST_SEED=<seed> draws the same values again."""
+    the rule (_cpu_loop_checks). The loops below this processor's best also run the gating ops and
+    every dtype's backward and second order, which nothing else runs on them (until 2026-11-29
+    only the element-wise ops' float32/float64 and exact GELU's bf16/fp16 values did). The values
+    are fresh each run (they found a reference bug in a band hit by 1% of runs: 6f3ce08); a failure
+    names the seed, and FFN_EXT_TEST_SEED=<seed> draws the same values again."""
     best = torch.backends.cpu.get_cpu_capability()
     if best not in _CAPS or _CAPS.index(cap) > _CAPS.index(best):
         pytest.skip(f"this processor's best CPU capability is {best}")
     seed = int(os.environ.get("FFN_EXT_TEST_SEED") or int.from_bytes(os.urandom(4), "little"))
-    code = (
-        "import sys, torch, ffn_ext, ffn_ext.reference as R\n"
-        f"torch.manual_seed({seed})\n"
-        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
-        "from conftest import assert_accurate\n"
-        "from test_maths import _special_points\n"
-        f"assert torch.backends.cpu.get_cpu_capability() == {cap!r}\n"
-        "ops = torch.ops.ffn_ext\n"
-        "for dt in (torch.float32, torch.float64):\n"
-        "    x = torch.cat([4 * torch.randn(100003, dtype=dt), _special_points(dt)])\n"
-        "    g = torch.randn_like(x)\n"
-        "    G = g.double()\n"
-        "    for a, f, d1, d2 in (('none', R.gelu, R.gelu_d1, R.gelu_d2),\n"
-        "                         ('tanh', R.gelu_tanh, R.gelu_tanh_d1, R.gelu_tanh_d2)):\n"
-        "        assert_accurate(ops.gelu(x, a), f, x)\n"
-        "        assert_accurate(ops.gelu_backward(g, x, a), lambda t: G * d1(t), x)\n"
-        "        assert_accurate(ops.gelu_double_backward(g, g, x, a), lambda t: G * G * d2(t), x)\n"
-        "    assert_accurate(ops.silu(x), R.silu, x)\n"
-        "    assert_accurate(ops.silu_backward(g, x), lambda t: G * R.swish_dx(t), x)\n"
-        "    assert_accurate(ops.silu_double_backward(g, g, x), lambda t: G * G * R.swish_dxx(t), x)\n"
-        "    assert_accurate(ops.swish(x, 1.7), lambda t: R.swish(t, 1.7), x)\n"
-        "    assert_accurate(ops.relu(x), R.relu, x)\n"
-        "x = 4 * torch.randn(100003, dtype=torch.bfloat16)\n"
-        "assert_accurate(ffn_ext.gelu(x), R.gelu, x, torch.nn.functional.gelu(x))\n"
-        "from test_maths import every_value, assert_nearly_correctly_rounded, gelu_lowp_error\n"
-        "for dt in (torch.bfloat16, torch.float16):\n"
-        "    x = every_value(dt)\n"
-        "    assert_nearly_correctly_rounded(ffn_ext.gelu(x), R.gelu(x.double()), gelu_lowp_error(x))\n"
-        "print('ok')\n"
-    )
+    code = (f"import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+            f"import test_maths; test_maths._cpu_loop_checks({cap!r}, {seed}, {cap != best})\n")
     env = dict(os.environ, ATEN_CPU_CAPABILITY=cap.lower())
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert r.returncode == 0, f"seed {seed} (FFN_EXT_TEST_SEED={seed} repeats it)\n" + r.stdout + r.stderr
