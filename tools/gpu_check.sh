@@ -65,7 +65,7 @@ step() { cur="$*"; echo "=== $* ($(date +%T))"; }
 if [[ -n "${STEPS+set}" && -z "${STEPS// /}" ]]; then
   echo "gpu_check.sh: STEPS is empty; name the steps to run (unset, it runs all of them)"; exit 2
 fi
-STEPS=${STEPS:-build errors prebuild tests bench profile ncu bounds explore layouts exact sanitize}
+STEPS=${STEPS:-build errors prebuild tests bench sanitize profile ncu bounds explore layouts exact}
 failed=""
 want() { [[ " $STEPS " == *" $1 "* ]]; }
 # DEADLINE_S (optional): the seconds this call may run, counted from here; give the device call's
