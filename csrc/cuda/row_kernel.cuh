@@ -26,6 +26,18 @@
 
 #include "ffn_ext/activations.h"  // FFN_HD
 
+// nvcc's `#pragma unroll` (FFN_UNROLL) and `#pragma unroll 1` (FFN_NO_UNROLL) in the kernel bodies,
+// and nothing where g++ compiles them for the CPU emulation (host_emulation.cpp): there each one
+// was an unknown pragma, 29 warnings a build under Python's -Wall, which `#pragma GCC diagnostic`
+// cannot silence in GCC 12's C++ (GCC bug 53431).
+#if defined(__CUDACC__)
+#define FFN_UNROLL _Pragma("unroll")
+#define FFN_NO_UNROLL _Pragma("unroll 1")
+#else
+#define FFN_UNROLL
+#define FFN_NO_UNROLL
+#endif
+
 namespace ffn_ext::cuda {
 
 constexpr int kMaxThreads = 256;
@@ -141,38 +153,38 @@ FFN_HD void row_thread(const RowArgs& a, const RowGeometry& g, int64_t rows, int
   for (int64_t r = by; r < rows; r += g.grid_y) {
     const char* in[NIN];
     char* out[NOUT];
-#pragma unroll
+FFN_UNROLL
     for (int k = 0; k < NIN; ++k) in[k] = a.in[k] + r * a.in_stride[k] * es;
-#pragma unroll
+FFN_UNROLL
     for (int k = 0; k < NOUT; ++k) out[k] = a.out[k] + r * a.out_stride[k] * es;
     for (int64_t t = bx; t < g.col_tiles; t += g.grid_x) {
       const int64_t c0 = t * g.tile_packs;
       const int64_t c1 = c0 + g.tile_packs < packs ? c0 + g.tile_packs : packs;
       P v[UNROLL][NIN];
-#pragma unroll
+FFN_UNROLL
       for (int u = 0; u < UNROLL; ++u) {
         const int64_t c = c0 + tid + int64_t(u) * g.threads;
         if (c < c1) {
-#pragma unroll
+FFN_UNROLL
           for (int k = 0; k < NIN; ++k) v[u][k] = reinterpret_cast<const P*>(in[k])[c];
         }
       }
-#pragma unroll
+FFN_UNROLL
       for (int u = 0; u < UNROLL; ++u) {
         const int64_t c = c0 + tid + int64_t(u) * g.threads;
         if (c < c1) {
           P o[NOUT];
-#pragma unroll
+FFN_UNROLL
           for (int e = 0; e < VEC; ++e) {
             W x[NIN], y[NOUT];
-#pragma unroll
+FFN_UNROLL
             for (int k = 0; k < NIN; ++k) x[k] = W(pack_element<opmath_t>(v[u][k], e));
             f(x, y);
-#pragma unroll
+FFN_UNROLL
             for (int k = 0; k < NOUT; ++k)
               o[k].v[e] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
           }
-#pragma unroll
+FFN_UNROLL
           for (int k = 0; k < NOUT; ++k) reinterpret_cast<P*>(out[k])[c] = o[k];
         }
       }
@@ -180,11 +192,11 @@ FFN_HD void row_thread(const RowArgs& a, const RowGeometry& g, int64_t rows, int
       if (VEC > 1 && t == g.col_tiles - 1) {
         for (int64_t i = packs * VEC + tid; i < d; i += g.threads) {
           W x[NIN], y[NOUT];
-#pragma unroll
+FFN_UNROLL
           for (int k = 0; k < NIN; ++k)
             x[k] = W(static_cast<opmath_t>(reinterpret_cast<const scalar_t*>(in[k])[i]));
           f(x, y);
-#pragma unroll
+FFN_UNROLL
           for (int k = 0; k < NOUT; ++k)
             reinterpret_cast<scalar_t*>(out[k])[i] = static_cast<scalar_t>(static_cast<opmath_t>(y[k]));
         }

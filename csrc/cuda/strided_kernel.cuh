@@ -76,19 +76,19 @@ inline void strided_prepare(StridedArgs& a) {
 template <int NT, typename Off>
 FFN_HD void strided_offsets(uint32_t idx, int ndim, const uint32_t* sizes, const Divider32* div,
                             const Off (*strides)[kMaxOperands], Off* off) {
-#pragma unroll
+FFN_UNROLL
   for (int k = 0; k < NT; ++k) off[k] = 0;
   uint32_t rem = idx;
-#pragma unroll 1
+FFN_NO_UNROLL
   for (int d = 0; d + 1 < ndim; ++d) {
     const uint32_t q = div[d].div(rem);
     const Off c = rem - q * sizes[d];
     rem = q;
-#pragma unroll
+FFN_UNROLL
     for (int k = 0; k < NT; ++k) off[k] += c * strides[d][k];
   }
   if (ndim > 0) {
-#pragma unroll
+FFN_UNROLL
     for (int k = 0; k < NT; ++k) off[k] += Off(rem) * strides[ndim - 1][k];
   }
 }
@@ -126,12 +126,12 @@ FFN_HD void strided_thread(const StridedArgs& a, int64_t n, const StridedGeometr
   for (int64_t b0 = bx * per_block; b0 < n; b0 += g.grid * per_block) {
     uint32_t off[U][NT];
     W x[U][NIN];
-#pragma unroll
+FFN_UNROLL
     for (int u = 0; u < U; ++u) {
       const int64_t idx = b0 + tid + int64_t(u) * kMaxThreads;
       if (u < g.unroll && idx < n) {
         strided_offsets<NT>(static_cast<uint32_t>(idx), a.ndim, a.sizes, a.div, a.strides, off[u]);
-#pragma unroll
+FFN_UNROLL
         for (int k = 0; k < NIN; ++k) {
           const char* p = a.data[NOUT + k] + off[u][NOUT + k];
           x[u][k] = W(((F::IN_OPMATH >> k) & 1u)
@@ -140,13 +140,13 @@ FFN_HD void strided_thread(const StridedArgs& a, int64_t n, const StridedGeometr
         }
       }
     }
-#pragma unroll
+FFN_UNROLL
     for (int u = 0; u < U; ++u) {
       const int64_t idx = b0 + tid + int64_t(u) * kMaxThreads;
       if (u < g.unroll && idx < n) {
         W y[NOUT];
         f(x[u], y);
-#pragma unroll
+FFN_UNROLL
         for (int k = 0; k < NOUT; ++k) {
           char* p = a.data[k] + off[u][k];
           const opmath_t v = static_cast<opmath_t>(y[k]);
@@ -286,7 +286,7 @@ FFN_HD TilePos<NT> tile_pos(const TileArgs& a, const TileWalk& w, uint32_t tile)
   TilePos<NT> p;
   int64_t off[NT];
   strided_offsets<NT>(outer, a.ndim_o, a.sizes_o, a.div_o, a.strides_o, off);
-#pragma unroll
+FFN_UNROLL
   for (int k = 0; k < NT; ++k)
     p.origin[k] = a.data[k] + off[k] + int64_t(ti) * kTile * a.si[k] + int64_t(tj) * kTile * a.sj[k];
   p.ni = static_cast<int>(std::min<int64_t>(kTile, a.size_i - int64_t(ti) * kTile));
@@ -335,17 +335,17 @@ FFN_HD void tile_load(const TileArgs& a, const TilePos<NIN + NOUT>& p, int tid, 
   TileLane l[NIN];
   uint32_t mask[NIN];
   scalar_t v[NIN][kTilePasses];
-#pragma unroll
+FFN_UNROLL
   for (int k = 0; k < NIN; ++k) {
     l[k] = tile_lane(a, NOUT + k, tx, ty);
     mask[k] = ((a.across >> (NOUT + k)) & 1u) ? mask_j : mask_i;
-#pragma unroll
+FFN_UNROLL
     for (int u = 0; u < kTilePasses; ++u)
       if ((mask[k] >> u) & 1u) v[k][u] = *reinterpret_cast<const scalar_t*>(p.origin[NOUT + k] + l[k].off + u * l[k].step);
   }
-#pragma unroll
+FFN_UNROLL
   for (int k = 0; k < NIN; ++k)
-#pragma unroll
+FFN_UNROLL
     for (int u = 0; u < kTilePasses; ++u)
       if ((mask[k] >> u) & 1u) sm[NOUT + k][l[k].soff + u * l[k].sstep] = static_cast<opmath_t>(v[k][u]);
 }
@@ -357,14 +357,14 @@ template <typename opmath_t, typename W, typename F>
 FFN_HD void tile_compute(int tid, TileSmem<opmath_t>* sm, const F& f) {
   constexpr int NIN = F::NIN, NOUT = F::NOUT;
   const int tx = tid % kTile, ty = tid / kTile;
-#pragma unroll
+FFN_UNROLL
   for (int u = 0; u < kTilePasses; ++u) {
     const int at = tx * kTileLine + ty + kTileRows * u;
     W x[NIN], y[NOUT];
-#pragma unroll
+FFN_UNROLL
     for (int k = 0; k < NIN; ++k) x[k] = W(sm[NOUT + k][at]);
     f(x, y);
-#pragma unroll
+FFN_UNROLL
     for (int k = 0; k < NOUT; ++k) sm[k][at] = static_cast<opmath_t>(y[k]);
   }
 }
@@ -374,11 +374,11 @@ template <typename scalar_t, typename opmath_t, int NIN, int NOUT>
 FFN_HD void tile_store(const TileArgs& a, const TilePos<NIN + NOUT>& p, int tid, TileSmem<opmath_t>* sm) {
   const int tx = tid % kTile, ty = tid / kTile;
   const uint32_t mask_i = tile_mask(false, p.ni, p.nj, tx, ty), mask_j = tile_mask(true, p.ni, p.nj, tx, ty);
-#pragma unroll
+FFN_UNROLL
   for (int k = 0; k < NOUT; ++k) {
     const TileLane l = tile_lane(a, k, tx, ty);
     const uint32_t mask = ((a.across >> k) & 1u) ? mask_j : mask_i;
-#pragma unroll
+FFN_UNROLL
     for (int u = 0; u < kTilePasses; ++u)
       if ((mask >> u) & 1u)
         *reinterpret_cast<scalar_t*>(p.origin[k] + l.off + u * l.step) =
