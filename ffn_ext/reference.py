@@ -13,6 +13,14 @@ K_TANH = math.sqrt(2.0 / math.pi)
 C_TANH = 0.044715
 
 
+def ulp(ref64, dtype):
+    """Spacing of `dtype`'s values at |ref64| (its subnormal spacing near 0): the one-ulp part of
+    the low-precision bounds, in the tests and in the demo."""
+    fi = torch.finfo(dtype)
+    _, e = torch.frexp(ref64.abs().clamp_min(fi.smallest_normal))  # |ref| in [2^(e-1), 2^e)
+    return torch.ldexp(torch.full_like(ref64, fi.eps), e - 1)
+
+
 def _f64(*ts):
     return [t.to(torch.float64) if isinstance(t, torch.Tensor) else torch.tensor(float(t), dtype=torch.float64) for t in ts]
 

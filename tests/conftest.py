@@ -19,6 +19,7 @@ import pytest
 import torch
 
 import ffn_ext  # noqa: F401  (loads the ops)
+from ffn_ext.reference import ulp  # noqa: F401  (the tests import it from here)
 
 # PyTorch's inductor caches a compiled graph's generated C++ without ATEN_CPU_CAPABILITY in the
 # key, and compiles it again with the flags of the capability in force: code generated for AVX-512
@@ -65,13 +66,6 @@ def device(request):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(1234)
-
-
-def ulp(ref64, dtype):
-    """Spacing of `dtype` at |ref64| (its subnormal spacing near 0)."""
-    fi = torch.finfo(dtype)
-    a = ref64.abs().clamp_min(fi.smallest_normal)
-    return torch.exp2(torch.floor(torch.log2(a))) * fi.eps
 
 
 def sensitivity(ref_fn, x64):

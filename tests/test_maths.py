@@ -991,7 +991,7 @@ def _cpu_loop_checks(cap, seed, gating):
     for dt in LOWP:
         x = every_value(dt)
         near = assert_nearly_correctly_rounded(ffn_ext.gelu(x), R.gelu(x.double()), gelu_lowp_error(x))
-        assert near <= GELU_LOWP_NEAR_CPU[dt]["value"], (dt, near)
+        assert near <= _gelu_lowp_near_cap(dt, "cpu", "value"), (dt, near)
     if not gating:
         return
     for dt in FLOAT_DTYPES:
