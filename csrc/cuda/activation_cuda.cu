@@ -17,14 +17,14 @@
 
 namespace ffn_ext::cuda {
 
-// Cached per device (atomics: threads, one per device, may ask at once); devices past the cache's
-// 64 ask every time.
+// Cached per device (kDeviceCache, engine.cuh).
 int sm_count(int device) {
-  static std::atomic<int> cache[64];
-  int n = device >= 0 && device < 64 ? cache[device].load(std::memory_order_relaxed) : 0;
+  static std::atomic<int> cache[kDeviceCache];
+  const bool cached = device >= 0 && device < kDeviceCache;
+  int n = cached ? cache[device].load(std::memory_order_relaxed) : 0;
   if (n == 0) {
     C10_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-    if (device >= 0 && device < 64) cache[device].store(n, std::memory_order_relaxed);
+    if (cached) cache[device].store(n, std::memory_order_relaxed);
   }
   return n;
 }

@@ -32,6 +32,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 #include <type_traits>
@@ -40,6 +41,10 @@
 #include "launch.h"
 
 namespace ffn_ext::cuda {
+
+// Per-device figures are cached for devices 0 to kDeviceCache - 1 (atomics: threads, one per device,
+// may ask at once); devices past them ask every time.
+constexpr int kDeviceCache = 64;
 
 // Defined once, in activation_cuda.cu.
 int sm_count(int device);
@@ -129,17 +134,22 @@ struct CudaDevice {
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   }
 
-  // Asked once per kernel, of the first device that runs it: a grid size, not a condition of
-  // correctness.
+  // Asked once per kernel and device, as sm_count is: the answer follows the device's
+  // architecture (registers and shared memory a multiprocessor has, the SASS it runs), so a host
+  // with two kinds of GPU must not take one's figure for the other. A grid size, not a condition of
+  // correctness. The engine's device guard makes `device` the current device, which the query asks.
   template <typename scalar_t, typename W, typename F>
   int tiles_per_sm() const {
-    static const int per_sm = [] {
-      int blocks = 0;
+    static std::atomic<int> cache[kDeviceCache];
+    const bool cached = device >= 0 && device < kDeviceCache;
+    int blocks = cached ? cache[device].load(std::memory_order_relaxed) : 0;
+    if (blocks == 0) {
       C10_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, tile_kernel<scalar_t, W, F>,
                                                                    kTileThreads, 0));
-      return std::max(blocks, 1);
-    }();
-    return per_sm;
+      blocks = std::max(blocks, 1);
+      if (cached) cache[device].store(blocks, std::memory_order_relaxed);
+    }
+    return blocks;
   }
 
   template <typename scalar_t, typename W, typename F>
