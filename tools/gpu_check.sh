@@ -13,9 +13,14 @@
 # keeps what the first installed for 30 s; a fresh machine would need the build again, so name
 # build in every call: with the carried wheel it takes seconds), with carry [".whl"] each time:
 #   bash tools/build_gpu_wheel.sh     (on the CPU machine first: 303 s on its 2 cores, 2026-11-28)
-#   DEADLINE_S=540 STEPS="build errors prebuild tests" bash tools/gpu_check.sh       (timeout_s 560)
-#   DEADLINE_S=<left - 40> STEPS="build bench sanitize profile ncu bounds" bash tools/gpu_check.sh
-#                                                        (timeout_s: the device time left less 20)
+#   DEADLINE_S=540 STEPS="build errors tests" bash tools/gpu_check.sh                (timeout_s 560)
+#   DEADLINE_S=<left - 40> BENCH_ONLY=gating,projection STEPS="build bench sanitize" \
+#     bash tools/gpu_check.sh                            (timeout_s: the device time left less 20)
+# That is what fits one task's 15 minutes: after a machine's start (a minute or more) and the first
+# call (the tests: about 350 s for 4 455 cases at the H100's rate above, 450 s at most), the second
+# has about 200-400 s, for the open issues' figures and then as much of memcheck as fits. The steps after the tests add up to about 840 s of limits (bench 150, sanitize 330, profile
+# 90, ncu 120, bounds 150): racecheck, profile, ncu and bounds (with prebuild in the first call)
+# take another task's budget.
 # Steps run in the order above whatever the order in STEPS: what the open issues' figures need
 # first, then the sanitizers over kernels that have not run under them yet, the checks that an
 # earlier session already passed last. With DEADLINE_S each step's limit is cut to the time left
