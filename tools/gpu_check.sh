@@ -18,9 +18,10 @@
 #     bash tools/gpu_check.sh                            (timeout_s: the device time left less 20)
 # That is what fits one task's 15 minutes: after a machine's start (a minute or more) and the first
 # call (the tests: about 350 s for 4 455 cases at the H100's rate above, 450 s at most), the second
-# has about 200-400 s, for the open issues' figures and then as much of memcheck as fits. The steps after the tests add up to about 840 s of limits (bench 150, sanitize 330, profile
-# 90, ncu 120, bounds 150): racecheck, profile, ncu and bounds (with prebuild in the first call)
-# take another task's budget.
+# has about 200-400 s, for the open issues' figures and then as much of memcheck as fits. The
+# steps after the tests add up to about 840 s of limits (bench 150, sanitize 330, profile 90, ncu
+# 120, bounds 150): racecheck, profile, ncu and bounds (with prebuild in the first call) take
+# another task's budget.
 # Steps run in the order above whatever the order in STEPS: what the open issues' figures need
 # first, then the sanitizers over kernels that have not run under them yet, the checks that an
 # earlier session already passed last. With DEADLINE_S each step's limit is cut to the time left
