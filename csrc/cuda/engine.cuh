@@ -42,8 +42,8 @@
 
 namespace ffn_ext::cuda {
 
-// Per-device figures are cached for devices 0 to kDeviceCache - 1 (atomics: threads, one per device,
-// may ask at once); devices past them ask every time.
+// Per-device figures are cached for devices 0 to kDeviceCache - 1 (atomics: threads, one per
+// device, may ask at once); devices past them ask every time.
 constexpr int kDeviceCache = 64;
 
 // Defined once, in activation_cuda.cu.
